@@ -1,0 +1,95 @@
+"""The one factory: settings → event log, view store, codec, emit SDK, projector.
+
+Only this module chooses backends (and so imports the backend modules); everything else
+receives the objects it builds.
+"""
+
+from __future__ import annotations
+
+from ledger.consumers.deadletter import DeadLetterSink, dead_letter_topic
+from ledger.consumers.projector import Projector
+from ledger.consumers.source import PartitionSource, WholeLogSource
+from ledger.eventlog.base import EventLog
+from ledger.projections.queries import TaskQueries
+from ledger.projections.store import ViewStore
+from ledger.sdk import Ledger
+from ledger.settings import Backend, Settings
+from ledger.wire import Codec
+
+
+def uses_kafka(settings: Settings) -> bool:
+    return settings.backend is Backend.KAFKA_POSTGRES
+
+
+def build_event_log(settings: Settings, topic: str | None = None) -> EventLog:
+    if uses_kafka(settings):
+        from ledger.eventlog.kafka import KafkaEventLog
+
+        return KafkaEventLog.from_settings(settings, topic=topic)
+    from ledger.eventlog.sqlite import SqliteEventLog
+
+    return SqliteEventLog.from_settings(settings, topic=topic)
+
+
+def build_view_store(settings: Settings, schema: str | None = None) -> ViewStore:
+    if uses_kafka(settings):
+        from ledger.projections.postgres import PostgresViewStore
+
+        return PostgresViewStore(settings.postgres_dsn, schema or settings.postgres_schema)
+    from ledger.projections.sqlite import SqliteViewStore
+
+    name = f"views-{schema}.db" if schema else "views.db"
+    return SqliteViewStore(settings.data_dir / name)
+
+
+def build_codec(settings: Settings) -> Codec:
+    return Codec.from_settings(settings)
+
+
+def build_ledger(settings: Settings, log: EventLog | None = None) -> Ledger:
+    """The emit SDK a worker uses."""
+    return Ledger(log or build_event_log(settings), build_codec(settings))
+
+
+def build_queries(settings: Settings, store: ViewStore | None = None) -> TaskQueries:
+    return TaskQueries(store or build_view_store(settings))
+
+
+def build_source(settings: Settings, log: EventLog, *, group: str | None = None) -> PartitionSource:
+    """A consumer-group member on Kafka (so projectors share partitions); the whole log on
+    the embedded backend, which runs one projector."""
+    if uses_kafka(settings):
+        from ledger.eventlog.kafka_group import KafkaGroupSource
+
+        return KafkaGroupSource(
+            settings.kafka_bootstrap_servers,
+            log.topic,
+            group or settings.projector_group,
+            session_timeout_ms=settings.consumer_session_timeout_ms,
+            max_poll_interval_ms=settings.consumer_max_poll_interval_ms,
+            request_timeout_ms=settings.request_timeout_ms,
+            instance_id=settings.projector_instance_id,
+        )
+    return WholeLogSource(log)
+
+
+def build_projector(
+    settings: Settings,
+    *,
+    store: ViewStore | None = None,
+    log: EventLog | None = None,
+    group: str | None = None,
+    projection: str = "views",
+) -> Projector:
+    log = log or build_event_log(settings)
+    dead_letters = DeadLetterSink(build_event_log(settings, topic=dead_letter_topic(log.topic)))
+    return Projector(
+        build_source(settings, log, group=group),
+        store or build_view_store(settings),
+        dead_letters,
+        codec=build_codec(settings),
+        projection=projection,
+        batch_size=settings.projector_batch_size,
+        batch_wait_ms=settings.projector_batch_wait_ms,
+        poll_timeout_ms=settings.consumer_poll_timeout_ms,
+    )

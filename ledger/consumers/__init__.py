@@ -1,0 +1,1 @@
+"""Long-running loops: the projector, subscribers, dead-letter handling."""

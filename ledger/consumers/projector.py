@@ -1,0 +1,181 @@
+"""The projector: poll → decode → plan rows → flush dead letters → write rows + offsets.
+
+One database transaction per batch holds the view changes and the new offsets (invariant 2);
+positions come from the view store on every assignment, never from the broker. A batch
+whose stored offsets moved meanwhile (another projector took the partitions) is refused by
+the store and this projector re-seeks from what is stored, so a zombie cannot move rows or
+offsets backwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ledger.consumers.deadletter import DeadLetterSink
+from ledger.consumers.source import PartitionSource
+from ledger.eventlog.base import StoredRecord
+from ledger.projections.rows import BatchPlanner, Decoded
+from ledger.projections.store import StaleOffsets, ViewStore
+from ledger.wire import PLAIN, Codec, InvalidRecord, decode
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ProjectorStats:
+    """Counters a caller (CLI, metrics, tests) can read while the projector runs."""
+
+    batches: int = 0
+    events: int = 0
+    dead_letters: int = 0
+    refused_batches: int = 0
+    by_type: Counter[str] = field(default_factory=Counter)
+    last_batch_seconds: float = 0.0
+
+
+class Projector:
+    """Folds a topic's events into a view store, batch by batch, exactly once."""
+
+    def __init__(
+        self,
+        source: PartitionSource,
+        store: ViewStore,
+        dead_letters: DeadLetterSink,
+        *,
+        codec: Codec = PLAIN,
+        projection: str = "views",
+        batch_size: int = 5000,
+        batch_wait_ms: int = 200,
+        poll_timeout_ms: int = 500,
+        on_commit: Callable[[ProjectorStats], None] | None = None,
+    ) -> None:
+        self.source, self.store, self.dead_letters = source, store, dead_letters
+        self.codec, self.projection = codec, projection
+        self.batch_size, self.batch_wait_ms, self.poll_timeout_ms = batch_size, batch_wait_ms, poll_timeout_ms
+        self.planner = BatchPlanner(store)
+        self.stats = ProjectorStats()
+        self._expected: dict[int, int] = {}
+        self.on_commit = on_commit
+        self._started = False
+
+    @property
+    def topic(self) -> str:
+        return self.source.topic
+
+    # -- assignment -----------------------------------------------------------------------
+    def _on_assigned(self, partitions: set[int]) -> dict[int, int]:
+        stored = self.store.offsets(self.projection, self.topic)
+        positions = {p: stored.get(p, 0) for p in partitions}
+        self._expected.update(positions)
+        log.info("partitions assigned", extra={"partitions": sorted(partitions), "positions": positions})
+        return positions
+
+    def _on_revoked(self, partitions: set[int]) -> None:
+        for partition in partitions:
+            self._expected.pop(partition, None)
+        log.info("partitions revoked", extra={"partitions": sorted(partitions)})
+
+    def start(self) -> None:
+        if not self._started:
+            self.store.migrate()
+            self.source.start(self._on_assigned, self._on_revoked)
+            self._started = True
+
+    # -- the loop -------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> ProjectorStats:
+        """Project until ``stop`` is set; the batch in hand is finished first, never half-done."""
+        self.start()
+        while not stop.is_set():
+            self.step(stop)
+        return self.stats
+
+    def run_until_caught_up(self, stop: threading.Event | None = None) -> ProjectorStats:
+        """Project until the stored offsets reach the log's end offsets as they were when
+        called, whichever group member applied them (tests, demo, rebuild)."""
+        self.start()
+        targets = self.source.end_offsets()
+        while not self._reached(targets):
+            if stop is not None and stop.is_set():
+                break
+            self.step(stop)
+        return self.stats
+
+    def _reached(self, targets: dict[int, int]) -> bool:
+        if any(self._expected.get(p, 0) < end for p, end in targets.items() if p in self._expected):
+            return False  # cheap check first: our own partitions are behind
+        stored = self.store.offsets(self.projection, self.topic)
+        return all(stored.get(p, 0) >= end for p, end in targets.items())
+
+    def step(self, stop: threading.Event | None = None) -> int:
+        """One batch: returns how many records it consumed."""
+        records = self._collect(stop)
+        if records:
+            self.process(records)
+        return len(records)
+
+    def _collect(self, stop: threading.Event | None) -> list[StoredRecord]:
+        records = self.source.poll(self.batch_size, self.poll_timeout_ms)
+        deadline = time.monotonic() + self.batch_wait_ms / 1000
+        while records and len(records) < self.batch_size and time.monotonic() < deadline:
+            if stop is not None and stop.is_set():
+                break
+            more = self.source.poll(self.batch_size - len(records), 50)
+            if not more:
+                break
+            records += more
+        return records
+
+    def process(self, records: list[StoredRecord]) -> None:
+        """Steps 2–5 for one batch of records (in per-partition offset order)."""
+        started = time.monotonic()
+        decoded: list[Decoded] = []
+        next_offsets: dict[int, int] = {}
+        for record in records:
+            if record.offset < self._expected.get(record.partition, 0):
+                continue  # delivered again (a seek, a redelivery): already applied
+            next_offsets[record.partition] = record.offset + 1
+            try:
+                decoded.append(Decoded(decode(record, self.codec), record.partition, record.offset))
+            except InvalidRecord as exc:
+                self.dead_letters.add(record, exc.reason)
+        if not next_offsets:
+            return
+        expected = {p: self._expected.get(p, 0) for p in next_offsets}
+        changes = self.planner.plan(
+            decoded, projection=self.projection, topic=self.topic, expected_offsets=expected, offsets=next_offsets
+        )
+        dead = self.dead_letters.flush()
+        try:
+            self.store.write(changes)
+        except StaleOffsets as exc:
+            self._refused(exc)
+            return
+        self._expected.update(next_offsets)
+        self._count(decoded, dead, time.monotonic() - started)
+
+    def _refused(self, exc: StaleOffsets) -> None:
+        self.stats.refused_batches += 1
+        log.warning("batch refused, re-seeking from stored offsets", extra={"reason": str(exc)})
+        owned = self.source.assigned()
+        stored = self.store.offsets(self.projection, self.topic)
+        positions = {p: stored.get(p, 0) for p in owned}
+        self._expected.update(positions)
+        self.source.seek(positions)
+
+    def _count(self, decoded: list[Decoded], dead: int, seconds: float) -> None:
+        self.stats.batches += 1
+        self.stats.events += len(decoded)
+        self.stats.dead_letters += dead
+        self.stats.by_type.update(d.event.type for d in decoded)
+        self.stats.last_batch_seconds = seconds
+        log.debug("batch committed", extra={"events": len(decoded), "dead_letters": dead, "seconds": seconds})
+        if self.on_commit is not None:
+            self.on_commit(self.stats)
+
+    def close(self) -> None:
+        self.source.close()

@@ -1,0 +1,114 @@
+"""``ledger demo``: a simulated fleet runs a few thousand tasks through the real pipeline —
+emit SDK → event log → projector → views — and the views are printed as an operator
+would want to see them. On the embedded default it needs no servers; with ``LEDGER_*``
+pointing at Kafka and PostgreSQL it runs against them, on its own topic and schema.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ledger import render
+from ledger.bootstrap import build_event_log, build_ledger, build_projector, build_queries, build_view_store, uses_kafka
+from ledger.domain.statuses import TaskStatus
+from ledger.projections.store import TaskFilter, ViewStore
+from ledger.settings import Settings
+from ledger.simulate import simulate
+
+
+def progress(console: Console) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console,
+                    disable=not console.is_terminal)  # fmt: skip
+
+
+@contextmanager
+def demo_settings(settings: Settings, keep: bool) -> Iterator[Settings]:
+    """The demo's own topic (and schema): it never touches a real ledger's data."""
+    run = uuid.uuid4().hex[:8]
+    update: dict[str, object] = {"topic": f"ledger-demo-{run}", "postgres_schema": f"ledger_demo_{run}",
+                                 "projector_group": f"ledger-demo-{run}"}  # fmt: skip
+    if uses_kafka(settings) or keep:
+        yield settings.model_copy(update=update)
+        return
+    with tempfile.TemporaryDirectory(prefix="ledger-demo-") as folder:
+        yield settings.model_copy(update={**update, "data_dir": Path(folder)})
+
+
+def run_demo(settings: Settings, *, tasks: int, seed: int, keep: bool, console: Console) -> None:
+    with demo_settings(settings, keep) as demo:
+        where = f"Kafka {demo.kafka_bootstrap_servers} + PostgreSQL" if uses_kafka(demo) else f"SQLite in {demo.data_dir}"
+        console.print(f"[bold]Task Ledger demo[/]: {tasks:,} tasks from a simulated fleet, on {where}")
+        log = build_event_log(demo)
+        store = build_view_store(demo)
+        try:
+            emitted = emit(demo, tasks, seed, console)
+            project(demo, store, emitted, console)
+            show(store, demo, console)
+        finally:
+            if not keep:
+                store.drop()
+                if hasattr(log, "delete_topic"):
+                    log.delete_topic()
+            store.close()
+            log.close()
+        if keep:
+            console.print(f"kept: topic {demo.topic!r}, views {demo.postgres_schema if uses_kafka(demo) else demo.data_dir}")
+
+
+def emit(settings: Settings, tasks: int, seed: int, console: Console) -> int:
+    events = simulate(tasks, seed=seed, periodic=3, periodic_runs=20, duplicates=tasks // 100, late=tasks // 100)
+    ledger = build_ledger(settings)
+    started = time.monotonic()
+    with progress(console) as bar:
+        job = bar.add_task("emit   ", total=len(events), rate="")
+        for first in range(0, len(events), 1000):
+            chunk = events[first : first + 1000]
+            ledger.emit_many(chunk)
+            bar.update(job, advance=len(chunk), rate=f"{(first + len(chunk)) / (time.monotonic() - started):,.0f} ev/s")
+    ledger.log.close()
+    console.print(f"emitted {len(events):,} events in {time.monotonic() - started:.2f}s "
+                  f"(including {tasks // 100} duplicate appends and {tasks // 100} late events)")  # fmt: skip
+    return len(events)
+
+
+def project(settings: Settings, store: ViewStore, total: int, console: Console) -> None:
+    started = time.monotonic()
+    with progress(console) as bar:
+        job = bar.add_task("project", total=total, rate="")
+        projector = build_projector(settings, store=build_view_store(settings))
+
+        def advance(stats: object) -> None:
+            done = projector.stats.events + projector.stats.dead_letters
+            bar.update(job, completed=done, rate=f"{done / (time.monotonic() - started):,.0f} ev/s")
+
+        projector.on_commit = advance
+        try:
+            stats = projector.run_until_caught_up()
+        finally:
+            projector.close()
+            projector.store.close()
+        bar.update(job, completed=total)
+    seconds = time.monotonic() - started
+    console.print(f"projected {stats.events:,} events in {stats.batches} batches in {seconds:.2f}s "
+                  f"({stats.events / seconds:,.0f} events/s), {stats.dead_letters} dead letters")  # fmt: skip
+
+
+def show(store: ViewStore, settings: Settings, console: Console) -> None:
+    queries = build_queries(settings, store)
+    console.print(render.counts_table(queries.status_counts()))
+    console.print(render.tasks_table(store.slowest_tasks(5), "Slowest tasks"))
+    failed = queries.list_tasks(TaskFilter(statuses=(TaskStatus.FAILURE,)), limit=5).items
+    console.print(render.tasks_table(failed, "Latest failures", error=True))
+    retried = next((t for t in queries.list_tasks(limit=1000).items if t.retries > 1), None)
+    if retried is not None:
+        console.print(render.history_table(retried.task_id, store.task_history([retried.task_id])))
+    console.print(render.periodic_table(queries.periodic_tasks()))

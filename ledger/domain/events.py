@@ -1,0 +1,244 @@
+"""The ledger's events: immutable, versioned facts about tasks and periodic tasks.
+
+Pydantic models, because the same classes validate what arrives from the log (untrusted
+bytes from any producer) and describe the wire contract (JSON Schema in ``ledger.wire``).
+Each event names its own ``type`` (the discriminator) and carries ``version`` so a future
+schema can be told apart rather than misread. Timestamps must be timezone-aware: a naive
+time from one worker would be misordered against another's.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import UTC, datetime
+from typing import Annotated, ClassVar, Final, Literal
+from uuid import UUID, uuid4
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+
+from ledger.domain.statuses import TaskStatus
+
+__all__ = [
+    "AnyEvent",
+    "AnyPeriodicEvent",
+    "AnyTaskEvent",
+    "Emitter",
+    "PeriodicTaskEvent",
+    "PeriodicTaskRegistered",
+    "PeriodicTaskTriggered",
+    "PeriodicTaskUnregistered",
+    "TaskEvent",
+    "TaskExpired",
+    "TaskFailed",
+    "TaskPending",
+    "TaskReceived",
+    "TaskRetried",
+    "TaskRevoked",
+    "TaskStarted",
+    "TaskSucceeded",
+    "event_key",
+]
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+TaskId = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_not_blank)]
+Name = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_not_blank)]
+PeriodicName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_not_blank)]
+Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Emitter(_Frozen):
+    """Who wrote the event: lets an operator trace a transition back to a process."""
+
+    host: Annotated[str, Field(min_length=1, max_length=255)]
+    pid: Annotated[int, Field(ge=0)]
+    worker: Annotated[str, Field(max_length=255)] | None = None
+
+
+_HOST: Final = socket.gethostname() or "unknown"
+_here: dict[tuple[int, str | None], Emitter] = {}
+
+
+def this_process(worker: str | None = None) -> Emitter:
+    """The emitter for this host and pid: the pid is re-read on every call because a
+    prefork pool forks after the SDK is built; the result is cached per (pid, worker)."""
+    key = (os.getpid(), worker)
+    emitter = _here.get(key)
+    if emitter is None:
+        emitter = _here[key] = Emitter(host=_HOST, pid=key[0], worker=worker)
+    return emitter
+
+
+class _Event(_Frozen):
+    version: Literal[1] = 1
+    type: str
+    event_id: UUID = Field(default_factory=uuid4)
+    occurred_at: AwareDatetime = Field(default_factory=utc_now)
+    emitter: Emitter = Field(default_factory=this_process)
+
+
+class TaskEvent(_Event):
+    """A task's status transition. ``attempt`` counts retries so far: it orders attempts."""
+
+    status: ClassVar[TaskStatus | None]
+    task_id: TaskId
+    task_name: Annotated[str, Field(max_length=255)] | None = None
+    attempt: Annotated[int, Field(ge=0)] = 0
+    args: list[JsonValue] | None = None
+    kwargs: dict[str, JsonValue] | None = None
+
+
+class TaskPending(TaskEvent):
+    """Sent to the queue (``eta``: not to run before)."""
+
+    status: ClassVar[TaskStatus | None] = TaskStatus.PENDING
+    type: Literal["task.pending"] = "task.pending"
+    eta: AwareDatetime | None = None
+
+
+class TaskReceived(TaskEvent):
+    """A worker took the message off the queue."""
+
+    status: ClassVar[TaskStatus | None] = TaskStatus.RECEIVED
+    type: Literal["task.received"] = "task.received"
+    eta: AwareDatetime | None = None
+
+
+class TaskStarted(TaskEvent):
+    """A worker began executing the task."""
+
+    status: ClassVar[TaskStatus | None] = TaskStatus.STARTED
+    type: Literal["task.started"] = "task.started"
+
+
+class TaskRetried(TaskEvent):
+    """This attempt ended and another is scheduled; the next events carry ``attempt + 1``."""
+
+    status: ClassVar[TaskStatus | None] = TaskStatus.RETRY
+    type: Literal["task.retried"] = "task.retried"
+    exc_type: str | None = None
+    exc_message: str | None = None
+    traceback: str | None = None
+    eta: AwareDatetime | None = None
+    countdown: Seconds | None = None
+
+
+class TaskFailed(TaskEvent):
+    """The task raised and will not be retried."""
+
+    status: ClassVar[TaskStatus | None] = TaskStatus.FAILURE
+    type: Literal["task.failed"] = "task.failed"
+    exc_type: Annotated[str, Field(min_length=1)]
+    exc_message: str | None = None
+    traceback: str | None = None
+    runtime: Seconds | None = None
+
+
+class TaskSucceeded(TaskEvent):
+    """The task returned ``result``."""
+
+    status: ClassVar[TaskStatus | None] = TaskStatus.DONE
+    type: Literal["task.succeeded"] = "task.succeeded"
+    result: JsonValue = None
+    runtime: Seconds | None = None
+
+
+class TaskRevoked(TaskEvent):
+    """Cancelled before or (``terminated``) while running."""
+
+    status: ClassVar[TaskStatus | None] = TaskStatus.REVOKED
+    type: Literal["task.revoked"] = "task.revoked"
+    reason: str | None = None
+    terminated: bool = False
+
+
+class TaskExpired(TaskEvent):
+    """Remove this finished task from the views. An event, not a DELETE, so a replay of the
+    log removes exactly what the live views removed. It changes no status."""
+
+    status: ClassVar[TaskStatus | None] = None
+    type: Literal["task.expired"] = "task.expired"
+    expired_before: AwareDatetime
+
+
+class PeriodicTaskEvent(_Event):
+    """A change to a periodic task (a schedule entry), keyed by its ``name``."""
+
+    name: PeriodicName
+
+
+class PeriodicTaskRegistered(PeriodicTaskEvent):
+    """``name`` runs ``task`` every ``interval_seconds`` (a newer registration replaces it)."""
+
+    type: Literal["periodic.registered"] = "periodic.registered"
+    task: Name
+    interval_seconds: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class PeriodicTaskTriggered(PeriodicTaskEvent):
+    """The seed's ``PeriodicTaskMeta.delay()``: one run was dispatched as ``task_id``."""
+
+    type: Literal["periodic.triggered"] = "periodic.triggered"
+    task_id: TaskId
+    task: Annotated[str, Field(max_length=255)] | None = None
+    scheduled_for: AwareDatetime | None = None
+
+
+class PeriodicTaskUnregistered(PeriodicTaskEvent):
+    """Disable ``name``: no more runs until it is registered again."""
+
+    type: Literal["periodic.unregistered"] = "periodic.unregistered"
+    reason: str | None = None
+
+
+AnyTaskEvent = Annotated[
+    TaskPending
+    | TaskReceived
+    | TaskStarted
+    | TaskRetried
+    | TaskFailed
+    | TaskSucceeded
+    | TaskRevoked
+    | TaskExpired,
+    Field(discriminator="type"),
+]
+AnyPeriodicEvent = Annotated[
+    PeriodicTaskRegistered | PeriodicTaskTriggered | PeriodicTaskUnregistered,
+    Field(discriminator="type"),
+]
+# Flat (not a union of the two unions) so a validation error's location has one tag.
+AnyEvent = Annotated[
+    TaskPending
+    | TaskReceived
+    | TaskStarted
+    | TaskRetried
+    | TaskFailed
+    | TaskSucceeded
+    | TaskRevoked
+    | TaskExpired
+    | PeriodicTaskRegistered
+    | PeriodicTaskTriggered
+    | PeriodicTaskUnregistered,
+    Field(discriminator="type"),
+]
+
+
+def event_key(event: TaskEvent | PeriodicTaskEvent) -> str:
+    """The log key: one task's (or periodic task's) events share a partition, in order."""
+    if isinstance(event, TaskEvent):
+        return event.task_id
+    return event.name

@@ -1,0 +1,272 @@
+"""Events → the current state of one task: the rule of the ``task_meta`` view, as data.
+
+Every event has an intrinsic ``rank``: (attempt, status precedence, occurred_at, event id).
+The top-ranked event decides the "status group" of fields; the "gap fields" come from the
+highest-ranked event that carries them. Because the rank belongs to the event, folding any
+permutation (or duplication) of a task's events gives the same state. The log position is
+deliberately NOT part of the rank: a shuffled or re-appended delivery changes positions,
+so the offset is only recorded (``last_offset``), never used to decide.
+
+``evolve`` is the incremental step, exact when the event outranks the current top (the
+normal, in-order case). ``is_late`` tells the projector when it is not; the projector then
+refolds the task's history with ``fold``. The hot path builds plain tuples, no pydantic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime
+from operator import attrgetter
+from types import MappingProxyType
+from typing import Any, Final
+from uuid import UUID
+
+from pydantic import JsonValue
+
+from ledger.domain.events import TaskEvent
+from ledger.domain.statuses import PRECEDENCE, TaskStatus
+
+__all__ = [
+    "EXPIRY_PRECEDENCE",
+    "GAP_FIELDS",
+    "STATUS_DATES",
+    "STATUS_GROUP",
+    "Rank",
+    "TaskState",
+    "evolve",
+    "fold",
+    "is_late",
+    "rank",
+    "top_rank",
+]
+
+Rank = tuple[int, int, datetime, UUID]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskState:
+    """One task as the views show it (each field is a ``task_meta`` column)."""
+
+    task_id: str
+    name: str | None
+    status: TaskStatus
+    retries: int
+    result: JsonValue
+    exc_type: str | None
+    exc_message: str | None
+    traceback: str | None
+    args: list[JsonValue] | None
+    kwargs: dict[str, JsonValue] | None
+    worker: str | None
+    eta: datetime | None
+    date_pending: datetime | None
+    date_received: datetime | None
+    date_started: datetime | None
+    date_done: datetime
+    """When the task last changed status: ``occurred_at`` of the top-ranked event."""
+    runtime: float | None
+    last_event_id: UUID
+    last_offset: int | None
+    expired: bool = False
+
+
+# -- the rules ------------------------------------------------------------------------------
+STATUS_GROUP: Final[tuple[str, ...]] = (
+    "status",
+    "retries",
+    "result",
+    "exc_type",
+    "exc_message",
+    "traceback",
+    "runtime",
+    "worker",
+    "date_done",
+    "last_event_id",
+    "last_offset",
+)
+"""Overwritten as a whole (None included) by any event that outranks the current top, so a
+success after a retry never keeps the retry's exception."""
+
+GAP_FIELDS: Final[Mapping[str, str]] = MappingProxyType(
+    {"name": "task_name", "args": "args", "kwargs": "kwargs", "eta": "eta"}
+)
+"""State field → event field: taken from the highest-ranked event carrying a value, so a
+late RECEIVED that knows the task's name fills it without touching the status."""
+
+STATUS_DATES: Final[Mapping[TaskStatus, str]] = MappingProxyType(
+    {
+        TaskStatus.PENDING: "date_pending",
+        TaskStatus.RECEIVED: "date_received",
+        TaskStatus.STARTED: "date_started",
+    }
+)
+"""Status → field holding ``occurred_at`` of the highest-ranked event of that status."""
+
+EXPIRY_PRECEDENCE: Final = max(PRECEDENCE.values()) + 1
+"""An expiry outranks every status of its attempt: only a later attempt revives the task."""
+
+
+def _status_group(event: TaskEvent, offset: int | None) -> tuple[Any, ...]:
+    """The event's values for ``STATUS_GROUP``, in that order."""
+    values = event.__dict__  # pydantic keeps fields there: no attribute-miss exceptions
+    emitter = event.emitter
+    return (
+        event.status,
+        event.attempt,
+        values.get("result"),
+        values.get("exc_type"),
+        values.get("exc_message"),
+        values.get("traceback"),
+        values.get("runtime"),
+        emitter.worker or emitter.host,
+        event.occurred_at,
+        event.event_id,
+        offset,
+    )
+
+
+FIELDS: Final = tuple(f.name for f in fields(TaskState))
+_values_of = attrgetter(*FIELDS)
+_STATUS_IDX: Final = tuple(FIELDS.index(name) for name in STATUS_GROUP)
+_GAP_IDX: Final = tuple((FIELDS.index(name), source) for name, source in GAP_FIELDS.items())
+_DATE_IDX: Final[dict[TaskStatus | None, int]] = {
+    status: FIELDS.index(name) for status, name in STATUS_DATES.items()
+}
+_TASK_ID, _STATUS, _RETRIES, _DATE_DONE, _EVENT_ID, _OFFSET, _EXPIRED = (
+    FIELDS.index(name)
+    for name in (
+        "task_id",
+        "status",
+        "retries",
+        "date_done",
+        "last_event_id",
+        "last_offset",
+        "expired",
+    )
+)
+_PRECEDENCE: Final[dict[TaskStatus | None, int]] = {
+    None: EXPIRY_PRECEDENCE,
+    **{status: precedence for status, precedence in PRECEDENCE.items()},
+}
+_RULES: dict[type[TaskEvent], tuple[int, int | None]] = {}
+
+
+def _rules(cls: type[TaskEvent]) -> tuple[int, int | None]:
+    """(precedence, date field index) of an event class: the tables above, looked up once
+    per class (an enum key's hash is a Python call; a class's is not)."""
+    rules = _RULES.get(cls)
+    if rules is None:
+        rules = _RULES[cls] = (_PRECEDENCE[cls.status], _DATE_IDX.get(cls.status))
+    return rules
+
+
+# -- ranking --------------------------------------------------------------------------------
+def rank(event: TaskEvent) -> Rank:
+    """The event's intrinsic order: later attempts, then further statuses, then time, then
+    the event id (a UUID orders exactly as its canonical string; comparing the UUID saves
+    formatting it on the hot path)."""
+    return (event.attempt, _rules(type(event))[0], event.occurred_at, event.event_id)
+
+
+def top_rank(state: TaskState) -> Rank:
+    """The rank of the event that decided ``state``'s status group."""
+    return (state.retries, _PRECEDENCE[state.status], state.date_done, state.last_event_id)
+
+
+def is_late(state: TaskState | None, event: TaskEvent) -> bool:
+    """True when ``evolve`` would not be exact and the task must be refolded from history:
+    the event ranks below the current top. An expired state keeps no rank of its expiry, so
+    any status event after it is late too (rare: expired tasks have left the views)."""
+    if state is None:
+        return False
+    if event.status is not None and state.expired:
+        return True
+    return rank(event) < top_rank(state)
+
+
+# -- folding --------------------------------------------------------------------------------
+def evolve(state: TaskState | None, event: TaskEvent, offset: int | None = None) -> TaskState:
+    """Apply one event. Exact when it outranks the current top; a late event only fills
+    gap fields that are still empty (``is_late`` says when to ``fold`` instead)."""
+    if state is None:
+        values = _blank(event.task_id)
+        _step(values, None, event, offset)
+        return TaskState(*values)
+    if state.task_id != event.task_id:
+        raise ValueError(f"task_id: event for {event.task_id!r} applied to {state.task_id!r}")
+    values = list(_values_of(state))
+    _step(values, top_rank(state), event, offset)
+    return TaskState(*values)
+
+
+def fold(events: Iterable[tuple[TaskEvent, int | None]]) -> TaskState | None:
+    """The state after all ``(event, offset)`` pairs, whatever their order or duplication:
+    dedupe by event id (earliest offset wins), sort by rank, evolve in rank order."""
+    unique: dict[UUID, tuple[TaskEvent, int | None]] = {}
+    for event, offset in events:
+        seen = unique.get(event.event_id)
+        if seen is None or _earlier(offset, seen[1]):
+            unique[event.event_id] = (event, offset)
+    if not unique:
+        return None
+    ordered = sorted(unique.values(), key=lambda pair: rank(pair[0]))
+    task_id = ordered[0][0].task_id
+    values = _blank(task_id)
+    top: Rank | None = None
+    for event, offset in ordered:  # evolve's step, building one TaskState at the end
+        if event.task_id != task_id:
+            raise ValueError(f"task_id: events of {task_id!r} and {event.task_id!r} mixed")
+        top = _step(values, top, event, offset)
+    return TaskState(*values)
+
+
+def _step(values: list[Any], top: Rank | None, event: TaskEvent, offset: int | None) -> Rank:
+    """Apply one event to a state's field values (``FIELDS`` order) in place, given the
+    rank of its top event (None: no state yet); return the new top rank."""
+    precedence, date_index = _rules(type(event))
+    if precedence == EXPIRY_PRECEDENCE:
+        return _expire(values, top, event, offset)
+    event_rank = (event.attempt, precedence, event.occurred_at, event.event_id)
+    if event_rank == top:  # the top event again: keep its earliest offset
+        if _earlier(offset, values[_OFFSET]):
+            values[_OFFSET] = offset
+        return top
+    outranks = top is None or event_rank > top
+    if outranks:
+        for index, value in zip(_STATUS_IDX, _status_group(event, offset), strict=True):
+            values[index] = value
+        values[_EXPIRED] = False
+    carried = event.__dict__
+    for index, source in _GAP_IDX:
+        value = carried.get(source)
+        if value is not None and (outranks or values[index] is None):
+            values[index] = value
+    if date_index is not None and (outranks or values[date_index] is None):
+        values[date_index] = event.occurred_at
+    return event_rank if outranks else top  # type: ignore[return-value]  # top set if not outranks
+
+
+def _expire(values: list[Any], top: Rank | None, event: TaskEvent, offset: int | None) -> Rank:
+    """An expiry flags the task and changes nothing else. With no state yet it leaves a
+    flagged PENDING placeholder whose rank every later event beats."""
+    values[_EXPIRED] = True
+    if top is not None:
+        return top
+    values[_STATUS] = TaskStatus.PENDING
+    values[_RETRIES] = event.attempt
+    values[_DATE_DONE] = event.occurred_at
+    values[_EVENT_ID] = event.event_id
+    values[_OFFSET] = offset
+    return (event.attempt, PRECEDENCE[TaskStatus.PENDING], event.occurred_at, event.event_id)
+
+
+def _blank(task_id: str) -> list[Any]:
+    values: list[Any] = [None] * len(FIELDS)
+    values[_TASK_ID] = task_id
+    return values
+
+
+def _earlier(offset: int | None, than: int | None) -> bool:
+    """Offset order with ``None`` (position unknown) after every real offset."""
+    return offset is not None and (than is None or offset < than)

@@ -1,0 +1,1 @@
+"""Event logs: one protocol (``base.EventLog``), a Kafka adapter and an embedded SQLite one."""

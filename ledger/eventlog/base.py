@@ -1,0 +1,122 @@
+"""The event-log port: an append-only, partitioned log of keyed byte records.
+
+The log stores bytes, not domain events: decoding belongs to the reader, so a record that
+cannot be decoded is still stored, read, and dead-lettered with its coordinates instead of
+blocking a partition. Records with the same key always land in the same partition, in
+append order.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+Headers = tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """A record to append: ``key`` decides the partition."""
+
+    key: str
+    value: bytes
+    headers: Headers = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a record sits in the log."""
+
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """A record read back from the log, with its coordinates."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers = ()
+    timestamp_ms: int = 0
+    extra: dict[str, object] = field(default_factory=dict, compare=False)
+
+    @property
+    def position(self) -> Position:
+        return Position(self.partition, self.offset)
+
+
+class AppendError(RuntimeError):
+    """An append was not acknowledged: the caller must know, nothing is dropped silently."""
+
+
+class EventLogUnavailable(RuntimeError):
+    """The log's backend cannot be reached; the message names what was tried."""
+
+
+Start = Mapping[int, int] | str
+"""Where a read starts: ``{partition: offset}``, or ``"beginning"`` / ``"end"``."""
+
+
+class EventLog(ABC):
+    """Append, read and subscribe. Offsets count from 0 in each partition."""
+
+    topic: str
+    partitions: int
+
+    @abstractmethod
+    def append(self, records: Sequence[LogRecord]) -> list[Position]:
+        """Append durably, in order; return each record's position (same order as given).
+
+        Raises ``AppendError`` if any record was not acknowledged.
+        """
+
+    @abstractmethod
+    def read(self, start: Start = "beginning", *, stop: Mapping[int, int] | None = None) -> Iterator[StoredRecord]:
+        """Yield records from ``start`` up to ``stop`` (exclusive; default: the end offsets
+        when the call began), then return. Order: per partition, ascending offsets.
+        Partitions missing from a ``start`` mapping are read from the beginning."""
+
+    @abstractmethod
+    def subscribe(
+        self,
+        start: Start = "end",
+        *,
+        stop_event: threading.Event | None = None,
+        poll_timeout_ms: int | None = None,
+    ) -> Iterator[list[StoredRecord]]:
+        """Yield batches of new records from ``start``, forever, blocking while there are
+        none (an empty batch is yielded after each idle poll, so callers can check their
+        own state). Returns when ``stop_event`` is set."""
+
+    @abstractmethod
+    def end_offsets(self) -> dict[int, int]:
+        """The next offset to be written in each partition."""
+
+    @abstractmethod
+    def beginning_offsets(self) -> dict[int, int]:
+        """The earliest offset still held in each partition (retention may raise it)."""
+
+    @abstractmethod
+    def offsets_for_time(self, timestamp_ms: int) -> dict[int, int]:
+        """Per partition, the earliest offset whose record timestamp is >= ``timestamp_ms``
+        (the end offset where there is none)."""
+
+    @abstractmethod
+    def partition_for(self, key: str) -> int:
+        """The partition that records with ``key`` go to."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Flush what is pending and release connections. Idempotent."""
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

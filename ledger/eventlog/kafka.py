@@ -1,0 +1,431 @@
+"""The Kafka event log: the log of record in production. The only module that imports ``kafka``.
+
+Appends go through one idempotent producer (acks=all, ordered with 5 requests in flight), with
+the partition computed here so a record's position is known before the broker answers. Reads
+use consumers with manual assignment (no group): reading is replay, group membership and
+committed offsets belong to the consumers layer.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any, TypeVar
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient
+from kafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    TopicAlreadyExistsError,
+)
+
+from ledger.eventlog.base import (
+    AppendError,
+    EventLog,
+    EventLogUnavailable,
+    LogRecord,
+    Position,
+    Start,
+    StoredRecord,
+)
+from ledger.eventlog.partitioning import partition_for_key
+from ledger.settings import Settings
+
+__all__ = ["KafkaEventLog", "PendingAppend"]
+
+_MiB = 1 << 20
+_UNKNOWN_TOPIC = 3  # Kafka error code UNKNOWN_TOPIC_OR_PARTITION
+_UNREACHABLE = (KafkaTimeoutError, KafkaConnectionError, OSError)
+_T = TypeVar("_T")
+
+
+class PendingAppend:
+    """Records handed to the producer whose acknowledgement is still to come.
+
+    Returned by ``KafkaEventLog.append_nowait`` so high-rate emitters can keep sending while
+    earlier batches are in flight; ``wait`` turns the outcome into positions or an AppendError.
+    """
+
+    __slots__ = ("_cause", "_futures", "_on_failure", "_topic", "_total")
+
+    def __init__(
+        self,
+        topic: str,
+        futures: list[Any],
+        total: int,
+        cause: BaseException | None,
+        on_failure: Callable[[], None],
+    ) -> None:
+        self._topic, self._futures, self._total, self._cause = topic, futures, total, cause
+        self._on_failure = on_failure
+
+    def done(self) -> bool:
+        """True once every sent record is acknowledged or failed (never blocks)."""
+        return all(future.is_done for future in self._futures)
+
+    def wait(self, timeout: float | None = None) -> list[Position]:
+        """Positions in input order; AppendError naming the topic, the count and the cause."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        positions: list[Position] = []
+        cause = self._cause
+        for future in self._futures:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                meta = future.get(timeout=left)
+            except Exception as exc:  # every failure is reported, whatever its type
+                cause = cause or exc
+                continue
+            positions.append(Position(meta.partition, meta.offset))
+        if len(positions) < self._total:
+            failed = self._total - len(positions)
+            self._on_failure()
+            raise AppendError(
+                f"{failed} of {self._total} records were not acknowledged by Kafka topic "
+                f"{self._topic!r} (others of the batch may have been written): {_why(cause)}"
+            )
+        return positions
+
+
+def _why(cause: BaseException | None) -> str:
+    """``[Error 10] MessageSizeTooLargeError: None``, not ``MessageSizeTooLargeError(None)``."""
+    text, name = str(cause), type(cause).__name__
+    return text if name in text else f"{name}: {text}" if text else name
+
+
+class KafkaEventLog(EventLog):
+    """EventLog on one Kafka topic, created with ``partitions`` if missing.
+
+    ``partitions`` becomes the topic's real partition count when the topic already exists.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str = "127.0.0.1:9092",
+        topic: str = "task-events",
+        *,
+        partitions: int = 6,
+        replication_factor: int = 1,
+        compression: str | None = "lz4",
+        linger_ms: int = 5,
+        batch_size: int = 262_144,
+        request_timeout_ms: int = 30_000,
+        delivery_timeout_ms: int = 60_000,
+        poll_timeout_ms: int = 500,
+        client_id: str = "task-ledger",
+        max_request_size: int = 8 * _MiB,
+    ) -> None:
+        self.topic, self.bootstrap_servers, self.client_id = topic, bootstrap_servers, client_id
+        self._request_timeout_ms, self._poll_timeout_ms = request_timeout_ms, poll_timeout_ms
+        self._delivery_timeout_s = delivery_timeout_ms / 1000
+        self._producer_config: dict[str, Any] = {
+            "acks": "all", "enable_idempotence": True, "retries": 2_147_483_647,
+            "max_in_flight_requests_per_connection": 5, "compression_type": compression,
+            "linger_ms": linger_ms, "batch_size": batch_size, "max_request_size": max_request_size,
+            "delivery_timeout_ms": delivery_timeout_ms, "max_block_ms": request_timeout_ms,
+            "metrics_enabled": False,
+        }  # fmt: skip
+        self._lock = threading.Lock()
+        self._producer: Any = None
+        self._meta: Any = None  # consumer for offset look-ups, guarded by _lock
+        self._closed = False
+        self.partitions = self._ensure_topic(partitions, replication_factor)
+        self._tps = [TopicPartition(topic, p) for p in range(self.partitions)]
+
+    @classmethod
+    def from_settings(cls, settings: Settings, topic: str | None = None) -> KafkaEventLog:
+        """The log configured by ``settings``; ``topic`` overrides it (e.g. ``<topic>.dlq``)."""
+        return cls(
+            settings.kafka_bootstrap_servers,
+            topic or settings.topic,
+            partitions=settings.partitions,
+            replication_factor=settings.replication_factor,
+            compression=None if settings.compression == "none" else str(settings.compression),
+            linger_ms=settings.linger_ms,
+            batch_size=settings.batch_size,
+            request_timeout_ms=settings.request_timeout_ms,
+            delivery_timeout_ms=settings.delivery_timeout_ms,
+            poll_timeout_ms=settings.consumer_poll_timeout_ms,
+        )
+
+    # -- connections ---------------------------------------------------------------------
+
+    @contextmanager
+    def _reachable(self, what: str) -> Iterator[None]:
+        """Turn kafka-python's bootstrap/time-out errors into EventLogUnavailable."""
+        try:
+            yield
+        except _UNREACHABLE as exc:
+            raise EventLogUnavailable(
+                f"Kafka at {self.bootstrap_servers} is not reachable: {what} got no answer "
+                f"within {self._request_timeout_ms} ms ({exc})"
+            ) from exc
+
+    def _connect(self, factory: Callable[..., _T], what: str, **config: Any) -> _T:
+        with self._reachable(f"{what} for topic {self.topic!r}"):
+            return factory(
+                bootstrap_servers=self.bootstrap_servers,
+                client_id=self.client_id,
+                request_timeout_ms=self._request_timeout_ms,
+                bootstrap_timeout_ms=self._request_timeout_ms,
+                **config,
+            )
+
+    def _consumer(self, **config: Any) -> Any:
+        """A group-less consumer tuned for bulk reads (big fetches, many records per poll)."""
+        return self._connect(
+            KafkaConsumer, "consumer", group_id=None, enable_auto_commit=False,
+            auto_offset_reset="earliest", allow_auto_create_topics=False, metrics_enabled=False,
+            fetch_max_bytes=64 * _MiB, max_partition_fetch_bytes=16 * _MiB,
+            max_poll_records=20_000, receive_buffer_bytes=4 * _MiB, **config,
+        )  # fmt: skip
+
+    def _ensure_topic(self, partitions: int, replication_factor: int) -> int:
+        """Create the topic if missing (tolerating a concurrent creator); its partition count."""
+        admin = self._connect(KafkaAdminClient, "admin client")
+        try:
+            with self._reachable(f"creating topic {self.topic!r}"):
+                count = self._partition_count(admin)
+                if count is None:
+                    spec = {"num_partitions": partitions, "replication_factor": replication_factor}
+                    with suppress(TopicAlreadyExistsError):  # a concurrent creator won: use it
+                        admin.create_topics({self.topic: spec}, timeout_ms=self._request_timeout_ms)
+                    admin.wait_for_topics([self.topic], timeout_ms=self._request_timeout_ms)
+                    count = self._partition_count(admin)
+        finally:
+            admin.close()
+        if count is None:
+            raise EventLogUnavailable(f"Kafka topic {self.topic!r} did not appear after creation")
+        return count
+
+    def _partition_count(self, admin: Any) -> int | None:
+        [described] = admin.describe_topics([self.topic])
+        if described["error_code"] == _UNKNOWN_TOPIC:
+            return None
+        if described["error_code"]:
+            raise EventLogUnavailable(
+                f"Kafka topic {self.topic!r} cannot be described: error {described['error_code']}"
+            )
+        return len(described["partitions"])
+
+    def _get_producer(self) -> Any:
+        with self._lock:
+            if self._closed:
+                raise AppendError(f"KafkaEventLog for topic {self.topic!r} is closed")
+            if self._producer is None:
+                self._producer = self._connect(KafkaProducer, "producer", **self._producer_config)
+            return self._producer
+
+    # -- appending -----------------------------------------------------------------------
+
+    def append(self, records: Sequence[LogRecord]) -> list[Position]:
+        if not records:
+            return []
+        deadline = time.monotonic() + self._delivery_timeout_s
+        pending = self.append_nowait(records)
+        with suppress(AppendError):  # the records' own futures say which failed, and why
+            self.flush(self._delivery_timeout_s)  # skip linger_ms: someone waits
+        return pending.wait(max(0.0, deadline - time.monotonic()))
+
+    def append_nowait(self, records: Sequence[LogRecord]) -> PendingAppend:
+        """Hand ``records`` to the producer and return at once: for high-throughput emitters.
+
+        Records are batched (``linger_ms``/``batch_size``) and sent in the background; call
+        ``PendingAppend.wait()`` (or ``flush()``) before trusting they are stored.
+        """
+        producer = self._get_producer()
+        send, topic, count = producer.send, self.topic, self.partitions
+        futures: list[Any] = []
+        try:
+            for record in records:
+                key = record.key.encode()
+                headers = list(record.headers) if record.headers else None
+                partition = partition_for_key(key, count)
+                futures.append(send(topic, record.value, key, headers, partition))
+        except Exception as exc:  # too large, bad type, metadata time-out: none silently lost
+            cause: BaseException | None = exc
+        else:
+            cause = None
+        return PendingAppend(topic, futures, len(records), cause, lambda: self._retire(producer))
+
+    def _retire(self, producer: Any) -> None:
+        """Replace a producer after a failed append: kafka-python 3.0.12 puts an idempotent
+        producer in a fatal state on any non-retriable batch error (RecordTooLarge, say),
+        after which every send would fail. Records still pending on it fail too (loudly)."""
+        with self._lock:
+            if self._producer is not producer:
+                return  # already replaced, or closed
+            self._producer = None
+        _close_producer(producer, timeout=0)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Send everything buffered and wait until it is acknowledged or failed."""
+        producer = self._producer
+        if producer is None:
+            return
+        try:
+            producer.flush(timeout=timeout)
+        except KafkaError as exc:
+            raise AppendError(f"Kafka topic {self.topic!r}: flush failed: {_why(exc)}") from exc
+
+    # -- reading -------------------------------------------------------------------------
+
+    def read(
+        self, start: Start = "beginning", *, stop: Mapping[int, int] | None = None
+    ) -> Iterator[StoredRecord]:
+        """Replay ``[start, stop)``; offsets are resolved now, records fetched lazily.
+
+        ``stop`` is capped at the current end offsets (a read never waits for new records);
+        partitions missing from it are read up to their end.
+        """
+        begin, ends = self._resolve(start), self.end_offsets()
+        end = {p: min((stop or ends).get(p, last), last) for p, last in ends.items()}
+        return self._read({p: (begin[p], end[p]) for p in end if begin[p] < end[p]})
+
+    def _read(self, ranges: dict[int, tuple[int, int]]) -> Iterator[StoredRecord]:
+        if not ranges:
+            return
+        consumer = self._consumer(fetch_max_wait_ms=100)
+        try:
+            tps = self._assign(consumer, {p: first for p, (first, _) in ranges.items()})
+            stops = {tp: ranges[tp.partition][1] for tp in tps}
+            idle_until = time.monotonic() + self._request_timeout_ms / 1000
+            while stops:
+                polled = consumer.poll(timeout_ms=self._poll_timeout_ms)
+                for tp, batch in polled.items():
+                    last = stops.get(tp)
+                    for raw in batch:
+                        if last is None or raw.offset >= last:
+                            break
+                        yield _stored(raw)
+                if polled:
+                    idle_until = time.monotonic() + self._request_timeout_ms / 1000
+                for tp in [tp for tp, last in stops.items() if consumer.position(tp) >= last]:
+                    consumer.pause(tp)
+                    del stops[tp]
+                if stops and time.monotonic() > idle_until:
+                    raise EventLogUnavailable(
+                        f"Kafka at {self.bootstrap_servers}: reading {self.topic!r} made no "
+                        f"progress for {self._request_timeout_ms} ms (still to read: {stops})"
+                    )
+        finally:
+            consumer.close(autocommit=False)
+
+    def subscribe(
+        self,
+        start: Start = "end",
+        *,
+        stop_event: threading.Event | None = None,
+        poll_timeout_ms: int | None = None,
+    ) -> Iterator[list[StoredRecord]]:
+        """Follow every partition from ``start`` (resolved now, so nothing appended between
+        this call and the first ``next`` is missed). ``stop_event`` is checked between polls."""
+        begin = self._resolve(start)
+        timeout = self._poll_timeout_ms if poll_timeout_ms is None else poll_timeout_ms
+        return self._follow(begin, stop_event or threading.Event(), timeout)
+
+    def _follow(
+        self, begin: dict[int, int], stop_event: threading.Event, timeout_ms: int
+    ) -> Iterator[list[StoredRecord]]:
+        consumer = self._consumer(fetch_max_wait_ms=max(1, min(timeout_ms, 500)))
+        try:
+            self._assign(consumer, begin)
+            while not stop_event.is_set():
+                polled = consumer.poll(timeout_ms=timeout_ms)
+                yield [_stored(raw) for batch in polled.values() for raw in batch]
+        finally:
+            consumer.close(autocommit=False)
+
+    def _assign(self, consumer: Any, offsets: Mapping[int, int]) -> list[Any]:
+        tps = [self._tps[p] for p in offsets]
+        consumer.assign(tps)
+        for tp in tps:
+            consumer.seek(tp, offsets[tp.partition])
+        return tps
+
+    def _resolve(self, start: Start) -> dict[int, int]:
+        """A ``Start`` as one offset per partition; partitions not given start at 0
+        (the consumer moves offsets below the log start up to it)."""
+        if start == "beginning":
+            return self.beginning_offsets()
+        if start == "end":
+            return self.end_offsets()
+        if isinstance(start, str):
+            raise ValueError(f"start must be 'beginning', 'end' or a mapping, not {start!r}")
+        return {p: start.get(p, 0) for p in range(self.partitions)}
+
+    # -- offsets -------------------------------------------------------------------------
+
+    def _offsets(self, what: str, call: Callable[[Any], dict[Any, Any]]) -> dict[Any, Any]:
+        with self._lock:
+            if self._meta is None:
+                self._meta = self._consumer()
+            with self._reachable(f"{what} of {self.topic!r}"):
+                return call(self._meta)
+
+    def end_offsets(self) -> dict[int, int]:
+        found = self._offsets("end offsets", lambda c: c.end_offsets(self._tps))
+        return {tp.partition: offset for tp, offset in found.items()}
+
+    def beginning_offsets(self) -> dict[int, int]:
+        found = self._offsets("beginning offsets", lambda c: c.beginning_offsets(self._tps))
+        return {tp.partition: offset for tp, offset in found.items()}
+
+    def offsets_for_time(self, timestamp_ms: int) -> dict[int, int]:
+        query = dict.fromkeys(self._tps, timestamp_ms)
+        found = self._offsets("offsets for time", lambda c: c.offsets_for_times(query))
+        hits = {tp.partition: hit.offset for tp, hit in found.items() if hit is not None}
+        if len(hits) < self.partitions:
+            hits = {**self.end_offsets(), **hits}
+        return hits
+
+    def partition_for(self, key: str) -> int:
+        return partition_for_key(key.encode(), self.partitions)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            producer, meta, self._producer, self._meta = self._producer, self._meta, None, None
+        try:
+            if producer is not None:
+                _close_producer(producer, self._delivery_timeout_s)
+        finally:
+            if meta is not None:
+                meta.close(autocommit=False)
+
+    def delete_topic(self) -> None:
+        """Delete this log's topic (tests and tools); a missing topic is not an error."""
+        admin = self._connect(KafkaAdminClient, "admin client")
+        try:
+            with self._reachable(f"deleting topic {self.topic!r}"):
+                admin.delete_topics([self.topic], raise_errors=False)
+        finally:
+            admin.close()
+
+
+def _close_producer(producer: Any, timeout: float) -> None:
+    """Close, giving pending records ``timeout`` seconds. kafka-python 3.0.12's close()
+    flushes first and raises on a batch that never completes (its topic was deleted, say)
+    before reaching its own force-close, leaving the sender thread running: abort such
+    batches (their futures fail) and close again."""
+    try:
+        producer.close(timeout=timeout)
+    except KafkaError:
+        producer._accumulator.abort_incomplete_batches()
+        producer.close(timeout=0)
+
+
+def _stored(raw: Any) -> StoredRecord:
+    """kafka-python's ConsumerRecord as the port's StoredRecord (the timestamp is the
+    producer's CreateTime, or the broker's LogAppendTime if the topic is configured so)."""
+    headers = tuple(raw.headers) if raw.headers else ()
+    return StoredRecord(
+        raw.topic, raw.partition, raw.offset, raw.key, raw.value, headers, raw.timestamp
+    )

@@ -1,0 +1,110 @@
+"""A Kafka consumer-group member as a ``PartitionSource``: several projector processes in
+one group share a topic's partitions, and a rebalance hands partitions over.
+
+Kafka's committed offsets are never used to position the reader: on every assignment the
+projector's callback answers with the offsets stored in the view store (same transaction
+as the rows), and the consumer seeks there.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import KafkaError
+
+from ledger.consumers.source import OnAssigned, OnRevoked, PartitionSource
+from ledger.eventlog.base import EventLogUnavailable, StoredRecord
+from ledger.eventlog.kafka import _stored
+
+log = logging.getLogger(__name__)
+_MiB = 1 << 20
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, source: KafkaGroupSource) -> None:
+        self.source = source
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.source._revoked({tp.partition for tp in revoked})
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.source._assigned({tp.partition for tp in assigned})
+
+
+class KafkaGroupSource(PartitionSource):
+    """One member of consumer group ``group_id`` on ``topic``."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        group_id: str,
+        *,
+        session_timeout_ms: int = 10_000,
+        max_poll_interval_ms: int = 300_000,
+        request_timeout_ms: int = 30_000,
+        client_id: str = "task-ledger-projector",
+        instance_id: str | None = None,
+    ) -> None:
+        self.topic, self.group_id, self.bootstrap_servers = topic, group_id, bootstrap_servers
+        self._config: dict[str, Any] = {
+            "bootstrap_servers": bootstrap_servers, "group_id": group_id, "client_id": client_id,
+            "enable_auto_commit": False, "auto_offset_reset": "earliest",
+            "session_timeout_ms": session_timeout_ms, "heartbeat_interval_ms": max(session_timeout_ms // 4, 100),
+            "max_poll_interval_ms": max_poll_interval_ms, "request_timeout_ms": request_timeout_ms,
+            "fetch_max_bytes": 64 * _MiB, "max_partition_fetch_bytes": 16 * _MiB,
+            "allow_auto_create_topics": False, "metrics_enabled": False,
+            # static membership: a restarted member with the same id gets its partitions
+            # back at once instead of waiting a session timeout for a rebalance
+            "group_instance_id": instance_id,
+        }  # fmt: skip
+        self._consumer: Any = None
+        self._on_assigned: OnAssigned | None = None
+        self._on_revoked: OnRevoked | None = None
+
+    def start(self, on_assigned: OnAssigned, on_revoked: OnRevoked) -> None:
+        self._on_assigned, self._on_revoked = on_assigned, on_revoked
+        try:
+            self._consumer = KafkaConsumer(**self._config)
+        except (KafkaError, OSError) as exc:
+            raise EventLogUnavailable(f"Kafka at {self.bootstrap_servers} is not reachable: {exc!r}") from exc
+        self._consumer.subscribe([self.topic], listener=_Listener(self))
+
+    def _assigned(self, partitions: set[int]) -> None:
+        assert self._on_assigned is not None
+        positions = self._on_assigned(partitions)
+        self.seek(positions)
+
+    def _revoked(self, partitions: set[int]) -> None:
+        assert self._on_revoked is not None
+        self._on_revoked(partitions)
+
+    def poll(self, max_records: int, timeout_ms: int) -> list[StoredRecord]:
+        polled = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records, update_offsets=True)
+        records = [_stored(raw) for batch in polled.values() for raw in batch]
+        records.sort(key=lambda r: (r.partition, r.offset))
+        return records
+
+    def seek(self, positions: dict[int, int]) -> None:
+        if self._consumer is None:
+            return
+        owned = {tp.partition for tp in self._consumer.assignment()}
+        for partition, offset in positions.items():
+            if partition in owned:
+                self._consumer.seek(TopicPartition(self.topic, partition), offset)
+
+    def assigned(self) -> set[int]:
+        return {tp.partition for tp in self._consumer.assignment()} if self._consumer else set()
+
+    def end_offsets(self) -> dict[int, int]:
+        partitions = self._consumer.partitions_for_topic(self.topic) or set()
+        ends = self._consumer.end_offsets([TopicPartition(self.topic, p) for p in partitions])
+        return {tp.partition: offset for tp, offset in ends.items()}
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close(autocommit=False)
+            self._consumer = None

@@ -1,0 +1,1 @@
+"""Projections: how events become the views, the view stores, and the queries on them."""

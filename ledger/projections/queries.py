@@ -1,0 +1,145 @@
+"""The query API on the views: parity with the seed's managers (Celery 0.3 ``TaskMeta`` /
+``PeriodicTaskMeta``), plus what operators ask for (keyset pages, counts, missed runs).
+
+Reads only; ``delete_expired`` does not delete anything itself: it emits expiry events to
+the log, and the projector removes the rows, so a replay gives the same views.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from pydantic import JsonValue
+
+from ledger.domain.fold import TaskState
+from ledger.domain.periodic import PeriodicState
+from ledger.domain.statuses import TaskStatus
+from ledger.projections.store import Cursor, RunOutcome, TaskFilter, ViewStore
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskMeta:
+    """The seed's ``TaskMeta``: task_id, status, result, date_done; ``state`` holds the full
+    row, or None for an id the ledger has never seen (which reads as PENDING, as in Celery)."""
+
+    task_id: str
+    status: TaskStatus
+    result: JsonValue
+    date_done: datetime | None
+    state: TaskState | None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[TaskState]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodicTaskMeta:
+    """The seed's ``PeriodicTaskMeta`` plus the run outcomes nobody else keeps."""
+
+    state: PeriodicState
+    last_run_status: TaskStatus | None
+    last_success_at: datetime | None
+    last_failure_at: datetime | None
+    missed_runs: int
+    next_run_at: datetime | None
+    due: bool
+
+
+def encode_cursor(state: TaskState) -> str:
+    raw = f"{state.date_done.astimezone(UTC).isoformat()}|{state.task_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def decode_cursor(cursor: str) -> Cursor:
+    """Raises ValueError naming the parameter when the cursor is not one we issued."""
+    try:
+        when, _, task_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        return Cursor(datetime.fromisoformat(when), task_id)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cursor: not a cursor this ledger issued ({cursor!r})") from exc
+
+
+def missed_runs(runs: list[RunOutcome], interval: float | None, grace: float, now: datetime) -> int:
+    """Runs that were due but not triggered within ``grace`` seconds: each gap between
+    consecutive triggers (and since the last one) longer than an interval plus the grace
+    counts the whole intervals it skipped."""
+    if not interval or not runs:
+        return 0
+    times = [r.triggered_at for r in runs] + [now]
+    missed = 0
+    for before, after in zip(times, times[1:], strict=False):
+        gap = (after - before).total_seconds() - grace
+        missed += max(0, math.floor(gap / interval)) if gap > 0 else 0
+    return missed
+
+
+class TaskQueries:
+    """Python reads of the views."""
+
+    def __init__(self, store: ViewStore, *, now: Callable[[], datetime] = utcnow) -> None:
+        self.store, self.now = store, now
+
+    def find_task(self, task_id: str) -> TaskState | None:
+        return self.store.get_task(task_id)
+
+    def get_task(self, task_id: str) -> TaskMeta:
+        state = self.store.get_task(task_id)
+        if state is None:
+            return TaskMeta(task_id, TaskStatus.PENDING, None, None, None)
+        return TaskMeta(task_id, state.status, state.result, state.date_done, state)
+
+    def is_done(self, task_id: str) -> bool:
+        """True once the task executed successfully (the seed's DONE)."""
+        return self.get_task(task_id).status is TaskStatus.DONE
+
+    def list_tasks(self, where: TaskFilter = TaskFilter(), *, cursor: str | None = None, limit: int = 50) -> Page:
+        if not 1 <= limit <= 1000:
+            raise ValueError(f"limit: must be between 1 and 1000, got {limit}")
+        after = decode_cursor(cursor) if cursor else None
+        rows = self.store.list_tasks(where, after=after, limit=limit + 1)
+        items = rows[:limit]
+        return Page(items, encode_cursor(items[-1]) if len(rows) > limit else None)
+
+    def status_counts(self) -> dict[TaskStatus, int]:
+        counts = self.store.status_counts()
+        return {status: counts.get(status, 0) for status in TaskStatus}
+
+    def periodic_tasks(self, *, grace_seconds: float = 60.0) -> list[PeriodicTaskMeta]:
+        now = self.now()
+        runs = self.store.periodic_runs()
+        return [self._periodic(state, runs.get(state.name, []), grace_seconds, now) for state in self.store.periodic_tasks()]
+
+    def get_waiting_tasks(self) -> list[PeriodicTaskMeta]:
+        """Enabled periodic tasks that are due now (last_run_at + interval <= now, or never
+        run), as Celery 0.3's periodic manager returned them."""
+        return [p for p in self.periodic_tasks() if p.due]
+
+    @staticmethod
+    def _periodic(state: PeriodicState, runs: list[RunOutcome], grace: float, now: datetime) -> PeriodicTaskMeta:
+        last = runs[-1] if runs else None
+        done = [r.date_done for r in runs if r.status is TaskStatus.DONE and r.date_done]
+        failed = [r.date_done for r in runs if r.status is TaskStatus.FAILURE and r.date_done]
+        next_run = None
+        if state.interval_seconds and state.last_run_at:
+            next_run = state.last_run_at + timedelta(seconds=state.interval_seconds)
+        due = bool(state.enabled and state.interval_seconds and (next_run is None or next_run <= now))
+        return PeriodicTaskMeta(
+            state=state,
+            last_run_status=last.status if last else None,
+            last_success_at=max(done, default=None),
+            last_failure_at=max(failed, default=None),
+            missed_runs=missed_runs(runs, state.interval_seconds, grace, now) if state.enabled else 0,
+            next_run_at=next_run,
+            due=due,
+        )

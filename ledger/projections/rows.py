@@ -1,0 +1,172 @@
+"""How a batch of decoded events becomes row changes (``Changes``).
+
+The domain's fold decides every row. In-order events (the normal case) are folded
+incrementally onto the stored row; an event that ranks below the stored row's top (late,
+or a duplicate of an older event) makes the task refold from its stored history plus the
+batch, so late arrivals give exactly the state the full fold gives. Duplicate appends
+(same event id) are dropped against the stored history, so nothing is applied twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ledger.domain.events import (
+    AnyEvent,
+    PeriodicTaskEvent,
+    PeriodicTaskTriggered,
+    TaskEvent,
+    TaskExpired,
+)
+from ledger.domain.fold import TaskState, evolve, fold, is_late
+from ledger.domain.periodic import PeriodicState, evolve_periodic
+from ledger.domain.statuses import READY_STATES
+from ledger.projections.store import Changes, HistoryRow, ViewStore
+from ledger.wire import EVENT_ADAPTER
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A valid event with the coordinates it was read from."""
+
+    event: AnyEvent
+    partition: int
+    offset: int
+
+
+def history_row(item: Decoded) -> HistoryRow:
+    event = item.event
+    run_task_id = None
+    if isinstance(event, TaskEvent):
+        key, attempt = event.task_id, event.attempt
+        status = event.status.value if event.status is not None else None
+    else:
+        key, attempt, status = event.name, 0, None
+        run_task_id = event.task_id if isinstance(event, PeriodicTaskTriggered) else None
+    return HistoryRow(
+        event_id=event.event_id,
+        key=key,
+        type=event.type,
+        status=status,
+        attempt=attempt,
+        occurred_at=event.occurred_at,
+        partition=item.partition,
+        offset=item.offset,
+        payload=EVENT_ADAPTER.dump_json(event),
+        run_task_id=run_task_id,
+    )
+
+
+def history_events(rows: Sequence[HistoryRow]) -> list[tuple[TaskEvent, int | None]]:
+    """Stored history back into (event, offset) pairs for a refold."""
+    events: list[tuple[TaskEvent, int | None]] = []
+    for row in rows:
+        event = EVENT_ADAPTER.validate_json(row.payload)
+        if isinstance(event, TaskEvent):
+            events.append((event, row.offset))
+    return events
+
+
+class BatchPlanner:
+    """Turns decoded events into ``Changes`` using the store only to read current rows."""
+
+    def __init__(self, store: ViewStore) -> None:
+        self._store = store
+
+    def plan(
+        self,
+        items: Sequence[Decoded],
+        *,
+        projection: str,
+        topic: str,
+        expected_offsets: dict[int, int],
+        offsets: dict[int, int],
+    ) -> Changes:
+        changes = Changes(projection, topic, dict(expected_offsets), dict(offsets))
+        fresh = self._drop_duplicates(items)
+        self._plan_tasks([i for i in fresh if isinstance(i.event, TaskEvent)], changes)
+        self._plan_periodic([i for i in fresh if isinstance(i.event, PeriodicTaskEvent)], changes)
+        return changes
+
+    def _drop_duplicates(self, items: Sequence[Decoded]) -> list[Decoded]:
+        seen = self._store.known_event_ids({i.event.event_id for i in items}) if items else set()
+        fresh = []
+        for item in items:
+            if item.event.event_id not in seen:
+                seen.add(item.event.event_id)
+                fresh.append(item)
+        return fresh
+
+    def _plan_tasks(self, items: list[Decoded], changes: Changes) -> None:
+        if not items:
+            return
+        task_ids = {i.event.task_id for i in items if isinstance(i.event, TaskEvent)}
+        states: dict[str, TaskState | None] = dict(self._store.load_tasks(task_ids))
+        refold: set[str] = set()
+        deleted: set[str] = set()
+        kept: list[Decoded] = []
+        for item in items:
+            event = item.event
+            assert isinstance(event, TaskEvent)
+            state = states.get(event.task_id)
+            if isinstance(event, TaskExpired):
+                if _expires(state, event):
+                    states[event.task_id] = None
+                    deleted.add(event.task_id)
+                    refold.discard(event.task_id)
+                    kept = [k for k in kept if _task_id(k) != event.task_id]
+                continue
+            kept.append(item)
+            if event.task_id in refold:
+                continue
+            if state is not None and is_late(state, event):
+                refold.add(event.task_id)
+            else:
+                states[event.task_id] = evolve(state, event, item.offset)
+        self._refold(refold, deleted, kept, states)
+        changes.deleted_tasks = sorted(deleted)
+        changes.task_history = [history_row(k) for k in kept]
+        changes.tasks = [s for s in states.values() if s is not None]
+
+    def _refold(
+        self,
+        task_ids: set[str],
+        deleted: set[str],
+        kept: list[Decoded],
+        states: dict[str, TaskState | None],
+    ) -> None:
+        if not task_ids:
+            return
+        stored = [r for r in self._store.task_history(task_ids - deleted)]
+        by_task: dict[str, list[tuple[TaskEvent, int | None]]] = {t: [] for t in task_ids}
+        for event, offset in history_events(stored):
+            by_task[event.task_id].append((event, offset))
+        for item in kept:
+            if _task_id(item) in task_ids:
+                assert isinstance(item.event, TaskEvent)
+                by_task[item.event.task_id].append((item.event, item.offset))
+        for task_id, events in by_task.items():
+            states[task_id] = fold(events)
+
+    def _plan_periodic(self, items: list[Decoded], changes: Changes) -> None:
+        if not items:
+            return
+        names = {i.event.name for i in items if isinstance(i.event, PeriodicTaskEvent)}
+        states: dict[str, PeriodicState | None] = dict(self._store.load_periodic(names))
+        for item in items:
+            event = item.event
+            assert isinstance(event, PeriodicTaskEvent)
+            states[event.name] = evolve_periodic(states.get(event.name), event)
+        changes.periodic = [s for s in states.values() if s is not None]
+        changes.periodic_history = [history_row(i) for i in items]
+
+
+def _task_id(item: Decoded) -> str | None:
+    return item.event.task_id if isinstance(item.event, TaskEvent) else None
+
+
+def _expires(state: TaskState | None, event: TaskExpired) -> bool:
+    """An expiry removes a task only if it is still finished and old enough when applied,
+    so an expiry racing a retry can never delete a live task."""
+    return state is not None and state.status in READY_STATES and state.date_done < event.expired_before

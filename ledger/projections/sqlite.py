@@ -1,0 +1,249 @@
+"""The embedded view store: the same views in one SQLite file, for the zero-setup default.
+
+Timestamps are stored as fixed-width UTC ISO text (``columns.utc_text``) so they sort as
+text the way they sort as time; JSON is stored as canonical text.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from ledger.domain.fold import TaskState
+from ledger.domain.periodic import PeriodicState
+from ledger.domain.statuses import READY_STATES, TaskStatus
+from ledger.projections import migrations
+from ledger.projections.columns import (
+    PERIODIC_COLUMNS,
+    PERIODIC_EVENT_COLUMNS,
+    PERIODIC_RUNS_SQL,
+    TASK_COLUMNS,
+    TASK_EVENT_COLUMNS,
+    Dialect,
+    history_from_row,
+    json_text,
+    periodic_event_values,
+    periodic_from_row,
+    periodic_runs_from_rows,
+    periodic_values,
+    task_event_values,
+    task_from_row,
+    task_values,
+    utc_text,
+)
+from ledger.projections.store import (
+    Changes,
+    Cursor,
+    HistoryRow,
+    RunOutcome,
+    StaleOffsets,
+    TaskFilter,
+    ViewStore,
+)
+
+DIALECT = Dialect(dump_json=json_text, load_json=json.loads, dump_time=utc_text, dump_uuid=str, dump_bool=int)
+_CHUNK = 500  # stays below SQLite's bound-parameter limit
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+class SqliteViewStore(ViewStore):
+    """Views in one SQLite file (WAL mode, so readers never block the projector)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+        return self._conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Cursor]:
+        cur = self.conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            yield cur
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
+
+    def migrate(self) -> list[str]:
+        applied: list[str] = []
+        with self._tx() as cur:
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
+                "name text NOT NULL, applied_at text NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+            )
+            done = {v for (v,) in cur.execute("SELECT version FROM schema_migrations")}
+            for migration in migrations.load("sqlite"):
+                if migration.version not in done:
+                    for statement in migration.sql.split(";"):
+                        if statement.strip():
+                            cur.execute(statement)
+                    cur.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                                (migration.version, migration.name))  # fmt: skip
+                    applied.append(f"{migration.version:04d}_{migration.name}")
+        return applied
+
+    # -- the projector's side -------------------------------------------------------------
+    def offsets(self, projection: str, topic: str) -> dict[int, int]:
+        rows = self.conn.execute(
+            "SELECT partition, next_offset FROM projection_offsets WHERE projection = ? AND topic = ?",
+            (projection, topic),
+        )
+        return {p: o for p, o in rows}
+
+    def write(self, changes: Changes) -> None:
+        with self._tx() as cur:
+            stored = dict(cur.execute(
+                "SELECT partition, next_offset FROM projection_offsets WHERE projection = ? AND topic = ?",
+                (changes.projection, changes.topic),
+            ).fetchall())  # fmt: skip
+            moved = {p: stored.get(p, 0) for p in changes.offsets
+                     if stored.get(p, 0) != changes.expected_offsets.get(p, 0)}  # fmt: skip
+            if moved:
+                raise StaleOffsets(f"offsets of {changes.topic} moved: expected "
+                                   f"{changes.expected_offsets}, stored {moved}")  # fmt: skip
+            for chunk in _chunks(changes.deleted_tasks):
+                cur.execute(f"DELETE FROM task_event WHERE task_id IN ({_marks(len(chunk))})", chunk)
+                cur.execute(f"DELETE FROM task_meta WHERE task_id IN ({_marks(len(chunk))})", chunk)
+            self._insert(cur, "task_event", TASK_EVENT_COLUMNS,
+                         [task_event_values(r, DIALECT) for r in changes.task_history])  # fmt: skip
+            self._insert(cur, "periodic_task_event", PERIODIC_EVENT_COLUMNS,
+                         [periodic_event_values(r, DIALECT) for r in changes.periodic_history])  # fmt: skip
+            self._insert(cur, "task_meta", TASK_COLUMNS, [task_values(s, DIALECT) for s in changes.tasks],
+                         replace=True)  # fmt: skip
+            self._insert(cur, "periodic_task_meta", PERIODIC_COLUMNS,
+                         [periodic_values(s, DIALECT) for s in changes.periodic], replace=True)  # fmt: skip
+            cur.executemany(
+                "INSERT INTO projection_offsets (projection, topic, partition, next_offset) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = excluded.next_offset, "
+                "updated_at = CURRENT_TIMESTAMP",
+                [(changes.projection, changes.topic, p, o) for p, o in changes.offsets.items()],
+            )
+
+    @staticmethod
+    def _insert(cur: sqlite3.Cursor, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]],
+                *, replace: bool = False) -> None:  # fmt: skip
+        if rows:
+            verb = "INSERT OR REPLACE" if replace else "INSERT"
+            names = ", ".join(f'"{c}"' for c in columns)
+            cur.executemany(f"{verb} INTO {table} ({names}) VALUES ({_marks(len(columns))})", rows)
+
+    def _select(self, query: str, values: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Run ``query`` (with one ``{marks}`` placeholder) over ``values`` in chunks."""
+        rows: list[tuple[Any, ...]] = []
+        for chunk in _chunks(list(values)):
+            rows += self.conn.execute(query.format(marks=_marks(len(chunk))), tuple(chunk)).fetchall()
+        return rows
+
+    def load_tasks(self, task_ids: Iterable[str]) -> dict[str, TaskState]:
+        query = f"SELECT {', '.join(TASK_COLUMNS)} FROM task_meta WHERE task_id IN ({{marks}})"
+        return {row[0]: task_from_row(row, DIALECT) for row in self._select(query, list(task_ids))}
+
+    def load_periodic(self, names: Iterable[str]) -> dict[str, PeriodicState]:
+        query = f"SELECT {', '.join(PERIODIC_COLUMNS)} FROM periodic_task_meta WHERE name IN ({{marks}})"
+        return {row[0]: periodic_from_row(row) for row in self._select(query, list(names))}
+
+    def known_event_ids(self, event_ids: Iterable[UUID]) -> set[UUID]:
+        ids = [str(e) for e in event_ids]
+        rows = self._select("SELECT event_id FROM task_event WHERE event_id IN ({marks})", ids)
+        rows += self._select("SELECT event_id FROM periodic_task_event WHERE event_id IN ({marks})", ids)
+        return {UUID(v) for (v,) in rows}
+
+    def task_history(self, task_ids: Iterable[str]) -> list[HistoryRow]:
+        cols = ", ".join(f'"{c}"' for c in TASK_EVENT_COLUMNS)
+        rows = self._select(f"SELECT {cols} FROM task_event WHERE task_id IN ({{marks}})", list(task_ids))
+        return sorted((history_from_row(r, periodic=False) for r in rows), key=lambda h: (h.partition, h.offset))
+
+    def periodic_history(self, names: Iterable[str]) -> list[HistoryRow]:
+        cols = ", ".join(f'"{c}"' for c in PERIODIC_EVENT_COLUMNS)
+        rows = self._select(f"SELECT {cols} FROM periodic_task_event WHERE name IN ({{marks}})", list(names))
+        return sorted((history_from_row(r, periodic=True) for r in rows), key=lambda h: (h.partition, h.offset))
+
+    # -- the readers' side ----------------------------------------------------------------
+    def get_task(self, task_id: str) -> TaskState | None:
+        return self.load_tasks([task_id]).get(task_id)
+
+    def list_tasks(self, where: TaskFilter, *, after: Cursor | None, limit: int) -> list[TaskState]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if where.statuses:
+            clauses.append(f"status IN ({_marks(len(where.statuses))})")
+            params += [s.value for s in where.statuses]
+        for column, value in (("name", where.name), ("worker", where.worker)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        for op, bound in ((">=", where.since), ("<", where.until)):
+            if bound is not None:
+                clauses.append(f"date_done {op} ?")
+                params.append(utc_text(bound))
+        if after is not None:
+            clauses.append("(date_done < ? OR (date_done = ? AND task_id < ?))")
+            params += [utc_text(after.date_done), utc_text(after.date_done), after.task_id]
+        where_sql = "WHERE " + " AND ".join(clauses) if clauses else ""
+        rows = self.conn.execute(
+            f"SELECT {', '.join(TASK_COLUMNS)} FROM task_meta {where_sql} "
+            "ORDER BY date_done DESC, task_id DESC LIMIT ?",
+            [*params, limit],
+        )
+        return [task_from_row(r, DIALECT) for r in rows]
+
+    def slowest_tasks(self, limit: int) -> list[TaskState]:
+        rows = self.conn.execute(
+            f"SELECT {', '.join(TASK_COLUMNS)} FROM task_meta WHERE runtime IS NOT NULL "
+            "ORDER BY runtime DESC, task_id LIMIT ?",
+            (limit,),
+        )
+        return [task_from_row(r, DIALECT) for r in rows]
+
+    def drop(self) -> None:
+        self.close()
+        for suffix in ("", "-wal", "-shm"):
+            self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
+
+    def status_counts(self) -> dict[TaskStatus, int]:
+        rows = self.conn.execute("SELECT status, count(*) FROM task_meta GROUP BY status")
+        return {TaskStatus(s): n for s, n in rows}
+
+    def periodic_tasks(self) -> list[PeriodicState]:
+        rows = self.conn.execute(f"SELECT {', '.join(PERIODIC_COLUMNS)} FROM periodic_task_meta ORDER BY name")
+        return [periodic_from_row(r) for r in rows]
+
+    def periodic_runs(self) -> dict[str, list[RunOutcome]]:
+        return periodic_runs_from_rows(self.conn.execute(PERIODIC_RUNS_SQL))
+
+    def finished_before(self, before: datetime, limit: int) -> list[str]:
+        statuses = [s.value for s in READY_STATES]
+        rows = self.conn.execute(
+            f"SELECT task_id FROM task_meta WHERE status IN ({_marks(len(statuses))}) AND date_done < ? "
+            "ORDER BY date_done LIMIT ?",
+            [*statuses, utc_text(before), limit],
+        )
+        return [t for (t,) in rows]

@@ -1,0 +1,180 @@
+"""The view-store port: where projections keep ``task_meta``, ``task_event``,
+``periodic_task_meta`` and their consumed offsets.
+
+A store writes one batch of changes and the offsets that produced it in ONE transaction
+(invariant 2: exactly-once effect), and the offset write is conditional on the offsets the
+batch started from, so a zombie projector's stale batch is refused instead of overwriting
+newer rows. Backends: PostgreSQL (``postgres.py``) and SQLite (``sqlite.py``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from ledger.domain.fold import TaskState
+from ledger.domain.periodic import PeriodicState
+from ledger.domain.statuses import TaskStatus
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """One applied event of a task (or of a periodic task), with its log position."""
+
+    event_id: UUID
+    key: str
+    type: str
+    status: str | None
+    attempt: int
+    occurred_at: datetime
+    partition: int
+    offset: int
+    payload: bytes
+    """The event's JSON, so a late event can be refolded and timelines shown."""
+    run_task_id: str | None = None
+    """For a periodic trigger: the task id of the run it dispatched."""
+
+
+@dataclass(slots=True)
+class Changes:
+    """Everything one batch changes, written atomically with ``offsets``."""
+
+    projection: str
+    topic: str
+    expected_offsets: dict[int, int]
+    """The stored offsets this batch was read from: the write is refused if they moved."""
+    offsets: dict[int, int]
+    """The next offset to read per partition once this batch is committed."""
+    tasks: list[TaskState] = field(default_factory=list)
+    deleted_tasks: list[str] = field(default_factory=list)
+    task_history: list[HistoryRow] = field(default_factory=list)
+    periodic: list[PeriodicState] = field(default_factory=list)
+    periodic_history: list[HistoryRow] = field(default_factory=list)
+
+    @property
+    def event_count(self) -> int:
+        return len(self.task_history) + len(self.periodic_history)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilter:
+    """What ``list_tasks`` selects; every field is optional."""
+
+    statuses: tuple[TaskStatus, ...] = ()
+    name: str | None = None
+    worker: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Keyset position: rows strictly after (date_done, task_id) in descending order."""
+
+    date_done: datetime
+    task_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """One dispatched run of a periodic task."""
+
+    triggered_at: datetime
+    task_id: str | None
+    status: TaskStatus | None
+    date_done: datetime | None
+
+
+class StaleOffsets(RuntimeError):
+    """The stored offsets moved since the batch was read: another projector owns them now."""
+
+
+class ViewStoreUnavailable(RuntimeError):
+    """The store cannot be reached; the message names what was tried."""
+
+
+class ViewStore(ABC):
+    """Reads and writes the views. Implementations must be safe to ``migrate`` twice."""
+
+    @abstractmethod
+    def migrate(self) -> list[str]:
+        """Apply pending schema migrations in order; return the names applied."""
+
+    # -- the projector's side -------------------------------------------------------------
+    @abstractmethod
+    def offsets(self, projection: str, topic: str) -> dict[int, int]:
+        """The next offset to read per partition; partitions never written are absent."""
+
+    @abstractmethod
+    def write(self, changes: Changes) -> None:
+        """Apply ``changes`` and store ``changes.offsets`` in one transaction.
+
+        Raises ``StaleOffsets`` (and writes nothing) if any partition's stored offset is not
+        ``changes.expected_offsets[partition]`` (absent counts as 0)."""
+
+    @abstractmethod
+    def load_tasks(self, task_ids: Iterable[str]) -> dict[str, TaskState]:
+        """Current rows of these tasks (missing ids are absent)."""
+
+    @abstractmethod
+    def load_periodic(self, names: Iterable[str]) -> dict[str, PeriodicState]:
+        """Current periodic rows of these names."""
+
+    @abstractmethod
+    def known_event_ids(self, event_ids: Iterable[UUID]) -> set[UUID]:
+        """Which of these events are already in a history table (duplicate appends)."""
+
+    @abstractmethod
+    def task_history(self, task_ids: Iterable[str]) -> list[HistoryRow]:
+        """History rows of these tasks, in log order."""
+
+    @abstractmethod
+    def periodic_history(self, names: Iterable[str]) -> list[HistoryRow]:
+        """History rows of these periodic tasks, in log order."""
+
+    # -- the readers' side ----------------------------------------------------------------
+    @abstractmethod
+    def get_task(self, task_id: str) -> TaskState | None:
+        """The row of one task."""
+
+    @abstractmethod
+    def list_tasks(self, where: TaskFilter, *, after: Cursor | None, limit: int) -> list[TaskState]:
+        """Rows matching ``where``, newest ``date_done`` first, keyset-paginated."""
+
+    @abstractmethod
+    def slowest_tasks(self, limit: int) -> list[TaskState]:
+        """Finished tasks with the longest runtime first."""
+
+    @abstractmethod
+    def status_counts(self) -> dict[TaskStatus, int]:
+        """How many tasks are in each status now."""
+
+    @abstractmethod
+    def periodic_tasks(self) -> list[PeriodicState]:
+        """Every periodic task, by name."""
+
+    @abstractmethod
+    def periodic_runs(self) -> dict[str, list[RunOutcome]]:
+        """Per periodic task, every triggered run in trigger-time order, with the run's
+        current status and date_done where the run's task is in ``task_meta``."""
+
+    @abstractmethod
+    def finished_before(self, before: datetime, limit: int) -> list[str]:
+        """Ids of finished tasks whose ``date_done`` is before ``before``."""
+
+    @abstractmethod
+    def drop(self) -> None:
+        """Remove these views entirely (a demo's or a discarded rebuild's)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections. Idempotent."""
+
+    def __enter__(self) -> ViewStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

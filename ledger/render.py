@@ -1,0 +1,107 @@
+"""Terminal rendering of the views (rich tables) and their JSON form for scripts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ledger.domain.fold import TaskState
+from ledger.domain.statuses import TaskStatus
+from ledger.projections.queries import PeriodicTaskMeta
+from ledger.projections.store import HistoryRow
+
+STATUS_STYLE = {
+    TaskStatus.DONE: "green", TaskStatus.FAILURE: "red", TaskStatus.RETRY: "yellow",
+    TaskStatus.REVOKED: "magenta", TaskStatus.STARTED: "cyan", TaskStatus.RECEIVED: "blue",
+    TaskStatus.PENDING: "white",
+}  # fmt: skip
+
+
+def when(value: datetime | None) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else "—"
+
+
+def status_text(status: TaskStatus | None) -> str:
+    if status is None:
+        return "—"
+    return f"[{STATUS_STYLE[status]}]{status.value}[/]"
+
+
+def counts_table(counts: Mapping[TaskStatus, int], title: str = "Tasks by status") -> Table:
+    table = Table(title=title)
+    table.add_column("status")
+    table.add_column("tasks", justify="right")
+    for status, count in counts.items():
+        table.add_row(status_text(status), f"{count:,}")
+    table.add_row("[bold]total[/]", f"[bold]{sum(counts.values()):,}[/]")
+    return table
+
+
+def tasks_table(tasks: Iterable[TaskState], title: str, *, error: bool = False) -> Table:
+    table = Table(title=title)
+    for column in ("task id", "name", "status", "retries", "worker", "runtime", "date done"):
+        table.add_column(column, justify="right" if column in ("retries", "runtime") else "left")
+    if error:
+        table.add_column("exception")
+    for task in tasks:
+        row = [task.task_id, task.name or "—", status_text(task.status), str(task.retries), task.worker or "—",
+               f"{task.runtime:.3f}s" if task.runtime is not None else "—", when(task.date_done)]  # fmt: skip
+        if error:
+            row.append(f"{task.exc_type}: {task.exc_message}" if task.exc_type else "—")
+        table.add_row(*row)
+    return table
+
+
+def history_table(task_id: str, rows: Iterable[HistoryRow]) -> Table:
+    table = Table(title=f"History of {task_id}")
+    for column in ("position", "occurred at", "event", "attempt", "emitted by"):
+        table.add_column(column)
+    for row in rows:
+        payload = json.loads(row.payload)
+        emitter = payload.get("emitter") or {}
+        who = emitter.get("worker") or f"{emitter.get('host')}:{emitter.get('pid')}"
+        table.add_row(f"{row.partition}:{row.offset}", when(row.occurred_at), row.type, str(row.attempt), who)
+    return table
+
+
+def periodic_table(items: Iterable[PeriodicTaskMeta]) -> Table:
+    table = Table(title="Periodic tasks")
+    for column in ("name", "task", "every", "enabled", "last run at", "total runs", "last run", "missed", "due"):
+        table.add_column(column)
+    for item in items:
+        state = item.state
+        table.add_row(
+            state.name, state.task or "—", f"{state.interval_seconds:g}s" if state.interval_seconds else "—",
+            "yes" if state.enabled else "no", when(state.last_run_at), str(state.total_run_count),
+            status_text(item.last_run_status), str(item.missed_runs), "[yellow]due[/]" if item.due else "",
+        )  # fmt: skip
+    return table
+
+
+def as_json(value: Any) -> str:
+    """JSON for ``--json`` output: dataclasses as objects, datetimes as ISO 8601."""
+    from dataclasses import asdict, is_dataclass
+
+    def default(obj: Any) -> Any:
+        if is_dataclass(obj) and not isinstance(obj, type):
+            return asdict(obj)
+        if isinstance(obj, datetime):
+            return obj.isoformat()
+        return str(obj)
+
+    if is_dataclass(value) and not isinstance(value, type):
+        value = asdict(value)
+    elif isinstance(value, list):
+        value = [asdict(v) if is_dataclass(v) and not isinstance(v, type) else v for v in value]
+    return json.dumps(value, default=default, indent=2)
+
+
+def console() -> Console:
+    """Rich console; when output is piped, wide enough that tables do not wrap."""
+    terminal = Console(highlight=False)
+    return terminal if terminal.is_terminal else Console(highlight=False, width=160)

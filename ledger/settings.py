@@ -1,0 +1,107 @@
+"""The one settings object: the only reader of ``LEDGER_*`` environment variables.
+
+Every other module receives a ``Settings`` instance (built once in ``bootstrap``), so
+configuration errors surface at start-up with the variable's name, never mid-run.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Backend(StrEnum):
+    """Which adapters to use: zero-setup SQLite files, or the real Kafka + PostgreSQL."""
+
+    EMBEDDED = "embedded"
+    KAFKA_POSTGRES = "kafka+postgres"
+
+
+class Compression(StrEnum):
+    NONE = "none"
+    LZ4 = "lz4"
+    GZIP = "gzip"
+
+
+class SettingsError(ValueError):
+    """Raised when the environment holds an invalid ``LEDGER_*`` value."""
+
+
+ENV_PREFIX = "LEDGER_"
+
+
+class Settings(BaseSettings):
+    """Configuration of a ledger process. Field ``foo`` is read from ``LEDGER_FOO``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    backend: Backend = Field(Backend.EMBEDDED, description="embedded | kafka+postgres")
+    data_dir: Path = Field(Path(".ledger"), description="where the embedded backend keeps its SQLite files")
+
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="host:port[,host:port…]")
+    topic: str = Field("task-events", pattern=r"^[A-Za-z0-9._-]{1,249}$", description="the event topic")
+    partitions: int = Field(6, ge=1, le=1000, description="partitions of the event topic when created")
+    replication_factor: int = Field(1, ge=1, le=10, description="replication factor when a topic is created")
+    compression: Compression = Field(Compression.LZ4, description="producer batch compression")
+    linger_ms: int = Field(5, ge=0, le=60_000, description="producer batching delay")
+    batch_size: int = Field(262_144, ge=1024, le=16_777_216, description="producer batch bytes")
+    request_timeout_ms: int = Field(30_000, ge=1000, le=600_000, description="producer/consumer request timeout")
+    delivery_timeout_ms: int = Field(60_000, ge=1000, le=3_600_000, description="how long an append may take before it fails")
+    consumer_poll_timeout_ms: int = Field(500, ge=1, le=60_000, description="one poll's wait for new records")
+    consumer_session_timeout_ms: int = Field(10_000, ge=1000, le=300_000, description="consumer group session timeout")
+    consumer_max_poll_interval_ms: int = Field(300_000, ge=1000, le=3_600_000, description="max time between polls in a group")
+
+    postgres_dsn: str = Field(
+        "postgresql://ledger:ledger@127.0.0.1:5432/ledger", description="libpq connection string of the views"
+    )
+
+    postgres_schema: str = Field("ledger", pattern=r"^[a-z_][a-z0-9_]{0,62}$", description="schema of the views")
+
+    projector_group: str = Field("ledger-projector", min_length=1, description="consumer group of the projectors")
+    projector_instance_id: str | None = Field(
+        None, min_length=1, max_length=249, description="static group member id (a restart keeps its partitions)"
+    )
+    projector_batch_size: int = Field(5000, ge=1, le=100_000, description="most events in one transaction")
+    projector_batch_wait_ms: int = Field(200, ge=0, le=60_000, description="longest wait to fill a batch")
+
+    log_level: str = Field("WARNING", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$", description="log level")
+    log_format: str = Field("text", pattern=r"^(text|json)$", description="text (key=value) or json lines")
+
+    cipher_key: SecretStr | None = Field(None, description="base64 AES key; set to encrypt payloads")
+    compress_payloads: bool = Field(False, description="zlib-compress each payload (prefer Kafka's lz4)")
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _host_port_list(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"must be host:port[,host:port…], got {server.strip()!r}")
+        return value
+
+    @field_validator("postgres_dsn")
+    @classmethod
+    def _dsn(cls, value: str) -> str:
+        if not (value.startswith(("postgresql://", "postgres://")) or "=" in value):
+            raise ValueError("must be a postgresql:// URL or a libpq key=value string")
+        return value
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; raise ``SettingsError`` naming each bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(describe_errors(exc)) from None
+
+
+def describe_errors(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"])
+        variable = f"{ENV_PREFIX}{field.upper()}"
+        lines.append(f"{variable}: {error['msg']} (got {error.get('input')!r})")
+    return "invalid settings: " + "; ".join(lines)

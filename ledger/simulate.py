@@ -1,0 +1,150 @@
+"""A simulated fleet of workers: realistic task histories for the demo, the benchmark and
+the tests — retries, failures, revokes, periodic runs, plus the duplicate appends and late
+events a real fleet produces. Deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from ledger.domain.events import (
+    AnyEvent,
+    Emitter,
+    PeriodicTaskRegistered,
+    PeriodicTaskTriggered,
+    TaskEvent,
+    TaskFailed,
+    TaskPending,
+    TaskReceived,
+    TaskRetried,
+    TaskRevoked,
+    TaskStarted,
+    TaskSucceeded,
+)
+
+TASK_NAMES = ("billing.charge", "email.send", "reports.build", "images.resize", "search.reindex")
+EXCEPTIONS = (("ValueError", "invalid card number"), ("ConnectionError", "smtp server refused"),
+              ("KeyError", "'customer_id'"))  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Fleet:
+    """``workers`` hosts running ``tasks`` tasks from ``start``; odds are per task."""
+
+    seed: int = 0
+    workers: int = 4
+    retry_odds: float = 0.12
+    failure_odds: float = 0.08
+    revoke_odds: float = 0.02
+    running_odds: float = 0.02
+    """Tasks still running when the simulation ends (started, no outcome yet)."""
+
+    def workers_list(self) -> list[Emitter]:
+        return [Emitter(host=f"worker-{i}.example", pid=1000 + i, worker=f"celery@worker-{i}") for i in range(self.workers)]
+
+
+def task_events(fleet: Fleet, rng: random.Random, task_id: str, at: datetime) -> list[TaskEvent]:
+    """pending → (received → started → retried)* → received → started → outcome."""
+    name = rng.choice(TASK_NAMES)
+    workers = fleet.workers_list()
+    args = [rng.randint(1, 10_000)]
+    kwargs = {"priority": rng.choice(("low", "normal", "high"))}
+    events: list[TaskEvent] = [TaskPending(task_id=task_id, task_name=name, args=args, kwargs=kwargs,
+                                           occurred_at=at, emitter=Emitter(host="api.example", pid=7))]  # fmt: skip
+    retries = 0
+    while rng.random() < fleet.retry_odds and retries < 3:
+        retries += 1
+    tick = at
+    for attempt in range(retries + 1):
+        worker = rng.choice(workers)
+        common = {"task_id": task_id, "task_name": name, "attempt": attempt, "emitter": worker}
+        tick += timedelta(milliseconds=rng.randint(5, 400))
+        events.append(TaskReceived(**common, args=args, kwargs=kwargs, occurred_at=tick))
+        tick += timedelta(milliseconds=rng.randint(1, 100))
+        events.append(TaskStarted(**common, occurred_at=tick))
+        runtime = rng.lognormvariate(-1.0, 1.0)
+        tick += timedelta(seconds=runtime)
+        if attempt < retries:
+            exc_type, message = rng.choice(EXCEPTIONS)
+            events.append(TaskRetried(**common, exc_type=exc_type, exc_message=message, countdown=2.0 ** attempt,
+                                      occurred_at=tick))  # fmt: skip
+            tick += timedelta(seconds=2.0**attempt)
+            continue
+        roll = rng.random()
+        if roll < fleet.failure_odds:
+            exc_type, message = rng.choice(EXCEPTIONS)
+            events.append(TaskFailed(**common, exc_type=exc_type, exc_message=message, runtime=runtime,
+                                     traceback=f'Traceback (most recent call last):\n  File "tasks.py", line 42, '
+                                               f"in {name.split('.')[-1]}\n{exc_type}: {message}",
+                                     occurred_at=tick))  # fmt: skip
+        elif roll < fleet.failure_odds + fleet.revoke_odds:
+            events.append(TaskRevoked(**common, reason="revoked by operator", terminated=True, occurred_at=tick))
+        elif roll < fleet.failure_odds + fleet.revoke_odds + fleet.running_odds:
+            pass  # still running
+        else:
+            events.append(TaskSucceeded(**common, result={"ok": True, "items": args[0] % 97}, runtime=runtime,
+                                        occurred_at=tick))  # fmt: skip
+    return events
+
+
+def periodic_events(name: str, task: str, interval: float, runs: int, at: datetime, rng: random.Random,
+                    worker: Emitter) -> list[AnyEvent]:  # fmt: skip
+    """A registration, then ``runs`` triggers each followed by its run's lifecycle."""
+    beat = Emitter(host="beat.example", pid=9, worker="celery-beat")
+    events: list[AnyEvent] = [PeriodicTaskRegistered(name=name, task=task, interval_seconds=interval,
+                                                     occurred_at=at, emitter=beat)]  # fmt: skip
+    for run in range(runs):
+        when = at + timedelta(seconds=interval * (run + 1))
+        run_id = str(uuid.UUID(int=rng.getrandbits(128)))
+        events.append(PeriodicTaskTriggered(name=name, task=task, task_id=run_id, occurred_at=when, emitter=beat))
+        common = {"task_id": run_id, "task_name": task, "emitter": worker}
+        events.append(TaskStarted(**common, occurred_at=when + timedelta(milliseconds=20)))
+        runtime = rng.uniform(0.1, 2.0)
+        done = when + timedelta(seconds=runtime)
+        if rng.random() < 0.1:
+            events.append(TaskFailed(**common, exc_type="TimeoutError", exc_message="report timed out",
+                                     runtime=runtime, occurred_at=done))  # fmt: skip
+        else:
+            events.append(TaskSucceeded(**common, result={"rows": rng.randint(1, 999)}, runtime=runtime, occurred_at=done))
+    return events
+
+
+def simulate(
+    tasks: int,
+    *,
+    seed: int = 0,
+    start: datetime | None = None,
+    periodic: int = 3,
+    periodic_runs: int = 12,
+    duplicates: int = 0,
+    late: int = 0,
+    fleet: Fleet | None = None,
+) -> list[AnyEvent]:
+    """Events of ``tasks`` tasks and ``periodic`` periodic tasks, in emission order (by
+    time), plus ``duplicates`` re-appended events and ``late`` RECEIVED events that arrive
+    after their task finished."""
+    fleet = fleet or Fleet(seed=seed)
+    rng = random.Random(seed)
+    start = start or datetime.now(UTC) - timedelta(hours=1)
+    span = max(1.0, tasks / 10)  # ten new tasks a second
+    per_task = [
+        task_events(fleet, rng, str(uuid.UUID(int=rng.getrandbits(128))), start + timedelta(seconds=rng.uniform(0, span)))
+        for _ in range(tasks)
+    ]
+    events: list[AnyEvent] = [e for lifecycle in per_task for e in lifecycle]
+    names = ("reports.nightly", "cache.warm", "billing.reconcile", "search.compact")
+    for i in range(periodic):
+        interval = 60.0 * (i + 1)
+        events += periodic_events(names[i % len(names)] + ("" if i < len(names) else f".{i}"), "reports.build",
+                                  interval, periodic_runs, start, rng, rng.choice(fleet.workers_list()))  # fmt: skip
+    events.sort(key=lambda e: e.occurred_at)
+    for _ in range(duplicates):
+        events.append(rng.choice(events))
+    for _ in range(late):
+        lifecycle = rng.choice(per_task)
+        received = next(e for e in lifecycle if isinstance(e, TaskReceived))
+        events.append(received.model_copy(update={"event_id": uuid.UUID(int=rng.getrandbits(128))}))
+    return events

@@ -1,0 +1,109 @@
+"""Several projectors in one consumer group share the partitions and stay exact across
+rebalances (real Kafka broker, real PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from ledger.bootstrap import build_event_log, build_projector, build_view_store
+from ledger.consumers.projector import Projector
+from ledger.eventlog.base import EventLog
+from ledger.projections.store import ViewStore
+from ledger.settings import Settings, load_settings
+from tests.integration.test_projector import assert_views_match_fold
+from tests.streams import append_all, stream
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+
+@pytest.fixture
+def settings(kafka_bootstrap: str, postgres_dsn: str, kafka_topic: str, pg_schema: str) -> Settings:
+    return load_settings(
+        backend="kafka+postgres", topic=kafka_topic, postgres_schema=pg_schema, partitions=6,
+        kafka_bootstrap_servers=kafka_bootstrap, postgres_dsn=postgres_dsn, consumer_poll_timeout_ms=100,
+        projector_batch_wait_ms=20, projector_batch_size=200, projector_group=f"g-{kafka_topic}",
+        consumer_session_timeout_ms=6000,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def log(settings: Settings) -> Iterator[EventLog]:
+    event_log = build_event_log(settings)
+    yield event_log
+    event_log.close()
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[ViewStore]:
+    view_store = build_view_store(settings)
+    view_store.migrate()
+    yield view_store
+    view_store.close()
+
+
+class Member:
+    """A projector running in a thread, remembering every partition it was given."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.projector: Projector = build_projector(settings)
+        self.stop = threading.Event()
+        self.owned: set[int] = set()
+        assigned = self.projector._on_assigned
+
+        def spy(partitions: set[int]) -> dict[int, int]:
+            self.owned |= partitions
+            return assigned(partitions)
+
+        self.projector._on_assigned = spy  # type: ignore[method-assign]
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.error: BaseException | None = None
+
+    def _run(self) -> None:
+        try:
+            self.projector.run(self.stop)
+        except BaseException as exc:  # surfaced by the test
+            self.error = exc
+        finally:
+            self.projector.close()
+            self.projector.store.close()
+
+    def start(self) -> Member:
+        self.thread.start()
+        return self
+
+    def halt(self) -> None:
+        self.stop.set()
+        self.thread.join(30)
+        assert self.error is None, self.error
+
+
+def wait_until_projected(store: ViewStore, topic: str, total: int, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while sum(store.offsets("views", topic).values()) < total:
+        assert time.monotonic() < deadline, store.offsets("views", topic)
+        time.sleep(0.2)
+
+
+def test_two_projectors_share_the_partitions_and_stay_exact_across_rebalances(
+    settings: Settings, log: EventLog, store: ViewStore
+) -> None:
+    events = stream(seed=11, tasks=600)
+    positions = append_all(log, events[:1000])
+    first = Member(settings).start()
+    wait_until_projected(store, log.topic, 300)
+    second = Member(settings).start()  # a rebalance hands some partitions over
+    positions += append_all(log, events[1000:2000])
+    deadline = time.monotonic() + 60
+    while not second.owned:
+        assert time.monotonic() < deadline, "the second member was never given a partition"
+        time.sleep(0.1)
+    first.halt()  # and another one hands them all to the second member
+    positions += append_all(log, events[2000:])
+    wait_until_projected(store, log.topic, len(events))
+    second.halt()
+    assert first.owned and second.owned
+    assert_views_match_fold(store, events, positions)

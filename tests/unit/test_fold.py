@@ -1,0 +1,249 @@
+"""The task fold: order-independent, duplicate-proof, and a late event never moves the
+status backwards. Realistic lifecycles are generated and replayed shuffled many times."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger.domain.events import (
+    Emitter,
+    TaskEvent,
+    TaskExpired,
+    TaskFailed,
+    TaskPending,
+    TaskReceived,
+    TaskRetried,
+    TaskRevoked,
+    TaskStarted,
+    TaskSucceeded,
+)
+from ledger.domain.fold import (
+    GAP_FIELDS,
+    STATUS_DATES,
+    STATUS_GROUP,
+    TaskState,
+    evolve,
+    fold,
+    is_late,
+    rank,
+)
+from ledger.domain.statuses import TaskStatus
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+Logged = list[tuple[TaskEvent, int | None]]
+
+
+@st.composite
+def lifecycles(draw: st.DrawFn) -> list[TaskEvent]:
+    """pending → received → started → [retried → received → started]* → an outcome, with
+    consistent name/args, increasing timestamps, and each field carried only sometimes."""
+    task_id = draw(st.sampled_from(["t-1", "add:42", "ümlaut-task"]))
+    name, args = draw(st.sampled_from(["tasks.add", "tasks.mul"])), draw(st.lists(st.integers(), max_size=3))
+    clock = [T0]
+
+    def common(attempt: int) -> dict[str, Any]:
+        clock[0] += timedelta(milliseconds=draw(st.integers(1, 10_000)))
+        return {
+            "task_id": task_id,
+            "attempt": attempt,
+            "occurred_at": clock[0],
+            "task_name": name if draw(st.booleans()) else None,
+            "args": args if draw(st.booleans()) else None,
+            "emitter": Emitter(host=draw(st.sampled_from(["w1", "w2"])), pid=1),
+        }
+
+    events: list[TaskEvent] = [TaskPending(**common(0)), TaskReceived(**common(0)), TaskStarted(**common(0))]
+    retries = draw(st.integers(0, 3))
+    for attempt in range(retries):
+        events.append(TaskRetried(**common(attempt), exc_type="IOError", countdown=1.0))
+        events += [TaskReceived(**common(attempt + 1)), TaskStarted(**common(attempt + 1))]
+    outcome = draw(st.sampled_from(["failed", "succeeded", "revoked"]))
+    last = common(retries)
+    if outcome == "failed":
+        events.append(TaskFailed(**last, exc_type="ValueError", exc_message="bad", runtime=0.5))
+    elif outcome == "succeeded":
+        events.append(TaskSucceeded(**last, result={"sum": 3}, runtime=0.25))
+    else:
+        events.append(TaskRevoked(**last, reason="user", terminated=True))
+    return events
+
+
+def logged(events: list[TaskEvent]) -> Logged:
+    """Events with the offsets the log gave them: a shuffle moves them together."""
+    return [(event, offset) for offset, event in enumerate(events, start=10)]
+
+
+def evolve_all(pairs: Logged) -> TaskState | None:
+    state = None
+    for event, offset in pairs:
+        state = evolve(state, event, offset)
+    return state
+
+
+@settings(max_examples=200)
+@given(events=lifecycles(), data=st.data())
+def test_any_permutation_folds_to_the_same_state(events: list[TaskEvent], data: st.DataObject) -> None:
+    original = logged(events)
+    shuffled = data.draw(st.permutations(original))
+    assert fold(shuffled) == fold(original)
+    assert fold(list(reversed(original))) == fold(original)
+    # A shuffled delivery gets new positions: only the recorded offset may differ.
+    redelivered = [(event, position) for position, (event, _) in enumerate(shuffled)]
+    without_offset = [dataclasses.replace(fold(p), last_offset=None) for p in (redelivered, original)]  # type: ignore[type-var]
+    assert without_offset[0] == without_offset[1]
+    assert fold([(event, None) for event, _ in shuffled]) == evolve_all([(e, None) for e in events])
+
+
+@settings(max_examples=200)
+@given(events=lifecycles(), data=st.data())
+def test_duplicates_change_nothing(events: list[TaskEvent], data: st.DataObject) -> None:
+    original = logged(events)
+    again = data.draw(st.lists(st.sampled_from(original), min_size=1, max_size=8))
+    reappended = [(event, 1000 + i) for i, (event, _) in enumerate(again)]  # later positions
+    mixed = data.draw(st.permutations(original + reappended + again))
+    assert fold(mixed) == fold(original)
+
+
+@settings(max_examples=100)
+@given(events=lifecycles())
+def test_in_order_evolve_equals_fold(events: list[TaskEvent]) -> None:
+    pairs = logged(events)
+    state = evolve_all(pairs)
+    assert state == fold(pairs)
+    assert state is not None
+    top, offset = pairs[-1]
+    assert (state.status, state.date_done, state.last_event_id) == (top.status, top.occurred_at, top.event_id)
+    assert (state.retries, state.last_offset) == (top.attempt, offset)
+
+
+@settings(max_examples=100)
+@given(events=lifecycles())
+def test_is_late_exactly_when_the_event_ranks_below_the_top(events: list[TaskEvent]) -> None:
+    pairs = logged(events)
+    assert not is_late(None, events[0])
+    for index in range(1, len(events)):
+        state = evolve_all(pairs[:index])
+        assert not is_late(state, events[index])  # in order: never late
+        assert not is_late(state, events[index - 1])  # the top itself again: a duplicate
+        assert all(is_late(state, earlier) for earlier in events[: index - 1])
+
+
+@settings(max_examples=100)
+@given(events=lifecycles(), data=st.data())
+def test_a_late_received_never_changes_status_but_fills_gaps(
+    events: list[TaskEvent], data: st.DataObject
+) -> None:
+    anonymous = [event.model_copy(update={"task_name": None}) for event in events]
+    finished = fold(logged(anonymous))
+    assert finished is not None and finished.name is None
+    last = events[-1]
+    late = TaskReceived(
+        task_id=last.task_id,
+        attempt=last.attempt,
+        task_name="tasks.late",
+        occurred_at=last.occurred_at + timedelta(seconds=data.draw(st.integers(-60, 60))),
+    )
+    for state in (fold([*logged(anonymous), (late, 999)]), evolve(finished, late, 999)):
+        assert is_late(finished, late)
+        assert state.status == finished.status and state.status is not TaskStatus.RECEIVED
+        assert state.date_done == finished.date_done
+        assert state.last_event_id == finished.last_event_id
+        assert state.name == "tasks.late"
+
+
+def ev(cls: type[TaskEvent], seconds: int, attempt: int = 0, **fields: Any) -> Any:
+    return cls(task_id="t", attempt=attempt, occurred_at=T0 + timedelta(seconds=seconds), **fields)
+
+
+def test_the_status_group_is_replaced_as_a_whole_including_nones() -> None:
+    retried = ev(TaskRetried, 1, exc_type="IOError", exc_message="disk", traceback="tb")
+    started = ev(TaskStarted, 2, attempt=1)
+    state = fold([(retried, 0), (started, 1)])
+    assert state is not None
+    assert (state.status, state.retries, state.exc_type, state.exc_message) == ("STARTED", 1, None, None)
+
+
+def test_gap_fields_come_from_the_highest_ranked_event_carrying_them() -> None:
+    pending = ev(TaskPending, 0, task_name="old", args=[1], eta=T0)
+    received = ev(TaskReceived, 1, task_name="new")
+    state = fold([(received, 1), (pending, 0)])
+    assert state is not None
+    assert (state.name, state.args, state.eta) == ("new", [1], T0)
+    assert (state.date_pending, state.date_received, state.date_started) == (T0, received.occurred_at, None)
+
+
+def test_worker_is_the_emitters_worker_or_host() -> None:
+    named = ev(TaskStarted, 0, emitter=Emitter(host="h", pid=1, worker="celery@h"))
+    bare = ev(TaskSucceeded, 1, emitter=Emitter(host="h2", pid=2))
+    assert evolve(None, named).worker == "celery@h"
+    assert evolve(evolve(None, named), bare).worker == "h2"
+
+
+def test_outcomes_of_one_attempt_are_ordered_by_time() -> None:
+    done, revoked = ev(TaskSucceeded, 5, result=1), ev(TaskRevoked, 6)
+    for order in ([done, revoked], [revoked, done]):
+        state = fold([(event, None) for event in order])
+        assert state is not None and state.status is TaskStatus.REVOKED
+
+
+def test_a_later_attempt_outranks_an_earlier_outcome() -> None:
+    failed = ev(TaskFailed, 100, exc_type="E")
+    received = ev(TaskReceived, 1, attempt=1)  # earlier clock, later attempt
+    state = fold([(failed, 0), (received, 1)])
+    assert state is not None and state.status is TaskStatus.RECEIVED and state.retries == 1
+
+
+def test_expiry_flags_only_and_a_later_attempt_clears_it() -> None:
+    done = ev(TaskSucceeded, 1, result=7)
+    expiry = ev(TaskExpired, 2, expired_before=T0 + timedelta(days=1))
+    flagged = evolve(evolve(None, done, 0), expiry, 1)
+    assert flagged.expired
+    assert dataclasses.replace(flagged, expired=False) == evolve(None, done, 0)
+    assert is_late(flagged, ev(TaskReceived, 3, attempt=1))  # refold decides after an expiry
+    revived = fold([(done, 0), (expiry, 1), (ev(TaskReceived, 3, attempt=1), 2)])
+    assert revived is not None and not revived.expired and revived.status is TaskStatus.RECEIVED
+    assert fold([(expiry, 1), (done, 0)]) == flagged
+
+
+def test_an_expiry_of_an_older_attempt_is_late_and_ignored_by_fold() -> None:
+    state = fold([(ev(TaskStarted, 1, attempt=2), 0)])
+    old_expiry = ev(TaskExpired, 2, attempt=1, expired_before=T0)
+    assert is_late(state, old_expiry)
+    folded = fold([(ev(TaskStarted, 1, attempt=2), 0), (old_expiry, 1)])
+    assert folded is not None and not folded.expired
+
+
+def test_duplicate_keeps_the_earliest_offset() -> None:
+    started = ev(TaskStarted, 1)
+    assert evolve(evolve(None, started, 9), started, 4).last_offset == 4
+    assert evolve(evolve(None, started, 4), started, 9).last_offset == 4
+    assert fold([(started, None), (started, 7)]) == evolve(None, started, 7)
+
+
+def test_empty_history_folds_to_none_and_tasks_cannot_mix() -> None:
+    assert fold([]) is None
+    other = TaskStarted(task_id="other")
+    with pytest.raises(ValueError, match="task_id"):
+        evolve(evolve(None, ev(TaskStarted, 0)), other)
+    with pytest.raises(ValueError, match="task_id"):
+        fold([(ev(TaskStarted, 0), 0), (other, 1)])
+
+
+def test_every_state_field_has_exactly_one_rule() -> None:
+    """The rules are data: each column is status group, gap, status date, or identity."""
+    names = [f.name for f in dataclasses.fields(TaskState)]
+    ruled = [*STATUS_GROUP, *GAP_FIELDS, *STATUS_DATES.values(), "task_id", "expired"]
+    assert sorted(ruled) == sorted(names)
+
+
+@given(st.uuids(), st.uuids())
+def test_rank_orders_event_ids_as_their_strings(a: UUID, b: UUID) -> None:
+    first, second = ev(TaskStarted, 0, event_id=a), ev(TaskStarted, 0, event_id=b)
+    assert (rank(first) < rank(second)) == (str(a) < str(b))

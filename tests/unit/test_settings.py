@@ -1,0 +1,52 @@
+from pathlib import Path
+
+import pytest
+
+from ledger.settings import Backend, SettingsError, load_settings
+
+
+def test_defaults_are_the_embedded_zero_setup_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("LEDGER_BACKEND", "LEDGER_TOPIC", "LEDGER_PARTITIONS"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings()
+    assert settings.backend is Backend.EMBEDDED
+    assert settings.topic == "task-events"
+    assert settings.partitions == 6
+
+
+def test_values_come_from_ledger_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEDGER_BACKEND", "kafka+postgres")
+    monkeypatch.setenv("LEDGER_PARTITIONS", "12")
+    monkeypatch.setenv("LEDGER_KAFKA_BOOTSTRAP_SERVERS", "a:1,b:2")
+    monkeypatch.setenv("LEDGER_DATA_DIR", "/tmp/x")
+    settings = load_settings()
+    assert settings.backend is Backend.KAFKA_POSTGRES
+    assert settings.partitions == 12
+    assert settings.kafka_bootstrap_servers == "a:1,b:2"
+    assert settings.data_dir == Path("/tmp/x")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "rule"),
+    [
+        ("LEDGER_PARTITIONS", "0", "greater than or equal to 1"),
+        ("LEDGER_PARTITIONS", "many", "valid integer"),
+        ("LEDGER_BACKEND", "redis", "'embedded' or 'kafka+postgres'"),
+        ("LEDGER_KAFKA_BOOTSTRAP_SERVERS", "localhost", "host:port"),
+        ("LEDGER_TOPIC", "bad topic!", "pattern"),
+        ("LEDGER_POSTGRES_DSN", "mysql:x", "postgresql://"),
+    ],
+)
+def test_an_invalid_value_names_the_variable_and_the_rule(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, rule: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert variable in str(info.value)
+    assert rule in str(info.value)
+
+
+def test_unknown_ledger_variables_are_ignored_but_unknown_fields_are_not() -> None:
+    with pytest.raises(SettingsError, match="LEDGER_NOPE"):
+        load_settings(nope=1)
