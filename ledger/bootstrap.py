@@ -6,6 +6,7 @@ receives the objects it builds.
 
 from __future__ import annotations
 
+from ledger.codec import Codec
 from ledger.consumers.deadletter import DeadLetterSink, dead_letter_topic
 from ledger.consumers.projector import Projector
 from ledger.consumers.source import PartitionSource, WholeLogSource
@@ -14,7 +15,6 @@ from ledger.projections.queries import TaskQueries
 from ledger.projections.store import ViewStore
 from ledger.sdk import Ledger
 from ledger.settings import Backend, Settings
-from ledger.wire import Codec
 
 
 def uses_kafka(settings: Settings) -> bool:

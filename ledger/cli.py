@@ -7,7 +7,6 @@ Built on Typer (Click underneath): typed options, help and shell completion for 
 from __future__ import annotations
 
 import re
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,7 +24,9 @@ from ledger.projections.store import TaskFilter, ViewStoreUnavailable
 from ledger.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(
-    no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
     help="Task Ledger: the history of every task.",
 )
 T = TypeVar("T")
@@ -195,4 +196,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -25,17 +25,26 @@ from ledger.simulate import simulate
 
 
 def progress(console: Console) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console,
-                    disable=not console.is_terminal)  # fmt: skip
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    )
 
 
 @contextmanager
 def demo_settings(settings: Settings, keep: bool) -> Iterator[Settings]:
     """The demo's own topic (and schema): it never touches a real ledger's data."""
     run = uuid.uuid4().hex[:8]
-    update: dict[str, object] = {"topic": f"ledger-demo-{run}", "postgres_schema": f"ledger_demo_{run}",
-                                 "projector_group": f"ledger-demo-{run}"}  # fmt: skip
+    update: dict[str, object] = {
+        "topic": f"ledger-demo-{run}",
+        "postgres_schema": f"ledger_demo_{run}",
+        "projector_group": f"ledger-demo-{run}",
+    }
     if uses_kafka(settings) or keep:
         yield settings.model_copy(update=update)
         return
@@ -45,7 +54,9 @@ def demo_settings(settings: Settings, keep: bool) -> Iterator[Settings]:
 
 def run_demo(settings: Settings, *, tasks: int, seed: int, keep: bool, console: Console) -> None:
     with demo_settings(settings, keep) as demo:
-        where = f"Kafka {demo.kafka_bootstrap_servers} + PostgreSQL" if uses_kafka(demo) else f"SQLite in {demo.data_dir}"
+        where = (
+            f"Kafka {demo.kafka_bootstrap_servers} + PostgreSQL" if uses_kafka(demo) else f"SQLite in {demo.data_dir}"
+        )
         console.print(f"[bold]Task Ledger demo[/]: {tasks:,} tasks from a simulated fleet, on {where}")
         log = build_event_log(demo)
         store = build_view_store(demo)
@@ -61,7 +72,9 @@ def run_demo(settings: Settings, *, tasks: int, seed: int, keep: bool, console: 
             store.close()
             log.close()
         if keep:
-            console.print(f"kept: topic {demo.topic!r}, views {demo.postgres_schema if uses_kafka(demo) else demo.data_dir}")
+            console.print(
+                f"kept: topic {demo.topic!r}, views {demo.postgres_schema if uses_kafka(demo) else demo.data_dir}"
+            )
 
 
 def emit(settings: Settings, tasks: int, seed: int, console: Console) -> int:
@@ -74,9 +87,11 @@ def emit(settings: Settings, tasks: int, seed: int, console: Console) -> int:
             chunk = events[first : first + 1000]
             ledger.emit_many(chunk)
             bar.update(job, advance=len(chunk), rate=f"{(first + len(chunk)) / (time.monotonic() - started):,.0f} ev/s")
-    ledger.log.close()
-    console.print(f"emitted {len(events):,} events in {time.monotonic() - started:.2f}s "
-                  f"(including {tasks // 100} duplicate appends and {tasks // 100} late events)")  # fmt: skip
+    ledger.close()
+    console.print(
+        f"emitted {len(events):,} events in {time.monotonic() - started:.2f}s "
+        f"(including {tasks // 100} duplicate appends and {tasks // 100} late events)"
+    )
     return len(events)
 
 
@@ -98,8 +113,10 @@ def project(settings: Settings, store: ViewStore, total: int, console: Console) 
             projector.store.close()
         bar.update(job, completed=total)
     seconds = time.monotonic() - started
-    console.print(f"projected {stats.events:,} events in {stats.batches} batches in {seconds:.2f}s "
-                  f"({stats.events / seconds:,.0f} events/s), {stats.dead_letters} dead letters")  # fmt: skip
+    console.print(
+        f"projected {stats.events:,} events in {stats.batches} batches in {seconds:.2f}s "
+        f"({stats.events / seconds:,.0f} events/s), {stats.dead_letters} dead letters"
+    )
 
 
 def show(store: ViewStore, settings: Settings, console: Console) -> None:

@@ -16,10 +16,14 @@ from ledger.projections.queries import PeriodicTaskMeta
 from ledger.projections.store import HistoryRow
 
 STATUS_STYLE = {
-    TaskStatus.DONE: "green", TaskStatus.FAILURE: "red", TaskStatus.RETRY: "yellow",
-    TaskStatus.REVOKED: "magenta", TaskStatus.STARTED: "cyan", TaskStatus.RECEIVED: "blue",
+    TaskStatus.DONE: "green",
+    TaskStatus.FAILURE: "red",
+    TaskStatus.RETRY: "yellow",
+    TaskStatus.REVOKED: "magenta",
+    TaskStatus.STARTED: "cyan",
+    TaskStatus.RECEIVED: "blue",
     TaskStatus.PENDING: "white",
-}  # fmt: skip
+}
 
 
 def when(value: datetime | None) -> str:
@@ -49,8 +53,15 @@ def tasks_table(tasks: Iterable[TaskState], title: str, *, error: bool = False) 
     if error:
         table.add_column("exception")
     for task in tasks:
-        row = [task.task_id, task.name or "—", status_text(task.status), str(task.retries), task.worker or "—",
-               f"{task.runtime:.3f}s" if task.runtime is not None else "—", when(task.date_done)]  # fmt: skip
+        row = [
+            task.task_id,
+            task.name or "—",
+            status_text(task.status),
+            str(task.retries),
+            task.worker or "—",
+            f"{task.runtime:.3f}s" if task.runtime is not None else "—",
+            when(task.date_done),
+        ]
         if error:
             row.append(f"{task.exc_type}: {task.exc_message}" if task.exc_type else "—")
         table.add_row(*row)
@@ -76,10 +87,16 @@ def periodic_table(items: Iterable[PeriodicTaskMeta]) -> Table:
     for item in items:
         state = item.state
         table.add_row(
-            state.name, state.task or "—", f"{state.interval_seconds:g}s" if state.interval_seconds else "—",
-            "yes" if state.enabled else "no", when(state.last_run_at), str(state.total_run_count),
-            status_text(item.last_run_status), str(item.missed_runs), "[yellow]due[/]" if item.due else "",
-        )  # fmt: skip
+            state.name,
+            state.task or "—",
+            f"{state.interval_seconds:g}s" if state.interval_seconds else "—",
+            "yes" if state.enabled else "no",
+            when(state.last_run_at),
+            str(state.total_run_count),
+            status_text(item.last_run_status),
+            str(item.missed_runs),
+            "[yellow]due[/]" if item.due else "",
+        )
     return table
 
 

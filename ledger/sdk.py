@@ -30,11 +30,12 @@ from pydantic import JsonValue, ValidationError
 
 from ledger.codec import PLAIN, Codec
 from ledger.domain.events import (
-    AnyEvent,
     Emitter,
+    PeriodicTaskEvent,
     PeriodicTaskRegistered,
     PeriodicTaskTriggered,
     PeriodicTaskUnregistered,
+    TaskEvent,
     TaskFailed,
     TaskPending,
     TaskReceived,
@@ -98,14 +99,24 @@ class Ledger:
         self._event(Emitter, host="-", pid=0, worker=worker)  # a bad worker fails now
 
     # -- direct calls: they raise -----------------------------------------------------------
-    def emit(self, event: AnyEvent) -> Position:
+    def emit(self, event: TaskEvent | PeriodicTaskEvent) -> Position:
         """Append one event; ``AppendError`` if the log did not acknowledge it."""
         return self.log.append([encode(event, self.codec)])[0]
 
-    def emit_many(self, events: Iterable[AnyEvent]) -> list[Position]:
+    def emit_many(self, events: Iterable[TaskEvent | PeriodicTaskEvent]) -> list[Position]:
         """Append events in one call, in order (one batch for the producer)."""
         records = [encode(event, self.codec) for event in events]
         return self.log.append(records) if records else []
+
+    def close(self) -> None:
+        """Flush what the log still holds and release it (call on worker shutdown)."""
+        self.log.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def pending(self, task_id: str, name: str | None = None, *, args: Args = None,
                 kwargs: Kwargs = None, eta: datetime | None = None, attempt: int = 0) -> Position:
@@ -203,7 +214,7 @@ class Ledger:
             log.exception("ledger: could not record %s; the task itself is not affected", what)
 
     # -- building events --------------------------------------------------------------------
-    def _task(self, cls: Callable[..., AnyEvent], task_id: str, name: str | None, attempt: int,
+    def _task(self, cls: Callable[..., TaskEvent], task_id: str, name: str | None, attempt: int,
               **fields: Any) -> Position:
         event = self._event(cls, task_id=task_id, task_name=name, attempt=attempt, **fields)
         return self.emit(event)
@@ -215,7 +226,7 @@ class Ledger:
                 fields["emitter"] = this_process(self.worker)
             return cls(**fields)
         except ValidationError as exc:
-            raise InvalidEvent(describe_validation_error(exc)) from None
+            raise InvalidEvent(describe_validation_error(exc)) from exc
 
     def _payload(self, args: Args, kwargs: Kwargs) -> dict[str, Any]:
         return {

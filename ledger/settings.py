@@ -49,10 +49,14 @@ class Settings(BaseSettings):
     linger_ms: int = Field(5, ge=0, le=60_000, description="producer batching delay")
     batch_size: int = Field(262_144, ge=1024, le=16_777_216, description="producer batch bytes")
     request_timeout_ms: int = Field(30_000, ge=1000, le=600_000, description="producer/consumer request timeout")
-    delivery_timeout_ms: int = Field(60_000, ge=1000, le=3_600_000, description="how long an append may take before it fails")
+    delivery_timeout_ms: int = Field(
+        60_000, ge=1000, le=3_600_000, description="how long an append may take before it fails"
+    )
     consumer_poll_timeout_ms: int = Field(500, ge=1, le=60_000, description="one poll's wait for new records")
     consumer_session_timeout_ms: int = Field(10_000, ge=1000, le=300_000, description="consumer group session timeout")
-    consumer_max_poll_interval_ms: int = Field(300_000, ge=1000, le=3_600_000, description="max time between polls in a group")
+    consumer_max_poll_interval_ms: int = Field(
+        300_000, ge=1000, le=3_600_000, description="max time between polls in a group"
+    )
 
     postgres_dsn: str = Field(
         "postgresql://ledger:ledger@127.0.0.1:5432/ledger", description="libpq connection string of the views"

@@ -26,8 +26,11 @@ from ledger.domain.events import (
 )
 
 TASK_NAMES = ("billing.charge", "email.send", "reports.build", "images.resize", "search.reindex")
-EXCEPTIONS = (("ValueError", "invalid card number"), ("ConnectionError", "smtp server refused"),
-              ("KeyError", "'customer_id'"))  # fmt: skip
+EXCEPTIONS = (
+    ("ValueError", "invalid card number"),
+    ("ConnectionError", "smtp server refused"),
+    ("KeyError", "'customer_id'"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +46,9 @@ class Fleet:
     """Tasks still running when the simulation ends (started, no outcome yet)."""
 
     def workers_list(self) -> list[Emitter]:
-        return [Emitter(host=f"worker-{i}.example", pid=1000 + i, worker=f"celery@worker-{i}") for i in range(self.workers)]
+        return [
+            Emitter(host=f"worker-{i}.example", pid=1000 + i, worker=f"celery@worker-{i}") for i in range(self.workers)
+        ]
 
 
 def task_events(fleet: Fleet, rng: random.Random, task_id: str, at: datetime) -> list[TaskEvent]:
@@ -52,8 +57,16 @@ def task_events(fleet: Fleet, rng: random.Random, task_id: str, at: datetime) ->
     workers = fleet.workers_list()
     args = [rng.randint(1, 10_000)]
     kwargs = {"priority": rng.choice(("low", "normal", "high"))}
-    events: list[TaskEvent] = [TaskPending(task_id=task_id, task_name=name, args=args, kwargs=kwargs,
-                                           occurred_at=at, emitter=Emitter(host="api.example", pid=7))]  # fmt: skip
+    events: list[TaskEvent] = [
+        TaskPending(
+            task_id=task_id,
+            task_name=name,
+            args=args,
+            kwargs=kwargs,
+            occurred_at=at,
+            emitter=Emitter(host="api.example", pid=7),
+        )
+    ]
     retries = 0
     while rng.random() < fleet.retry_odds and retries < 3:
         retries += 1
@@ -69,33 +82,44 @@ def task_events(fleet: Fleet, rng: random.Random, task_id: str, at: datetime) ->
         tick += timedelta(seconds=runtime)
         if attempt < retries:
             exc_type, message = rng.choice(EXCEPTIONS)
-            events.append(TaskRetried(**common, exc_type=exc_type, exc_message=message, countdown=2.0 ** attempt,
-                                      occurred_at=tick))  # fmt: skip
+            events.append(
+                TaskRetried(**common, exc_type=exc_type, exc_message=message, countdown=2.0**attempt, occurred_at=tick)
+            )
             tick += timedelta(seconds=2.0**attempt)
             continue
         roll = rng.random()
         if roll < fleet.failure_odds:
             exc_type, message = rng.choice(EXCEPTIONS)
-            events.append(TaskFailed(**common, exc_type=exc_type, exc_message=message, runtime=runtime,
-                                     traceback=f'Traceback (most recent call last):\n  File "tasks.py", line 42, '
-                                               f"in {name.split('.')[-1]}\n{exc_type}: {message}",
-                                     occurred_at=tick))  # fmt: skip
+            events.append(
+                TaskFailed(
+                    **common,
+                    exc_type=exc_type,
+                    exc_message=message,
+                    runtime=runtime,
+                    traceback=f'Traceback (most recent call last):\n  File "tasks.py", line 42, '
+                    f"in {name.split('.')[-1]}\n{exc_type}: {message}",
+                    occurred_at=tick,
+                )
+            )
         elif roll < fleet.failure_odds + fleet.revoke_odds:
             events.append(TaskRevoked(**common, reason="revoked by operator", terminated=True, occurred_at=tick))
         elif roll < fleet.failure_odds + fleet.revoke_odds + fleet.running_odds:
             pass  # still running
         else:
-            events.append(TaskSucceeded(**common, result={"ok": True, "items": args[0] % 97}, runtime=runtime,
-                                        occurred_at=tick))  # fmt: skip
+            events.append(
+                TaskSucceeded(**common, result={"ok": True, "items": args[0] % 97}, runtime=runtime, occurred_at=tick)
+            )
     return events
 
 
-def periodic_events(name: str, task: str, interval: float, runs: int, at: datetime, rng: random.Random,
-                    worker: Emitter) -> list[AnyEvent]:  # fmt: skip
+def periodic_events(
+    name: str, task: str, interval: float, runs: int, at: datetime, rng: random.Random, worker: Emitter
+) -> list[AnyEvent]:
     """A registration, then ``runs`` triggers each followed by its run's lifecycle."""
     beat = Emitter(host="beat.example", pid=9, worker="celery-beat")
-    events: list[AnyEvent] = [PeriodicTaskRegistered(name=name, task=task, interval_seconds=interval,
-                                                     occurred_at=at, emitter=beat)]  # fmt: skip
+    events: list[AnyEvent] = [
+        PeriodicTaskRegistered(name=name, task=task, interval_seconds=interval, occurred_at=at, emitter=beat)
+    ]
     for run in range(runs):
         when = at + timedelta(seconds=interval * (run + 1))
         run_id = str(uuid.UUID(int=rng.getrandbits(128)))
@@ -105,10 +129,15 @@ def periodic_events(name: str, task: str, interval: float, runs: int, at: dateti
         runtime = rng.uniform(0.1, 2.0)
         done = when + timedelta(seconds=runtime)
         if rng.random() < 0.1:
-            events.append(TaskFailed(**common, exc_type="TimeoutError", exc_message="report timed out",
-                                     runtime=runtime, occurred_at=done))  # fmt: skip
+            events.append(
+                TaskFailed(
+                    **common, exc_type="TimeoutError", exc_message="report timed out", runtime=runtime, occurred_at=done
+                )
+            )
         else:
-            events.append(TaskSucceeded(**common, result={"rows": rng.randint(1, 999)}, runtime=runtime, occurred_at=done))
+            events.append(
+                TaskSucceeded(**common, result={"rows": rng.randint(1, 999)}, runtime=runtime, occurred_at=done)
+            )
     return events
 
 
@@ -131,15 +160,24 @@ def simulate(
     start = start or datetime.now(UTC) - timedelta(hours=1)
     span = max(1.0, tasks / 10)  # ten new tasks a second
     per_task = [
-        task_events(fleet, rng, str(uuid.UUID(int=rng.getrandbits(128))), start + timedelta(seconds=rng.uniform(0, span)))
+        task_events(
+            fleet, rng, str(uuid.UUID(int=rng.getrandbits(128))), start + timedelta(seconds=rng.uniform(0, span))
+        )
         for _ in range(tasks)
     ]
-    events: list[AnyEvent] = [e for lifecycle in per_task for e in lifecycle]
+    events: list[AnyEvent] = [e for lifecycle in per_task for e in lifecycle]  # type: ignore[misc]
     names = ("reports.nightly", "cache.warm", "billing.reconcile", "search.compact")
     for i in range(periodic):
         interval = 60.0 * (i + 1)
-        events += periodic_events(names[i % len(names)] + ("" if i < len(names) else f".{i}"), "reports.build",
-                                  interval, periodic_runs, start, rng, rng.choice(fleet.workers_list()))  # fmt: skip
+        events += periodic_events(
+            names[i % len(names)] + ("" if i < len(names) else f".{i}"),
+            "reports.build",
+            interval,
+            periodic_runs,
+            start,
+            rng,
+            rng.choice(fleet.workers_list()),
+        )
     events.sort(key=lambda e: e.occurred_at)
     for _ in range(duplicates):
         events.append(rng.choice(events))

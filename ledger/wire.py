@@ -27,24 +27,29 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from pydantic import TypeAdapter, ValidationError
 
-from ledger.codec import PLAIN, Codec, CodecError
-from ledger.domain.events import AnyEvent, event_key
+from ledger.codec import PLAIN, Codec, CodecError, generate_cipher_key
+from ledger.domain.events import AnyEvent, PeriodicTaskEvent, TaskEvent, event_key
 from ledger.eventlog.base import Headers, LogRecord, StoredRecord
 
 __all__ = [
     "CE_TYPE_PREFIX",
     "EVENT_ADAPTER",
     "MAX_EVENT_BYTES",
+    "PLAIN",
     "SCHEMA_ID",
     "SCHEMA_VERSION",
+    "Codec",
+    "CodecError",
     "InvalidRecord",
     "decode",
     "describe_validation_error",
     "encode",
+    "generate_cipher_key",
+    "headers",
     "json_schema",
     "write_json_schema",
 ]
@@ -71,10 +76,10 @@ class InvalidRecord(ValueError):
 
 
 # -- encode ---------------------------------------------------------------------------------
-def encode(event: AnyEvent, codec: Codec = PLAIN) -> LogRecord:
+def encode(event: TaskEvent | PeriodicTaskEvent, codec: Codec = PLAIN) -> LogRecord:
     """The record to append for ``event``. Raises ``InvalidRecord`` if it is too large for
     any reader, so a producer never writes what ``decode`` would reject."""
-    payload = EVENT_ADAPTER.dump_json(event)
+    payload = EVENT_ADAPTER.dump_json(cast("AnyEvent", event))
     if len(payload) > MAX_EVENT_BYTES:
         raise InvalidRecord(
             f"value: event too large ({len(payload)} bytes > {MAX_EVENT_BYTES}); "
@@ -84,7 +89,7 @@ def encode(event: AnyEvent, codec: Codec = PLAIN) -> LogRecord:
     return LogRecord(key=event_key(event), value=value, headers=headers(event, codec))
 
 
-def headers(event: AnyEvent, codec: Codec = PLAIN) -> Headers:
+def headers(event: TaskEvent | PeriodicTaskEvent, codec: Codec = PLAIN) -> Headers:
     """The CloudEvents headers of ``event`` (see the table above)."""
     emitter = event.emitter
     return (

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, datetime
 
+from ledger.bootstrap import build_projector
 from ledger.domain.events import AnyEvent, PeriodicTaskEvent, TaskEvent
 from ledger.domain.fold import TaskState, fold
 from ledger.domain.periodic import PeriodicState, fold_periodic
 from ledger.eventlog.base import EventLog, Position
+from ledger.projections.store import ViewStore
+from ledger.settings import Settings
 from ledger.simulate import simulate
 from ledger.wire import encode
 
@@ -46,3 +49,20 @@ def expected_views(
         {t: s for t, s in folded.items() if s is not None},
         {n: s for n, s in ((n, fold_periodic(e)) for n, e in periodic.items()) if s is not None},
     )
+
+
+def project_all(settings: Settings, **overrides: object) -> None:
+    projector = build_projector(settings, **overrides)  # type: ignore[arg-type]
+    try:
+        projector.run_until_caught_up()
+    finally:
+        projector.close()
+
+
+def assert_views_match_fold(store: ViewStore, events: list, positions: list) -> None:  # type: ignore[type-arg]
+    tasks, periodic = expected_views(events, positions)
+    assert store.load_tasks(tasks) == tasks
+    assert {p.name: p for p in store.periodic_tasks()} == periodic
+    unique = {e.event_id for e in events if isinstance(e, TaskEvent)}
+    history = store.task_history(tasks)
+    assert len(history) == len(unique) == len({h.event_id for h in history})

@@ -24,7 +24,8 @@ def dead_letter_topic(topic: str) -> str:
 def dead_letter(record: StoredRecord, reason: str) -> LogRecord:
     """The dead-letter copy of ``record``: same key, value and headers, plus where it came
     from and why it was refused."""
-    headers = tuple(h for h in record.headers if h[0] not in _DLQ_HEADERS) + (
+    headers = (
+        *(h for h in record.headers if h[0] not in _DLQ_HEADERS),
         (HEADER_TOPIC, record.topic.encode()),
         (HEADER_PARTITION, str(record.partition).encode()),
         (HEADER_OFFSET, str(record.offset).encode()),

@@ -16,12 +16,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ledger.codec import PLAIN, Codec
 from ledger.consumers.deadletter import DeadLetterSink
 from ledger.consumers.source import PartitionSource
 from ledger.eventlog.base import StoredRecord
 from ledger.projections.rows import BatchPlanner, Decoded
 from ledger.projections.store import StaleOffsets, ViewStore
-from ledger.wire import PLAIN, Codec, InvalidRecord, decode
+from ledger.wire import InvalidRecord, decode
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ class Projector:
         return records
 
     def process(self, records: list[StoredRecord]) -> None:
-        """Steps 2–5 for one batch of records (in per-partition offset order)."""
+        """Steps 2 to 5 for one batch of records (in per-partition offset order)."""
         started = time.monotonic()
         decoded: list[Decoded] = []
         next_offsets: dict[int, int] = {}

@@ -109,7 +109,7 @@ EXPIRY_PRECEDENCE: Final = max(PRECEDENCE.values()) + 1
 
 def _status_group(event: TaskEvent, offset: int | None) -> tuple[Any, ...]:
     """The event's values for ``STATUS_GROUP``, in that order."""
-    values = event.__dict__  # pydantic keeps fields there: no attribute-miss exceptions
+    values = event.__dict__
     emitter = event.emitter
     return (
         event.status,
@@ -203,11 +203,11 @@ def evolve(state: TaskState | None, event: TaskEvent, offset: int | None = None)
 def fold(events: Iterable[tuple[TaskEvent, int | None]]) -> TaskState | None:
     """The state after all ``(event, offset)`` pairs, whatever their order or duplication:
     dedupe by event id (earliest offset wins), sort by rank, evolve in rank order."""
-    unique: dict[UUID, tuple[TaskEvent, int | None]] = {}
+    unique: dict[int, tuple[TaskEvent, int | None]] = {}  # by UUID.int: UUID's hash is slow
     for event, offset in events:
-        seen = unique.get(event.event_id)
+        seen = unique.get(event.event_id.int)
         if seen is None or _earlier(offset, seen[1]):
-            unique[event.event_id] = (event, offset)
+            unique[event.event_id.int] = (event, offset)
     if not unique:
         return None
     ordered = sorted(unique.values(), key=lambda pair: rank(pair[0]))
@@ -228,23 +228,28 @@ def _step(values: list[Any], top: Rank | None, event: TaskEvent, offset: int | N
     if precedence == EXPIRY_PRECEDENCE:
         return _expire(values, top, event, offset)
     event_rank = (event.attempt, precedence, event.occurred_at, event.event_id)
-    if event_rank == top:  # the top event again: keep its earliest offset
-        if _earlier(offset, values[_OFFSET]):
-            values[_OFFSET] = offset
-        return top
-    outranks = top is None or event_rank > top
-    if outranks:
+    if top is None or event_rank > top:
         for index, value in zip(_STATUS_IDX, _status_group(event, offset), strict=True):
             values[index] = value
         values[_EXPIRED] = False
-    carried = event.__dict__
+        _fill_gaps(values, event, date_index, overwrite=True)
+        return event_rank
+    if event_rank == top:  # the top event again: keep its earliest offset
+        if _earlier(offset, values[_OFFSET]):
+            values[_OFFSET] = offset
+    else:  # late: it may only fill what no event has filled yet
+        _fill_gaps(values, event, date_index, overwrite=False)
+    return top
+
+
+def _fill_gaps(values: list[Any], event: TaskEvent, date_index: int | None, *, overwrite: bool) -> None:
+    carried = event.__dict__  # pydantic keeps fields there: no attribute-miss exceptions
     for index, source in _GAP_IDX:
         value = carried.get(source)
-        if value is not None and (outranks or values[index] is None):
+        if value is not None and (overwrite or values[index] is None):
             values[index] = value
-    if date_index is not None and (outranks or values[date_index] is None):
+    if date_index is not None and (overwrite or values[date_index] is None):
         values[date_index] = event.occurred_at
-    return event_rank if outranks else top  # type: ignore[return-value]  # top set if not outranks
 
 
 def _expire(values: list[Any], top: Rank | None, event: TaskEvent, offset: int | None) -> Rank:

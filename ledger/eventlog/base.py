@@ -12,6 +12,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Self
 
 Headers = tuple[tuple[str, bytes], ...]
 
@@ -115,7 +116,7 @@ class EventLog(ABC):
     def close(self) -> None:
         """Flush what is pending and release connections. Idempotent."""
 
-    def __enter__(self) -> EventLog:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -33,67 +33,15 @@ from ledger.eventlog.base import (
     StoredRecord,
 )
 from ledger.eventlog.partitioning import partition_for_key
+from ledger.eventlog.pending import PendingAppend, why
 from ledger.settings import Settings
 
-__all__ = ["KafkaEventLog", "PendingAppend"]
+__all__ = ["KafkaEventLog", "PendingAppend", "stored_record"]
 
 _MiB = 1 << 20
 _UNKNOWN_TOPIC = 3  # Kafka error code UNKNOWN_TOPIC_OR_PARTITION
 _UNREACHABLE = (KafkaTimeoutError, KafkaConnectionError, OSError)
 _T = TypeVar("_T")
-
-
-class PendingAppend:
-    """Records handed to the producer whose acknowledgement is still to come.
-
-    Returned by ``KafkaEventLog.append_nowait`` so high-rate emitters can keep sending while
-    earlier batches are in flight; ``wait`` turns the outcome into positions or an AppendError.
-    """
-
-    __slots__ = ("_cause", "_futures", "_on_failure", "_topic", "_total")
-
-    def __init__(
-        self,
-        topic: str,
-        futures: list[Any],
-        total: int,
-        cause: BaseException | None,
-        on_failure: Callable[[], None],
-    ) -> None:
-        self._topic, self._futures, self._total, self._cause = topic, futures, total, cause
-        self._on_failure = on_failure
-
-    def done(self) -> bool:
-        """True once every sent record is acknowledged or failed (never blocks)."""
-        return all(future.is_done for future in self._futures)
-
-    def wait(self, timeout: float | None = None) -> list[Position]:
-        """Positions in input order; AppendError naming the topic, the count and the cause."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        positions: list[Position] = []
-        cause = self._cause
-        for future in self._futures:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            try:
-                meta = future.get(timeout=left)
-            except Exception as exc:  # every failure is reported, whatever its type
-                cause = cause or exc
-                continue
-            positions.append(Position(meta.partition, meta.offset))
-        if len(positions) < self._total:
-            failed = self._total - len(positions)
-            self._on_failure()
-            raise AppendError(
-                f"{failed} of {self._total} records were not acknowledged by Kafka topic "
-                f"{self._topic!r} (others of the batch may have been written): {_why(cause)}"
-            )
-        return positions
-
-
-def _why(cause: BaseException | None) -> str:
-    """``[Error 10] MessageSizeTooLargeError: None``, not ``MessageSizeTooLargeError(None)``."""
-    text, name = str(cause), type(cause).__name__
-    return text if name in text else f"{name}: {text}" if text else name
 
 
 class KafkaEventLog(EventLog):
@@ -128,9 +76,10 @@ class KafkaEventLog(EventLog):
             "delivery_timeout_ms": delivery_timeout_ms, "max_block_ms": request_timeout_ms,
             "metrics_enabled": False,
         }  # fmt: skip
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the producer and the closed flag
+        self._meta_lock = threading.Lock()  # guards _meta: offset look-ups never block appends
         self._producer: Any = None
-        self._meta: Any = None  # consumer for offset look-ups, guarded by _lock
+        self._meta: Any = None  # consumer for offset look-ups
         self._closed = False
         self.partitions = self._ensure_topic(partitions, replication_factor)
         self._tps = [TopicPartition(topic, p) for p in range(self.partitions)]
@@ -269,7 +218,7 @@ class KafkaEventLog(EventLog):
         try:
             producer.flush(timeout=timeout)
         except KafkaError as exc:
-            raise AppendError(f"Kafka topic {self.topic!r}: flush failed: {_why(exc)}") from exc
+            raise AppendError(f"Kafka topic {self.topic!r}: flush failed: {why(exc)}") from exc
 
     # -- reading -------------------------------------------------------------------------
 
@@ -300,7 +249,7 @@ class KafkaEventLog(EventLog):
                     for raw in batch:
                         if last is None or raw.offset >= last:
                             break
-                        yield _stored(raw)
+                        yield stored_record(raw)
                 if polled:
                     idle_until = time.monotonic() + self._request_timeout_ms / 1000
                 for tp in [tp for tp, last in stops.items() if consumer.position(tp) >= last]:
@@ -335,7 +284,7 @@ class KafkaEventLog(EventLog):
             self._assign(consumer, begin)
             while not stop_event.is_set():
                 polled = consumer.poll(timeout_ms=timeout_ms)
-                yield [_stored(raw) for batch in polled.values() for raw in batch]
+                yield [stored_record(raw) for batch in polled.values() for raw in batch]
         finally:
             consumer.close(autocommit=False)
 
@@ -360,7 +309,9 @@ class KafkaEventLog(EventLog):
     # -- offsets -------------------------------------------------------------------------
 
     def _offsets(self, what: str, call: Callable[[Any], dict[Any, Any]]) -> dict[Any, Any]:
-        with self._lock:
+        with self._meta_lock:
+            if self._closed:
+                raise EventLogUnavailable(f"KafkaEventLog for topic {self.topic!r} is closed")
             if self._meta is None:
                 self._meta = self._consumer()
             with self._reachable(f"{what} of {self.topic!r}"):
@@ -392,7 +343,9 @@ class KafkaEventLog(EventLog):
             if self._closed:
                 return
             self._closed = True
-            producer, meta, self._producer, self._meta = self._producer, self._meta, None, None
+            producer, self._producer = self._producer, None
+        with self._meta_lock:
+            meta, self._meta = self._meta, None
         try:
             if producer is not None:
                 _close_producer(producer, self._delivery_timeout_s)
@@ -422,7 +375,7 @@ def _close_producer(producer: Any, timeout: float) -> None:
         producer.close(timeout=0)
 
 
-def _stored(raw: Any) -> StoredRecord:
+def stored_record(raw: Any) -> StoredRecord:
     """kafka-python's ConsumerRecord as the port's StoredRecord (the timestamp is the
     producer's CreateTime, or the broker's LogAppendTime if the topic is configured so)."""
     headers = tuple(raw.headers) if raw.headers else ()

@@ -17,7 +17,7 @@ from kafka.errors import KafkaError
 
 from ledger.consumers.source import OnAssigned, OnRevoked, PartitionSource
 from ledger.eventlog.base import EventLogUnavailable, StoredRecord
-from ledger.eventlog.kafka import _stored
+from ledger.eventlog.kafka import stored_record
 
 log = logging.getLogger(__name__)
 _MiB = 1 << 20
@@ -51,16 +51,23 @@ class KafkaGroupSource(PartitionSource):
     ) -> None:
         self.topic, self.group_id, self.bootstrap_servers = topic, group_id, bootstrap_servers
         self._config: dict[str, Any] = {
-            "bootstrap_servers": bootstrap_servers, "group_id": group_id, "client_id": client_id,
-            "enable_auto_commit": False, "auto_offset_reset": "earliest",
-            "session_timeout_ms": session_timeout_ms, "heartbeat_interval_ms": max(session_timeout_ms // 4, 100),
-            "max_poll_interval_ms": max_poll_interval_ms, "request_timeout_ms": request_timeout_ms,
-            "fetch_max_bytes": 64 * _MiB, "max_partition_fetch_bytes": 16 * _MiB,
-            "allow_auto_create_topics": False, "metrics_enabled": False,
+            "bootstrap_servers": bootstrap_servers,
+            "group_id": group_id,
+            "client_id": client_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "session_timeout_ms": session_timeout_ms,
+            "heartbeat_interval_ms": max(session_timeout_ms // 4, 100),
+            "max_poll_interval_ms": max_poll_interval_ms,
+            "request_timeout_ms": request_timeout_ms,
+            "fetch_max_bytes": 64 * _MiB,
+            "max_partition_fetch_bytes": 16 * _MiB,
+            "allow_auto_create_topics": False,
+            "metrics_enabled": False,
             # static membership: a restarted member with the same id gets its partitions
             # back at once instead of waiting a session timeout for a rebalance
             "group_instance_id": instance_id,
-        }  # fmt: skip
+        }
         self._consumer: Any = None
         self._on_assigned: OnAssigned | None = None
         self._on_revoked: OnRevoked | None = None
@@ -84,7 +91,7 @@ class KafkaGroupSource(PartitionSource):
 
     def poll(self, max_records: int, timeout_ms: int) -> list[StoredRecord]:
         polled = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records, update_offsets=True)
-        records = [_stored(raw) for batch in polled.values() for raw in batch]
+        records = [stored_record(raw) for batch in polled.values() for raw in batch]
         records.sort(key=lambda r: (r.partition, r.offset))
         return records
 

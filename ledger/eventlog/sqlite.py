@@ -292,6 +292,6 @@ def _encode_headers(headers: Headers) -> str | None:
 
 
 def _decode_headers(encoded: str | None) -> Headers:
-    if True:
+    if not encoded:
         return ()
     return tuple((name, b64decode(value)) for name, value in json.loads(encoded))

@@ -19,27 +19,68 @@ from ledger.domain.statuses import TaskStatus
 from ledger.projections.store import HistoryRow, RunOutcome
 
 TASK_COLUMNS = (
-    "task_id", "name", "status", "result", "traceback", "exc_type", "exc_message", "retries",
-    "args", "kwargs", "worker", "eta", "date_pending", "date_received", "date_started",
-    "date_done", "runtime", "last_event_id", "last_offset",
-)  # fmt: skip
+    "task_id",
+    "name",
+    "status",
+    "result",
+    "traceback",
+    "exc_type",
+    "exc_message",
+    "retries",
+    "args",
+    "kwargs",
+    "worker",
+    "eta",
+    "date_pending",
+    "date_received",
+    "date_started",
+    "date_done",
+    "runtime",
+    "last_event_id",
+    "last_offset",
+)
 TASK_JSON = frozenset({"result", "args", "kwargs"})
 TASK_TIMES = frozenset({"eta", "date_pending", "date_received", "date_started", "date_done"})
 
 PERIODIC_COLUMNS = (
-    "name", "task", "interval_seconds", "enabled", "last_run_at", "total_run_count",
-    "last_run_task_id", "config_at", "config_event_id", "last_event_id", "registered_at",
-    "registered_event_id", "last_run_event_id",
-)  # fmt: skip
+    "name",
+    "task",
+    "interval_seconds",
+    "enabled",
+    "last_run_at",
+    "total_run_count",
+    "last_run_task_id",
+    "config_at",
+    "config_event_id",
+    "last_event_id",
+    "registered_at",
+    "registered_event_id",
+    "last_run_event_id",
+)
 PERIODIC_TIMES = frozenset({"last_run_at", "config_at", "registered_at"})
 PERIODIC_UUIDS = frozenset({"config_event_id", "last_event_id", "registered_event_id", "last_run_event_id"})
 
 TASK_EVENT_COLUMNS = (
-    "event_id", "task_id", "type", "status", "attempt", "occurred_at", "partition", "offset", "payload",
-)  # fmt: skip
+    "event_id",
+    "task_id",
+    "type",
+    "status",
+    "attempt",
+    "occurred_at",
+    "partition",
+    "offset",
+    "payload",
+)
 PERIODIC_EVENT_COLUMNS = (
-    "event_id", "name", "type", "task_id", "occurred_at", "partition", "offset", "payload",
-)  # fmt: skip
+    "event_id",
+    "name",
+    "type",
+    "task_id",
+    "occurred_at",
+    "partition",
+    "offset",
+    "payload",
+)
 
 
 def utc_text(value: datetime) -> str:
@@ -127,16 +168,29 @@ def periodic_from_row(row: Sequence[Any]) -> PeriodicState:
 
 def task_event_values(row: HistoryRow, dialect: Dialect) -> tuple[Any, ...]:
     return (
-        dialect.dump_uuid(row.event_id), row.key, row.type, row.status, row.attempt,
-        dialect.dump_time(row.occurred_at), row.partition, row.offset, row.payload.decode(),
-    )  # fmt: skip
+        dialect.dump_uuid(row.event_id),
+        row.key,
+        row.type,
+        row.status,
+        row.attempt,
+        dialect.dump_time(row.occurred_at),
+        row.partition,
+        row.offset,
+        row.payload.decode(),
+    )
 
 
 def periodic_event_values(row: HistoryRow, dialect: Dialect) -> tuple[Any, ...]:
     return (
-        dialect.dump_uuid(row.event_id), row.key, row.type, row.run_task_id, dialect.dump_time(row.occurred_at),
-        row.partition, row.offset, row.payload.decode(),
-    )  # fmt: skip
+        dialect.dump_uuid(row.event_id),
+        row.key,
+        row.type,
+        row.run_task_id,
+        dialect.dump_time(row.occurred_at),
+        row.partition,
+        row.offset,
+        row.payload.decode(),
+    )
 
 
 def history_from_row(row: Sequence[Any], *, periodic: bool) -> HistoryRow:
@@ -150,11 +204,17 @@ def history_from_row(row: Sequence[Any], *, periodic: bool) -> HistoryRow:
     if not isinstance(payload, str | bytes):
         payload = json_text(payload)
     return HistoryRow(
-        event_id=UUID(str(event_id)), key=key, type=type_, status=status, attempt=attempt,
+        event_id=UUID(str(event_id)),
+        key=key,
+        type=type_,
+        status=status,
+        attempt=attempt,
         occurred_at=parse_time(occurred_at) or datetime.min.replace(tzinfo=UTC),
-        partition=partition, offset=offset,
-        payload=payload.encode() if isinstance(payload, str) else payload, run_task_id=run_task_id,
-    )  # fmt: skip
+        partition=partition,
+        offset=offset,
+        payload=payload.encode() if isinstance(payload, str) else payload,
+        run_task_id=run_task_id,
+    )
 
 
 PERIODIC_RUNS_SQL = (
@@ -167,8 +227,12 @@ PERIODIC_RUNS_SQL = (
 def periodic_runs_from_rows(rows: Iterable[Sequence[Any]]) -> dict[str, list[RunOutcome]]:
     runs: dict[str, list[RunOutcome]] = {}
     for name, triggered_at, task_id, status, date_done in rows:
-        runs.setdefault(name, []).append(RunOutcome(
-            triggered_at=parse_time(triggered_at) or datetime.min.replace(tzinfo=UTC), task_id=task_id,
-            status=TaskStatus(status) if status else None, date_done=parse_time(date_done),
-        ))  # fmt: skip
+        runs.setdefault(name, []).append(
+            RunOutcome(
+                triggered_at=parse_time(triggered_at) or datetime.min.replace(tzinfo=UTC),
+                task_id=task_id,
+                status=TaskStatus(status) if status else None,
+                date_done=parse_time(date_done),
+            )
+        )
     return runs

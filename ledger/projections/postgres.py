@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -52,7 +52,7 @@ from ledger.projections.store import (
     ViewStoreUnavailable,
 )
 
-psycopg2.extras.register_uuid()
+psycopg2.extras.register_uuid()  # type: ignore[no-untyped-call]
 
 DIALECT = Dialect(
     dump_json=json_text,
@@ -157,14 +157,23 @@ class PostgresViewStore(ViewStore):
             if changes.deleted_tasks:
                 cur.execute("DELETE FROM task_event WHERE task_id = ANY(%s)", (changes.deleted_tasks,))
                 cur.execute("DELETE FROM task_meta WHERE task_id = ANY(%s)", (changes.deleted_tasks,))
-            self._copy(cur, "task_event", TASK_EVENT_COLUMNS,
-                       (task_event_values(r, DIALECT) for r in changes.task_history))  # fmt: skip
-            self._copy(cur, "periodic_task_event", PERIODIC_EVENT_COLUMNS,
-                       (periodic_event_values(r, DIALECT) for r in changes.periodic_history))  # fmt: skip
-            self._upsert(cur, "task_meta", TASK_COLUMNS, "task_id",
-                         [task_values(s, DIALECT) for s in changes.tasks])  # fmt: skip
-            self._upsert(cur, "periodic_task_meta", PERIODIC_COLUMNS, "name",
-                         [periodic_values(s, DIALECT) for s in changes.periodic])  # fmt: skip
+            self._copy(
+                cur, "task_event", TASK_EVENT_COLUMNS, (task_event_values(r, DIALECT) for r in changes.task_history)
+            )
+            self._copy(
+                cur,
+                "periodic_task_event",
+                PERIODIC_EVENT_COLUMNS,
+                (periodic_event_values(r, DIALECT) for r in changes.periodic_history),
+            )
+            self._upsert(cur, "task_meta", TASK_COLUMNS, "task_id", [task_values(s, DIALECT) for s in changes.tasks])
+            self._upsert(
+                cur,
+                "periodic_task_meta",
+                PERIODIC_COLUMNS,
+                "name",
+                [periodic_values(s, DIALECT) for s in changes.periodic],
+            )
             self._store_offsets(cur, changes)
 
     def _claim_offsets(self, cur: psycopg2.extensions.cursor, changes: Changes) -> None:
@@ -200,19 +209,25 @@ class PostgresViewStore(ViewStore):
         )
 
     @staticmethod
-    def _copy(cur: psycopg2.extensions.cursor, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    def _copy(
+        cur: psycopg2.extensions.cursor, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
         buffer = _copy_buffer(rows)
         if buffer.getvalue():
             statement = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table), _columns(columns))
             cur.copy_expert(statement.as_string(cur), buffer)
 
-    def _upsert(self, cur: psycopg2.extensions.cursor, table: str, columns: Sequence[str], key: str,
-                rows: list[tuple[Any, ...]]) -> None:  # fmt: skip
+    def _upsert(
+        self, cur: psycopg2.extensions.cursor, table: str, columns: Sequence[str], key: str, rows: list[tuple[Any, ...]]
+    ) -> None:
         if not rows:
             return
         staging = sql.Identifier(f"staging_{table}")
-        cur.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} ) ON COMMIT DELETE ROWS")
-                    .format(staging, sql.Identifier(self.schema, table)))  # fmt: skip
+        cur.execute(
+            sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} ) ON COMMIT DELETE ROWS").format(
+                staging, sql.Identifier(self.schema, table)
+            )
+        )
         buffer = _copy_buffer(rows)
         cur.copy_expert(sql.SQL("COPY {} ({}) FROM STDIN").format(staging, _columns(columns)).as_string(cur), buffer)
         updates = sql.SQL(", ").join(
@@ -220,9 +235,13 @@ class PostgresViewStore(ViewStore):
         )
         cur.execute(
             sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) DO UPDATE SET {}").format(
-                sql.Identifier(table), _columns(columns), _columns(columns), staging,
-                sql.Identifier(key), updates,
-            )  # fmt: skip
+                sql.Identifier(table),
+                _columns(columns),
+                _columns(columns),
+                staging,
+                sql.Identifier(key),
+                updates,
+            )
         )
         cur.execute(sql.SQL("TRUNCATE {}").format(staging))
 
@@ -231,7 +250,9 @@ class PostgresViewStore(ViewStore):
         if not ids:
             return {}
         with self._tx() as cur:
-            cur.execute(sql.SQL("SELECT {} FROM task_meta WHERE task_id = ANY(%s)").format(_columns(TASK_COLUMNS)), (ids,))
+            cur.execute(
+                sql.SQL("SELECT {} FROM task_meta WHERE task_id = ANY(%s)").format(_columns(TASK_COLUMNS)), (ids,)
+            )
             return {row[0]: task_from_row(row, DIALECT) for row in cur.fetchall()}
 
     def load_periodic(self, names: Iterable[str]) -> dict[str, PeriodicState]:
@@ -255,15 +276,21 @@ class PostgresViewStore(ViewStore):
     def task_history(self, task_ids: Iterable[str]) -> list[HistoryRow]:
         with self._tx() as cur:
             cur.execute(
-                sql.SQL('SELECT {} FROM task_event WHERE task_id = ANY(%s) ORDER BY partition, "offset"')
-                .format(_columns(TASK_EVENT_COLUMNS)), (list(task_ids),))  # fmt: skip
+                sql.SQL('SELECT {} FROM task_event WHERE task_id = ANY(%s) ORDER BY partition, "offset"').format(
+                    _columns(TASK_EVENT_COLUMNS)
+                ),
+                (list(task_ids),),
+            )
             return [history_from_row(r, periodic=False) for r in cur.fetchall()]
 
     def periodic_history(self, names: Iterable[str]) -> list[HistoryRow]:
         with self._tx() as cur:
             cur.execute(
-                sql.SQL('SELECT {} FROM periodic_task_event WHERE name = ANY(%s) ORDER BY partition, "offset"')
-                .format(_columns(PERIODIC_EVENT_COLUMNS)), (list(names),))  # fmt: skip
+                sql.SQL('SELECT {} FROM periodic_task_event WHERE name = ANY(%s) ORDER BY partition, "offset"').format(
+                    _columns(PERIODIC_EVENT_COLUMNS)
+                ),
+                (list(names),),
+            )
             return [history_from_row(r, periodic=True) for r in cur.fetchall()]
 
     # -- the readers' side ----------------------------------------------------------------
@@ -285,8 +312,11 @@ class PostgresViewStore(ViewStore):
     def slowest_tasks(self, limit: int) -> list[TaskState]:
         with self._tx() as cur:
             cur.execute(
-                sql.SQL("SELECT {} FROM task_meta WHERE runtime IS NOT NULL ORDER BY runtime DESC, task_id LIMIT %s")
-                .format(_columns(TASK_COLUMNS)), (limit,))  # fmt: skip
+                sql.SQL(
+                    "SELECT {} FROM task_meta WHERE runtime IS NOT NULL ORDER BY runtime DESC, task_id LIMIT %s"
+                ).format(_columns(TASK_COLUMNS)),
+                (limit,),
+            )
             return [task_from_row(r, DIALECT) for r in cur.fetchall()]
 
     def drop(self) -> None:

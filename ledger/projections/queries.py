@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 from pydantic import JsonValue
 
@@ -19,6 +20,8 @@ from ledger.domain.fold import TaskState
 from ledger.domain.periodic import PeriodicState
 from ledger.domain.statuses import TaskStatus
 from ledger.projections.store import Cursor, RunOutcome, TaskFilter, ViewStore
+
+ALL_TASKS = TaskFilter()
 
 
 def utcnow() -> datetime:
@@ -78,7 +81,7 @@ def missed_runs(runs: list[RunOutcome], interval: float | None, grace: float, no
         return 0
     times = [r.triggered_at for r in runs] + [now]
     missed = 0
-    for before, after in zip(times, times[1:], strict=False):
+    for before, after in pairwise(times):
         gap = (after - before).total_seconds() - grace
         missed += max(0, math.floor(gap / interval)) if gap > 0 else 0
     return missed
@@ -103,7 +106,7 @@ class TaskQueries:
         """True once the task executed successfully (the seed's DONE)."""
         return self.get_task(task_id).status is TaskStatus.DONE
 
-    def list_tasks(self, where: TaskFilter = TaskFilter(), *, cursor: str | None = None, limit: int = 50) -> Page:
+    def list_tasks(self, where: TaskFilter = ALL_TASKS, *, cursor: str | None = None, limit: int = 50) -> Page:
         if not 1 <= limit <= 1000:
             raise ValueError(f"limit: must be between 1 and 1000, got {limit}")
         after = decode_cursor(cursor) if cursor else None
@@ -118,7 +121,9 @@ class TaskQueries:
     def periodic_tasks(self, *, grace_seconds: float = 60.0) -> list[PeriodicTaskMeta]:
         now = self.now()
         runs = self.store.periodic_runs()
-        return [self._periodic(state, runs.get(state.name, []), grace_seconds, now) for state in self.store.periodic_tasks()]
+        return [
+            self._periodic(state, runs.get(state.name, []), grace_seconds, now) for state in self.store.periodic_tasks()
+        ]
 
     def get_waiting_tasks(self) -> list[PeriodicTaskMeta]:
         """Enabled periodic tasks that are due now (last_run_at + interval <= now, or never

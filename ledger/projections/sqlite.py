@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -105,8 +105,10 @@ class SqliteViewStore(ViewStore):
                     for statement in migration.sql.split(";"):
                         if statement.strip():
                             cur.execute(statement)
-                    cur.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
-                                (migration.version, migration.name))  # fmt: skip
+                    cur.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                        (migration.version, migration.name),
+                    )
                     applied.append(f"{migration.version:04d}_{migration.name}")
         return applied
 
@@ -120,26 +122,39 @@ class SqliteViewStore(ViewStore):
 
     def write(self, changes: Changes) -> None:
         with self._tx() as cur:
-            stored = dict(cur.execute(
-                "SELECT partition, next_offset FROM projection_offsets WHERE projection = ? AND topic = ?",
-                (changes.projection, changes.topic),
-            ).fetchall())  # fmt: skip
-            moved = {p: stored.get(p, 0) for p in changes.offsets
-                     if stored.get(p, 0) != changes.expected_offsets.get(p, 0)}  # fmt: skip
+            stored = dict(
+                cur.execute(
+                    "SELECT partition, next_offset FROM projection_offsets WHERE projection = ? AND topic = ?",
+                    (changes.projection, changes.topic),
+                ).fetchall()
+            )
+            moved = {
+                p: stored.get(p, 0) for p in changes.offsets if stored.get(p, 0) != changes.expected_offsets.get(p, 0)
+            }
             if moved:
-                raise StaleOffsets(f"offsets of {changes.topic} moved: expected "
-                                   f"{changes.expected_offsets}, stored {moved}")  # fmt: skip
+                raise StaleOffsets(
+                    f"offsets of {changes.topic} moved: expected {changes.expected_offsets}, stored {moved}"
+                )
             for chunk in _chunks(changes.deleted_tasks):
                 cur.execute(f"DELETE FROM task_event WHERE task_id IN ({_marks(len(chunk))})", chunk)
                 cur.execute(f"DELETE FROM task_meta WHERE task_id IN ({_marks(len(chunk))})", chunk)
-            self._insert(cur, "task_event", TASK_EVENT_COLUMNS,
-                         [task_event_values(r, DIALECT) for r in changes.task_history])  # fmt: skip
-            self._insert(cur, "periodic_task_event", PERIODIC_EVENT_COLUMNS,
-                         [periodic_event_values(r, DIALECT) for r in changes.periodic_history])  # fmt: skip
-            self._insert(cur, "task_meta", TASK_COLUMNS, [task_values(s, DIALECT) for s in changes.tasks],
-                         replace=True)  # fmt: skip
-            self._insert(cur, "periodic_task_meta", PERIODIC_COLUMNS,
-                         [periodic_values(s, DIALECT) for s in changes.periodic], replace=True)  # fmt: skip
+            self._insert(
+                cur, "task_event", TASK_EVENT_COLUMNS, [task_event_values(r, DIALECT) for r in changes.task_history]
+            )
+            self._insert(
+                cur,
+                "periodic_task_event",
+                PERIODIC_EVENT_COLUMNS,
+                [periodic_event_values(r, DIALECT) for r in changes.periodic_history],
+            )
+            self._insert(cur, "task_meta", TASK_COLUMNS, [task_values(s, DIALECT) for s in changes.tasks], replace=True)
+            self._insert(
+                cur,
+                "periodic_task_meta",
+                PERIODIC_COLUMNS,
+                [periodic_values(s, DIALECT) for s in changes.periodic],
+                replace=True,
+            )
             cur.executemany(
                 "INSERT INTO projection_offsets (projection, topic, partition, next_offset) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = excluded.next_offset, "
@@ -148,8 +163,9 @@ class SqliteViewStore(ViewStore):
             )
 
     @staticmethod
-    def _insert(cur: sqlite3.Cursor, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]],
-                *, replace: bool = False) -> None:  # fmt: skip
+    def _insert(
+        cur: sqlite3.Cursor, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]], *, replace: bool = False
+    ) -> None:
         if rows:
             verb = "INSERT OR REPLACE" if replace else "INSERT"
             names = ", ".join(f'"{c}"' for c in columns)

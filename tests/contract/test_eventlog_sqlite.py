@@ -47,7 +47,7 @@ class TestSqliteEventLog(EventLogContract):
         spawn = multiprocessing.get_context("spawn")
         go = spawn.Event()
         workers = [
-            spawn.Process(target=_append_batches, args=(self.path, name, 150, 10, go))
+            spawn.Process(target=_append_batches, args=(self.path, name, 800, 3, go))
             for name in ("left", "right", "third")
         ]
         for worker in workers:
@@ -57,7 +57,7 @@ class TestSqliteEventLog(EventLogContract):
             worker.join(timeout=60)
             assert worker.exitcode == 0
         found = list(self.open_log().read())
-        assert len(found) == len({r.value for r in found}) == 3 * 150 * 10
+        assert len(found) == len({r.value for r in found}) == 3 * 800 * 3
         offsets = defaultdict(list)
         for record in found:
             offsets[record.partition].append(record.offset)

@@ -25,33 +25,58 @@ from ledger.projections.store import Changes, StaleOffsets, TaskFilter, ViewStor
 T0 = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 
 
-def lifecycle(task_id: str, *, status: TaskStatus = TaskStatus.DONE, at: datetime = T0,
-              name: str = "app.add", worker: str = "w1") -> list[TaskEvent]:  # fmt: skip
+def lifecycle(
+    task_id: str, *, status: TaskStatus = TaskStatus.DONE, at: datetime = T0, name: str = "app.add", worker: str = "w1"
+) -> list[TaskEvent]:
     events: list[TaskEvent] = [
         TaskPending(task_id=task_id, task_name=name, args=[1, 2], kwargs={"k": "é\t\n\\"}, occurred_at=at),
-        TaskStarted(task_id=task_id, task_name=name, occurred_at=at + timedelta(seconds=1),
-                    emitter={"host": "h", "pid": 1, "worker": worker}),  # fmt: skip
+        TaskStarted(
+            task_id=task_id,
+            task_name=name,
+            occurred_at=at + timedelta(seconds=1),
+            emitter={"host": "h", "pid": 1, "worker": worker},
+        ),
     ]
     done_at = at + timedelta(seconds=2)
     if status is TaskStatus.DONE:
-        events.append(TaskSucceeded(task_id=task_id, result={"sum": 3, "list": [1.5, None]}, runtime=0.25,
-                                    occurred_at=done_at, emitter={"host": "h", "pid": 1, "worker": worker}))  # fmt: skip
+        events.append(
+            TaskSucceeded(
+                task_id=task_id,
+                result={"sum": 3, "list": [1.5, None]},
+                runtime=0.25,
+                occurred_at=done_at,
+                emitter={"host": "h", "pid": 1, "worker": worker},
+            )
+        )
     elif status is TaskStatus.FAILURE:
-        events.append(TaskFailed(task_id=task_id, exc_type="ValueError", exc_message="bad", traceback="Traceback…",
-                                 occurred_at=done_at, emitter={"host": "h", "pid": 1, "worker": worker}))  # fmt: skip
+        events.append(
+            TaskFailed(
+                task_id=task_id,
+                exc_type="ValueError",
+                exc_message="bad",
+                traceback="Traceback…",
+                occurred_at=done_at,
+                emitter={"host": "h", "pid": 1, "worker": worker},
+            )
+        )
     return events
 
 
-def changes_for(events: list[TaskEvent], *, partition: int = 0, first_offset: int = 0,
-                expected: int = 0) -> Changes:  # fmt: skip
+def changes_for(events: list[TaskEvent], *, partition: int = 0, first_offset: int = 0, expected: int = 0) -> Changes:
     items = [Decoded(e, partition, first_offset + i) for i, e in enumerate(events)]
     by_task: dict[str, list[tuple[TaskEvent, int | None]]] = {}
     for item in items:
         assert isinstance(item.event, TaskEvent)
         by_task.setdefault(item.event.task_id, []).append((item.event, item.offset))
     tasks = [s for s in (fold(v) for v in by_task.values()) if s is not None]
-    return Changes("views", "topic", {partition: expected}, {partition: first_offset + len(items)},
-                   tasks=tasks, task_history=[history_row(i) for i in items])  # fmt: skip
+    return Changes(
+        "views",
+        "topic",
+        {partition: expected},
+        {partition: first_offset + len(items)},
+        tasks=tasks,
+        task_history=[history_row(i) for i in items],
+    )
 
 
 class ViewStoreContract:
@@ -129,13 +154,18 @@ class ViewStoreContract:
 
     def test_periodic_rows_and_their_runs(self, store: ViewStore) -> None:
         reg = PeriodicTaskRegistered(name="nightly", task="app.report", interval_seconds=60, occurred_at=T0)
-        trig = [PeriodicTaskTriggered(name="nightly", task_id=f"run{i}", occurred_at=T0 + timedelta(minutes=i))
-                for i in (1, 2)]  # fmt: skip
+        trig = [
+            PeriodicTaskTriggered(name="nightly", task_id=f"run{i}", occurred_at=T0 + timedelta(minutes=i))
+            for i in (1, 2)
+        ]
         state = fold_periodic([reg, *trig])
         assert state is not None
         items = [Decoded(e, 1, i) for i, e in enumerate([reg, *trig])]
-        store.write(Changes("views", "topic", {1: 0}, {1: 3}, periodic=[state],
-                            periodic_history=[history_row(i) for i in items]))  # fmt: skip
+        store.write(
+            Changes(
+                "views", "topic", {1: 0}, {1: 3}, periodic=[state], periodic_history=[history_row(i) for i in items]
+            )
+        )
         store.write(changes_for(lifecycle("run2", status=TaskStatus.FAILURE)))
         assert store.periodic_tasks() == [state]
         assert store.load_periodic(["nightly"]) == {"nightly": state}

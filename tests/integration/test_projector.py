@@ -10,67 +10,17 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from ledger.bootstrap import build_event_log, build_projector, build_view_store
+from ledger.bootstrap import build_event_log, build_projector
 from ledger.consumers.deadletter import dead_letter_topic, read_dead_letter
 from ledger.domain.events import TaskEvent
 from ledger.eventlog.base import EventLog, LogRecord
 from ledger.projections.store import ViewStore
-from ledger.settings import Settings, load_settings
-from tests.streams import append_all, expected_views, stream
+from ledger.settings import Settings
+from tests.streams import append_all, assert_views_match_fold, expected_views, project_all, stream
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(params=["embedded", "kafka+postgres"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    if request.param == "embedded":
-        return load_settings(backend="embedded", data_dir=tmp_path, topic="events", partitions=4,
-                             consumer_poll_timeout_ms=50, projector_batch_wait_ms=20)  # fmt: skip
-    topic = request.getfixturevalue("kafka_topic")
-    schema = request.getfixturevalue("pg_schema")
-    return load_settings(
-        backend="kafka+postgres", topic=topic, postgres_schema=schema, partitions=4,
-        kafka_bootstrap_servers=request.getfixturevalue("kafka_bootstrap"),
-        postgres_dsn=request.getfixturevalue("postgres_dsn"), consumer_poll_timeout_ms=200,
-        projector_batch_wait_ms=50, projector_group=f"g-{topic}",
-    )  # fmt: skip
-
-
-@pytest.fixture
-def log(settings: Settings) -> Iterator[EventLog]:
-    event_log = build_event_log(settings)
-    yield event_log
-    event_log.close()
-
-
-@pytest.fixture
-def store(settings: Settings) -> Iterator[ViewStore]:
-    view_store = build_view_store(settings)
-    view_store.migrate()
-    yield view_store
-    view_store.close()
-
-
-def project_all(settings: Settings, **overrides: object) -> None:
-    projector = build_projector(settings, **overrides)  # type: ignore[arg-type]
-    try:
-        projector.run_until_caught_up()
-    finally:
-        projector.close()
-
-
-def assert_views_match_fold(store: ViewStore, events: list, positions: list) -> None:  # type: ignore[type-arg]
-    tasks, periodic = expected_views(events, positions)
-    assert store.load_tasks(tasks) == tasks
-    assert {p.name: p for p in store.periodic_tasks()} == periodic
-    unique = {e.event_id for e in events if isinstance(e, TaskEvent)}
-    history = store.task_history(tasks)
-    assert len(history) == len(unique) == len({h.event_id for h in history})
 
 
 def test_a_stream_with_retries_duplicates_and_late_events_projects_to_the_fold(
@@ -127,8 +77,12 @@ def test_a_kill_right_after_the_commit_then_a_restart_loses_and_doubles_nothing(
     positions = append_all(log, events)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for batches in (1, 3):
-        done = subprocess.run([sys.executable, "-c", CRASHING_PROJECTOR, settings.model_dump_json(), str(batches)],
-                              env=env, timeout=120, capture_output=True)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-c", CRASHING_PROJECTOR, settings.model_dump_json(), str(batches)],
+            env=env,
+            timeout=120,
+            capture_output=True,
+        )
         assert done.returncode == -signal.SIGKILL, done.stderr.decode()[-2000:]
     assert 0 < sum(store.offsets("views", log.topic).values()) < len(events)
     project_all(settings)  # the same static member id: it gets its partitions back at once

@@ -14,8 +14,7 @@ from ledger.consumers.projector import Projector
 from ledger.eventlog.base import EventLog
 from ledger.projections.store import ViewStore
 from ledger.settings import Settings, load_settings
-from tests.integration.test_projector import assert_views_match_fold
-from tests.streams import append_all, stream
+from tests.streams import append_all, assert_views_match_fold, stream
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -23,11 +22,18 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 @pytest.fixture
 def settings(kafka_bootstrap: str, postgres_dsn: str, kafka_topic: str, pg_schema: str) -> Settings:
     return load_settings(
-        backend="kafka+postgres", topic=kafka_topic, postgres_schema=pg_schema, partitions=6,
-        kafka_bootstrap_servers=kafka_bootstrap, postgres_dsn=postgres_dsn, consumer_poll_timeout_ms=100,
-        projector_batch_wait_ms=20, projector_batch_size=200, projector_group=f"g-{kafka_topic}",
+        backend="kafka+postgres",
+        topic=kafka_topic,
+        postgres_schema=pg_schema,
+        partitions=6,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        postgres_dsn=postgres_dsn,
+        consumer_poll_timeout_ms=100,
+        projector_batch_wait_ms=20,
+        projector_batch_size=200,
+        projector_group=f"g-{kafka_topic}",
         consumer_session_timeout_ms=6000,
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture

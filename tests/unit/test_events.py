@@ -14,6 +14,7 @@ from ledger.domain.events import (
     PeriodicTaskRegistered,
     PeriodicTaskTriggered,
     PeriodicTaskUnregistered,
+    TaskEvent,
     TaskExpired,
     TaskFailed,
     TaskPending,
@@ -36,7 +37,7 @@ def errors(cls: type[Any], **fields: Any) -> list[tuple[str, str]]:
 
 
 def test_each_task_event_maps_to_its_status() -> None:
-    expected = {
+    expected: dict[type[TaskEvent], tuple[str, TaskStatus | None]] = {
         TaskPending: ("task.pending", TaskStatus.PENDING),
         TaskReceived: ("task.received", TaskStatus.RECEIVED),
         TaskStarted: ("task.started", TaskStatus.STARTED),
@@ -126,9 +127,21 @@ def test_periodic_name_rules() -> None:
     ("adapter", "data", "cls"),
     [
         (AnyEvent, {"type": "task.revoked", "task_id": "t"}, TaskRevoked),
-        (AnyEvent, {"type": "periodic.triggered", "name": "p", "task_id": "t"}, PeriodicTaskTriggered),
-        (AnyTaskEvent, {"type": "task.expired", "task_id": "t", "expired_before": NOW}, TaskExpired),
-        (AnyPeriodicEvent, {"type": "periodic.unregistered", "name": "p"}, PeriodicTaskUnregistered),
+        (
+            AnyEvent,
+            {"type": "periodic.triggered", "name": "p", "task_id": "t"},
+            PeriodicTaskTriggered,
+        ),
+        (
+            AnyTaskEvent,
+            {"type": "task.expired", "task_id": "t", "expired_before": NOW},
+            TaskExpired,
+        ),
+        (
+            AnyPeriodicEvent,
+            {"type": "periodic.unregistered", "name": "p"},
+            PeriodicTaskUnregistered,
+        ),
     ],
 )
 def test_unions_dispatch_on_type(adapter: Any, data: dict[str, Any], cls: type[Any]) -> None:

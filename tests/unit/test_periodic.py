@@ -54,7 +54,9 @@ def newest(events: list[PeriodicTaskEvent]) -> PeriodicTaskEvent:
 
 @settings(max_examples=200)
 @given(events=histories, data=st.data())
-def test_periodic_fold_is_order_independent(events: list[PeriodicTaskEvent], data: st.DataObject) -> None:
+def test_periodic_fold_is_order_independent(
+    events: list[PeriodicTaskEvent], data: st.DataObject
+) -> None:
     shuffled = data.draw(st.permutations(events))
     assert fold_periodic(shuffled) == fold_periodic(events)
     assert evolve_all(shuffled) == fold_periodic(events)
@@ -62,7 +64,9 @@ def test_periodic_fold_is_order_independent(events: list[PeriodicTaskEvent], dat
 
 @settings(max_examples=200)
 @given(events=histories, data=st.data())
-def test_periodic_fold_matches_the_rules(events: list[PeriodicTaskEvent], data: st.DataObject) -> None:
+def test_periodic_fold_matches_the_rules(
+    events: list[PeriodicTaskEvent], data: st.DataObject
+) -> None:
     duplicated = events + data.draw(st.lists(st.sampled_from(events), max_size=5))
     state = fold_periodic(data.draw(st.permutations(duplicated)))
     assert state is not None and state.name == NAME
@@ -73,7 +77,10 @@ def test_periodic_fold_matches_the_rules(events: list[PeriodicTaskEvent], data: 
     if runs:
         last_run = newest(list(runs))
         assert isinstance(last_run, PeriodicTaskTriggered)
-        assert (state.last_run_at, state.last_run_task_id) == (last_run.occurred_at, last_run.task_id)
+        assert (state.last_run_at, state.last_run_task_id) == (
+            last_run.occurred_at,
+            last_run.task_id,
+        )
     if registrations:
         latest = newest(list(registrations))
         assert isinstance(latest, PeriodicTaskRegistered)
@@ -88,7 +95,9 @@ def test_periodic_fold_matches_the_rules(events: list[PeriodicTaskEvent], data: 
 
 def test_the_seeds_delay_counts_runs_and_sets_last_run_at() -> None:
     events: list[PeriodicTaskEvent] = [
-        PeriodicTaskRegistered(name=NAME, task="reports.build", interval_seconds=60, occurred_at=at(0)),
+        PeriodicTaskRegistered(
+            name=NAME, task="reports.build", interval_seconds=60, occurred_at=at(0)
+        ),
         PeriodicTaskTriggered(name=NAME, task_id="run-1", occurred_at=at(1)),
         PeriodicTaskTriggered(name=NAME, task_id="run-2", occurred_at=at(2)),
     ]
@@ -100,7 +109,12 @@ def test_the_seeds_delay_counts_runs_and_sets_last_run_at() -> None:
 
 def test_a_trigger_before_any_registration_still_counts() -> None:
     state = evolve_periodic(None, PeriodicTaskTriggered(name=NAME, task_id="r", occurred_at=at(3)))
-    assert (state.total_run_count, state.task, state.interval_seconds, state.enabled) == (1, None, None, False)
+    assert (state.total_run_count, state.task, state.interval_seconds, state.enabled) == (
+        1,
+        None,
+        None,
+        False,
+    )
     state = evolve_periodic(
         state, PeriodicTaskRegistered(name=NAME, task="x", interval_seconds=5, occurred_at=at(1))
     )

@@ -78,7 +78,7 @@ def test_precedence_orders_progress_and_ties_the_outcomes() -> None:
 
 
 def test_ready_and_unready_partition_the_statuses() -> None:
-    assert READY_STATES == {TaskStatus.FAILURE, TaskStatus.DONE, TaskStatus.REVOKED}
-    assert READY_STATES | UNREADY_STATES == set(TaskStatus)
+    assert {TaskStatus.FAILURE, TaskStatus.DONE, TaskStatus.REVOKED} == READY_STATES
+    assert set(TaskStatus) == READY_STATES | UNREADY_STATES
     assert not READY_STATES & UNREADY_STATES
     assert TaskStatus.RETRY in UNREADY_STATES

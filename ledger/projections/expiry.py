@@ -1,0 +1,36 @@
+"""``delete_expired``: remove finished tasks from the views without touching the log.
+
+The removal is itself an event (``TaskExpired``) appended to the log and applied by the
+projector, so a replay of the log gives the same views as the live ones (invariant 1).
+An expiry only removes a task that is still finished and older than the cut-off when the
+projector applies it, so one racing a retry never deletes a live task.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from ledger.domain.events import TaskExpired
+from ledger.projections.store import ViewStore
+from ledger.sdk import Ledger
+
+
+def delete_expired(
+    store: ViewStore,
+    ledger: Ledger,
+    older_than: timedelta,
+    *,
+    now: datetime | None = None,
+    limit: int = 100_000,
+) -> int:
+    """Emit an expiry for every finished task whose ``date_done`` is more than
+    ``older_than`` ago (at most ``limit``); returns how many were emitted. The rows
+    disappear once the projector has applied them."""
+    if older_than < timedelta(0):
+        raise ValueError(f"older_than: must not be negative, got {older_than}")
+    before = (now or datetime.now(UTC)) - older_than
+    task_ids = store.finished_before(before, limit)
+    for start in range(0, len(task_ids), 1000):
+        chunk = task_ids[start : start + 1000]
+        ledger.emit_many(TaskExpired(task_id=task_id, expired_before=before) for task_id in chunk)
+    return len(task_ids)
