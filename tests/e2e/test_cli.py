@@ -82,7 +82,7 @@ def test_project_then_task_and_tasks_read_the_views(tmp_path: Path) -> None:
     from ledger.settings import load_settings
 
     env = {"LEDGER_DATA_DIR": str(tmp_path)}
-    sdk = build_ledger(load_settings(data_dir=tmp_path))
+    sdk = build_ledger(load_settings(backend="embedded", data_dir=tmp_path))
     sdk.pending("t-ok", "app.add", args=[1, 2])
     sdk.succeeded("t-ok", "app.add", result=3)
     sdk.failed("t-bad", "app.div", exc=ZeroDivisionError("division by zero"))
