@@ -77,11 +77,29 @@ class EventLog(ABC):
         Raises ``AppendError`` if any record was not acknowledged.
         """
 
-    @abstractmethod
     def read(self, start: Start = "beginning", *, stop: Mapping[int, int] | None = None) -> Iterator[StoredRecord]:
-        """Yield records from ``start`` up to ``stop`` (exclusive; default: the end offsets
-        when the call began), then return. Order: per partition, ascending offsets.
-        Partitions missing from a ``start`` mapping are read from the beginning."""
+        """Yield records from ``start`` up to ``stop`` (exclusive), then return. Offsets are
+        resolved now; ``stop`` is capped at the current end offsets (a read never waits for
+        new records) and partitions missing from it are read to their end. Order: per
+        partition, ascending offsets."""
+        begin, ends = self.resolve(start), self.end_offsets()
+        end = {p: min((stop or ends).get(p, last), last) for p, last in ends.items()}
+        return self._read_ranges({p: (begin[p], end[p]) for p in end if begin[p] < end[p]})
+
+    @abstractmethod
+    def _read_ranges(self, ranges: dict[int, tuple[int, int]]) -> Iterator[StoredRecord]:
+        """Records of each partition in ``[first, last)`` of ``ranges[partition]``."""
+
+    def resolve(self, start: Start) -> dict[int, int]:
+        """A ``Start`` as one offset per partition; partitions a mapping leaves out start at
+        0 (an offset below the log start reads from the log start)."""
+        if start == "beginning":
+            return self.beginning_offsets()
+        if start == "end":
+            return self.end_offsets()
+        if isinstance(start, str):
+            raise ValueError(f"start must be 'beginning', 'end' or a mapping, not {start!r}")
+        return {p: start.get(p, 0) for p in range(self.partitions)}
 
     @abstractmethod
     def subscribe(

@@ -222,19 +222,7 @@ class KafkaEventLog(EventLog):
 
     # -- reading -------------------------------------------------------------------------
 
-    def read(
-        self, start: Start = "beginning", *, stop: Mapping[int, int] | None = None
-    ) -> Iterator[StoredRecord]:
-        """Replay ``[start, stop)``; offsets are resolved now, records fetched lazily.
-
-        ``stop`` is capped at the current end offsets (a read never waits for new records);
-        partitions missing from it are read up to their end.
-        """
-        begin, ends = self._resolve(start), self.end_offsets()
-        end = {p: min((stop or ends).get(p, last), last) for p, last in ends.items()}
-        return self._read({p: (begin[p], end[p]) for p in end if begin[p] < end[p]})
-
-    def _read(self, ranges: dict[int, tuple[int, int]]) -> Iterator[StoredRecord]:
+    def _read_ranges(self, ranges: dict[int, tuple[int, int]]) -> Iterator[StoredRecord]:
         if not ranges:
             return
         consumer = self._consumer(fetch_max_wait_ms=100)
@@ -272,7 +260,7 @@ class KafkaEventLog(EventLog):
     ) -> Iterator[list[StoredRecord]]:
         """Follow every partition from ``start`` (resolved now, so nothing appended between
         this call and the first ``next`` is missed). ``stop_event`` is checked between polls."""
-        begin = self._resolve(start)
+        begin = self.resolve(start)
         timeout = self._poll_timeout_ms if poll_timeout_ms is None else poll_timeout_ms
         return self._follow(begin, stop_event or threading.Event(), timeout)
 
@@ -294,17 +282,6 @@ class KafkaEventLog(EventLog):
         for tp in tps:
             consumer.seek(tp, offsets[tp.partition])
         return tps
-
-    def _resolve(self, start: Start) -> dict[int, int]:
-        """A ``Start`` as one offset per partition; partitions not given start at 0
-        (the consumer moves offsets below the log start up to it)."""
-        if start == "beginning":
-            return self.beginning_offsets()
-        if start == "end":
-            return self.end_offsets()
-        if isinstance(start, str):
-            raise ValueError(f"start must be 'beginning', 'end' or a mapping, not {start!r}")
-        return {p: start.get(p, 0) for p in range(self.partitions)}
 
     # -- offsets -------------------------------------------------------------------------
 

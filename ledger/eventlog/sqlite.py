@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 from base64 import b64decode, b64encode
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ledger.eventlog.base import (
@@ -165,19 +165,7 @@ class SqliteEventLog(EventLog):
 
     # -- reading -------------------------------------------------------------------------
 
-    def read(
-        self, start: Start = "beginning", *, stop: Mapping[int, int] | None = None
-    ) -> Iterator[StoredRecord]:
-        """Replay ``[start, stop)``; offsets are resolved now, rows fetched page by page.
-
-        ``stop`` is capped at the current end offsets (a read never waits for new records);
-        partitions missing from it are read up to their end.
-        """
-        begin, ends = self._resolve(start), self.end_offsets()
-        end = {p: min((stop or ends).get(p, last), last) for p, last in ends.items()}
-        return self._read({p: (begin[p], end[p]) for p in end if begin[p] < end[p]})
-
-    def _read(self, ranges: dict[int, tuple[int, int]]) -> Iterator[StoredRecord]:
+    def _read_ranges(self, ranges: dict[int, tuple[int, int]]) -> Iterator[StoredRecord]:
         for partition, (first, last) in ranges.items():
             while first < last:
                 page = self._page(partition, first, last, _PAGE)
@@ -195,7 +183,7 @@ class SqliteEventLog(EventLog):
     ) -> Iterator[list[StoredRecord]]:
         """Follow every partition from ``start`` (resolved now). New rows are looked for
         every 20 ms; an empty batch is yielded after ``poll_timeout_ms`` without any."""
-        begin = self._resolve(start)
+        begin = self.resolve(start)
         timeout = self._poll_timeout_ms if poll_timeout_ms is None else poll_timeout_ms
         return self._follow(begin, stop_event or threading.Event(), timeout / 1000)
 
@@ -233,15 +221,6 @@ class SqliteEventLog(EventLog):
             StoredRecord(topic, partition, offset, key, value, _decode_headers(headers), ts)
             for offset, key, value, headers, ts in rows
         ]
-
-    def _resolve(self, start: Start) -> dict[int, int]:
-        if start == "beginning":
-            return self.beginning_offsets()
-        if start == "end":
-            return self.end_offsets()
-        if isinstance(start, str):
-            raise ValueError(f"start must be 'beginning', 'end' or a mapping, not {start!r}")
-        return {p: start.get(p, 0) for p in range(self.partitions)}
 
     # -- offsets -------------------------------------------------------------------------
 

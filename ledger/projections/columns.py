@@ -109,23 +109,31 @@ def json_text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
-def task_values(state: TaskState, dialect: Dialect) -> tuple[Any, ...]:
+def _values(row: object, columns: Sequence[str], dialect: Dialect, *, json_columns: frozenset[str] = frozenset(),
+            times: frozenset[str] = frozenset(), uuids: frozenset[str] = frozenset(),
+            bools: frozenset[str] = frozenset()) -> tuple[Any, ...]:  # fmt: skip
+    """A state's attributes as the backend's column values, in ``columns`` order."""
     values: list[Any] = []
-    for column in TASK_COLUMNS:
-        value = getattr(state, column)
+    for column in columns:
+        value = getattr(row, column)
         if value is None:
             values.append(None)
-        elif column in TASK_JSON:
+        elif column in json_columns:
             values.append(dialect.dump_json(value))
-        elif column in TASK_TIMES:
+        elif column in times:
             values.append(dialect.dump_time(value))
-        elif column == "last_event_id":
+        elif column in uuids:
             values.append(dialect.dump_uuid(value))
-        elif column == "status":
-            values.append(str(value))
+        elif column in bools:
+            values.append(dialect.dump_bool(value))
         else:
-            values.append(value)
+            values.append(str(value) if isinstance(value, TaskStatus) else value)
     return tuple(values)
+
+
+def task_values(state: TaskState, dialect: Dialect) -> tuple[Any, ...]:
+    return _values(state, TASK_COLUMNS, dialect, json_columns=TASK_JSON, times=TASK_TIMES,
+                   uuids=frozenset({"last_event_id"}))  # fmt: skip
 
 
 def task_from_row(row: Sequence[Any], dialect: Dialect) -> TaskState:
@@ -140,20 +148,8 @@ def task_from_row(row: Sequence[Any], dialect: Dialect) -> TaskState:
 
 
 def periodic_values(state: PeriodicState, dialect: Dialect) -> tuple[Any, ...]:
-    values: list[Any] = []
-    for column in PERIODIC_COLUMNS:
-        value = getattr(state, column)
-        if value is None:
-            values.append(None)
-        elif column in PERIODIC_TIMES:
-            values.append(dialect.dump_time(value))
-        elif column in PERIODIC_UUIDS:
-            values.append(dialect.dump_uuid(value))
-        elif column == "enabled":
-            values.append(dialect.dump_bool(value))
-        else:
-            values.append(value)
-    return tuple(values)
+    return _values(state, PERIODIC_COLUMNS, dialect, times=PERIODIC_TIMES, uuids=PERIODIC_UUIDS,
+                   bools=frozenset({"enabled"}))  # fmt: skip
 
 
 def periodic_from_row(row: Sequence[Any]) -> PeriodicState:

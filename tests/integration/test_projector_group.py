@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from ledger.bootstrap import build_event_log, build_projector, build_view_store
+from ledger.bootstrap import build_projector
 from ledger.consumers.projector import Projector
 from ledger.eventlog.base import EventLog
 from ledger.projections.store import ViewStore
@@ -34,21 +33,6 @@ def settings(kafka_bootstrap: str, postgres_dsn: str, kafka_topic: str, pg_schem
         projector_group=f"g-{kafka_topic}",
         consumer_session_timeout_ms=6000,
     )
-
-
-@pytest.fixture
-def log(settings: Settings) -> Iterator[EventLog]:
-    event_log = build_event_log(settings)
-    yield event_log
-    event_log.close()
-
-
-@pytest.fixture
-def store(settings: Settings) -> Iterator[ViewStore]:
-    view_store = build_view_store(settings)
-    view_store.migrate()
-    yield view_store
-    view_store.close()
 
 
 class Member:
