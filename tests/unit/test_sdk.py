@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -52,10 +52,9 @@ class ListLog(EventLog):
             positions.append(Position(0, offset))
         return positions
 
-    def read(
-        self, start: Start = "beginning", *, stop: Mapping[int, int] | None = None
-    ) -> Iterator[StoredRecord]:
-        return iter(list(self.records))
+    def _read_ranges(self, ranges: dict[int, tuple[int, int]]) -> Iterator[StoredRecord]:
+        first, last = ranges.get(0, (0, 0))
+        return iter(list(self.records)[first:last])
 
     def subscribe(self, start: Start = "end", *, stop_event: threading.Event | None = None,
                   poll_timeout_ms: int | None = None) -> Iterator[list[StoredRecord]]:  # fmt: skip
