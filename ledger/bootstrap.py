@@ -11,7 +11,9 @@ from ledger.consumers.deadletter import DeadLetterSink, dead_letter_topic
 from ledger.consumers.projector import Projector
 from ledger.consumers.source import PartitionSource, WholeLogSource
 from ledger.eventlog.base import EventLog
+from ledger.progress import Progress
 from ledger.projections.queries import TaskQueries
+from ledger.projections.rebuild import Rebuild, Swapper
 from ledger.projections.store import ViewStore
 from ledger.sdk import Ledger
 from ledger.settings import Backend, Settings
@@ -92,4 +94,31 @@ def build_projector(
         batch_size=settings.projector_batch_size,
         batch_wait_ms=settings.projector_batch_wait_ms,
         poll_timeout_ms=settings.consumer_poll_timeout_ms,
+    )
+
+
+def build_swapper(settings: Settings, live: ViewStore) -> Swapper:
+    """The backend half of ``ledger rebuild`` for the views ``live``."""
+    if uses_kafka(settings):
+        from ledger.projections.postgres import PostgresViewStore
+        from ledger.projections.postgres_rebuild import PostgresSwapper
+
+        assert isinstance(live, PostgresViewStore)
+        return PostgresSwapper(live)
+    from ledger.projections.sqlite import SqliteViewStore
+    from ledger.projections.sqlite_rebuild import SqliteSwapper
+
+    assert isinstance(live, SqliteViewStore)
+    return SqliteSwapper(live)
+
+
+def build_rebuild(settings: Settings, *, progress: Progress | None = None) -> Rebuild:
+    live = build_view_store(settings)
+    live.migrate()
+    return Rebuild(
+        build_swapper(settings, live),
+        build_event_log(settings),
+        codec=build_codec(settings),
+        batch_size=max(settings.projector_batch_size, 10_000),
+        progress=progress,
     )

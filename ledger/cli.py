@@ -20,6 +20,7 @@ from ledger import logs, render
 from ledger.bootstrap import build_event_log, build_projector, build_queries, build_view_store
 from ledger.domain.statuses import parse_status
 from ledger.eventlog.base import EventLogUnavailable
+from ledger.projections.rebuild import RebuildInProgress
 from ledger.projections.store import TaskFilter, ViewStoreUnavailable
 from ledger.settings import Settings, SettingsError, load_settings
 
@@ -50,7 +51,7 @@ def parse_duration(text: str, option: str) -> timedelta:
 def failures_as_one_line() -> Iterator[None]:
     try:
         yield
-    except (CliError, SettingsError, EventLogUnavailable, ViewStoreUnavailable, ValueError) as exc:
+    except (CliError, SettingsError, EventLogUnavailable, ViewStoreUnavailable, RebuildInProgress, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
 
@@ -96,6 +97,25 @@ def project(
         stop = threading.Event()
         install_stop_signals(stop)
         run_projector(projector, build_event_log(config), stop)
+
+    run(go)
+
+
+@app.command()
+def rebuild(
+    verify: Annotated[bool, typer.Option(help="compare the rebuilt views with the live ones, row by row")] = False,
+    dry_run: Annotated[bool, typer.Option(help="stop after the comparison; keep the live views")] = False,
+) -> None:
+    """Replay the log from offset 0 into fresh views and swap them in atomically."""
+    from ledger.bootstrap import build_rebuild
+    from ledger.progress import Progress
+
+    def go() -> None:
+        report = build_rebuild(settings(), progress=Progress("rebuild")).run(verify=verify, dry_run=dry_run)
+        if report.diff is not None:
+            typer.echo(report.diff.report())
+        outcome = "swapped in" if report.swapped else "dry run: the live views are unchanged"
+        typer.echo(f"replayed {report.events:,} events in {report.seconds:.1f}s; {outcome}")
 
     run(go)
 

@@ -66,9 +66,11 @@ def original(letter: DeadLetter) -> LogRecord:
 
 @dataclass
 class DeadLetterSink:
-    """Collects a batch's dead letters; ``flush`` appends them before the batch commits."""
+    """Collects a batch's dead letters; ``flush`` appends them before the batch commits.
+    Without a log (a rebuild replaying records the live projector already dead-lettered)
+    it only counts them."""
 
-    log: EventLog
+    log: EventLog | None
     pending: list[LogRecord] = field(default_factory=list)
     total: int = 0
 
@@ -77,8 +79,8 @@ class DeadLetterSink:
 
     def flush(self) -> int:
         count = len(self.pending)
-        if count:
+        if count and self.log is not None:
             self.log.append(self.pending)
-            self.total += count
-            self.pending = []
+        self.total += count
+        self.pending = []
         return count

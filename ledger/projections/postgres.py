@@ -63,6 +63,11 @@ DIALECT = Dialect(
 )
 
 
+def views_lock_name(schema: str) -> str:
+    """The advisory lock that guards writes to the views in ``schema``."""
+    return f"ledger-views:{schema}"
+
+
 def _copy_field(value: Any) -> str:
     if value is None:
         return "\\N"
@@ -153,6 +158,9 @@ class PostgresViewStore(ViewStore):
 
     def write(self, changes: Changes) -> None:
         with self._tx() as cur:
+            # shared: projectors do not block each other; a rebuild's swap takes it
+            # exclusively, so no batch is half-way through while the views are swapped
+            cur.execute("SELECT pg_advisory_xact_lock_shared(hashtext(%s))", (views_lock_name(self.schema),))
             self._claim_offsets(cur, changes)
             if changes.deleted_tasks:
                 cur.execute("DELETE FROM task_event WHERE task_id = ANY(%s)", (changes.deleted_tasks,))

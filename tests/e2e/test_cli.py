@@ -98,3 +98,7 @@ def test_project_then_task_and_tasks_read_the_views(tmp_path: Path) -> None:
     unknown = ledger("task", "nope", env=env)
     assert unknown.returncode == 0 and "PENDING" in unknown.stdout
     assert "total: 0" in ledger("lag", env=env).stdout
+    rebuilt = ledger("rebuild", "--verify", env=env)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "identical" in rebuilt.stdout and "swapped in" in rebuilt.stdout
+    assert json.loads(ledger("task", "t-ok", "--json", env=env).stdout)["result"] == 3  # the rebuilt views

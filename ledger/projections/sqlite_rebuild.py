@@ -1,0 +1,59 @@
+"""The SQLite half of a rebuild: the shadow is a second file, the swap an atomic rename of
+it over the live file. The embedded backend runs one process, so the live projector is
+expected to be stopped (the lock file also keeps two rebuilds apart)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from ledger.projections.diff import TABLES
+from ledger.projections.rebuild import CatchUp, Inspect, RebuildInProgress, Swapper
+from ledger.projections.sqlite import SqliteViewStore
+from ledger.projections.store import ViewStore
+
+
+class SqliteSwapper(Swapper):
+    def __init__(self, live: SqliteViewStore) -> None:
+        self._live = live
+        self.shadow_path = live.path.with_name(live.path.stem + "-rebuild.db")
+
+    @property
+    def live(self) -> SqliteViewStore:
+        return self._live
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        path = self.live.path.with_name(self.live.path.name + ".rebuild.lock")
+        with open(path, "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RebuildInProgress(f"another rebuild of {self.live.path} is running (lock {path})") from None
+            yield
+
+    def create_shadow(self) -> ViewStore:
+        shadow = SqliteViewStore(self.shadow_path)
+        shadow.drop()
+        shadow.migrate()
+        return shadow
+
+    def swap(self, shadow: ViewStore, catch_up: CatchUp, inspect: Inspect) -> bool:
+        assert isinstance(shadow, SqliteViewStore)
+        catch_up()
+        if not inspect():
+            return False
+        shadow.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        shadow.close()
+        self.live.close()
+        os.replace(shadow.path, self.live.path)
+        for suffix in ("-wal", "-shm"):
+            self.live.path.with_name(self.live.path.name + suffix).unlink(missing_ok=True)
+        return True
+
+    def rows(self, store: ViewStore, table: str) -> tuple[list[str], Iterator[tuple[object, ...]]]:
+        assert isinstance(store, SqliteViewStore) and table in TABLES
+        cursor = store.conn.execute(f"SELECT * FROM {table} ORDER BY CAST({TABLES[table]} AS TEXT)")
+        return [d[0] for d in cursor.description], iter(cursor)
