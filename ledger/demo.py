@@ -14,26 +14,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ledger import render
 from ledger.bootstrap import build_event_log, build_ledger, build_projector, build_queries, build_view_store, uses_kafka
 from ledger.domain.statuses import TaskStatus
+from ledger.progress import Progress
 from ledger.projections.store import TaskFilter, ViewStore
 from ledger.settings import Settings
 from ledger.simulate import simulate
-
-
-def progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not console.is_terminal,
-    )
 
 
 @contextmanager
@@ -81,12 +69,12 @@ def emit(settings: Settings, tasks: int, seed: int, console: Console) -> int:
     events = simulate(tasks, seed=seed, periodic=3, periodic_runs=20, duplicates=tasks // 100, late=tasks // 100)
     ledger = build_ledger(settings)
     started = time.monotonic()
-    with progress(console) as bar:
-        job = bar.add_task("emit   ", total=len(events), rate="")
-        for first in range(0, len(events), 1000):
-            chunk = events[first : first + 1000]
-            ledger.emit_many(chunk)
-            bar.update(job, advance=len(chunk), rate=f"{(first + len(chunk)) / (time.monotonic() - started):,.0f} ev/s")
+    bar = Progress("emit", console=console)
+    bar.start(len(events))
+    for first in range(0, len(events), 1000):
+        ledger.emit_many(events[first : first + 1000])
+        bar.update(min(first + 1000, len(events)))
+    bar.finish()
     ledger.close()
     console.print(
         f"emitted {len(events):,} events in {time.monotonic() - started:.2f}s "
@@ -97,21 +85,16 @@ def emit(settings: Settings, tasks: int, seed: int, console: Console) -> int:
 
 def project(settings: Settings, store: ViewStore, total: int, console: Console) -> None:
     started = time.monotonic()
-    with progress(console) as bar:
-        job = bar.add_task("project", total=total, rate="")
-        projector = build_projector(settings, store=build_view_store(settings))
-
-        def advance(stats: object) -> None:
-            done = projector.stats.events + projector.stats.dead_letters
-            bar.update(job, completed=done, rate=f"{done / (time.monotonic() - started):,.0f} ev/s")
-
-        projector.on_commit = advance
-        try:
-            stats = projector.run_until_caught_up()
-        finally:
-            projector.close()
-            projector.store.close()
-        bar.update(job, completed=total)
+    bar = Progress("project", console=console)
+    bar.start(total)
+    projector = build_projector(settings, store=build_view_store(settings))
+    projector.on_commit = lambda stats: bar.update(stats.events + stats.dead_letters)
+    try:
+        stats = projector.run_until_caught_up()
+    finally:
+        projector.close()
+        projector.store.close()
+    bar.finish()
     seconds = time.monotonic() - started
     console.print(
         f"projected {stats.events:,} events in {stats.batches} batches in {seconds:.2f}s "
