@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from ledger.codec import Codec
 from ledger.consumers.deadletter import DeadLetterSink, dead_letter_topic
+from ledger.consumers.positions import MemoryPositions, PositionStore
 from ledger.consumers.projector import Projector
 from ledger.consumers.source import PartitionSource, WholeLogSource
+from ledger.consumers.subscriber import EventFilter, StartAt, Subscriber
 from ledger.eventlog.base import EventLog
 from ledger.progress import Progress
+from ledger.projections.history import HistoryReader
 from ledger.projections.queries import TaskQueries
 from ledger.projections.rebuild import Rebuild, Swapper
 from ledger.projections.store import ViewStore
@@ -122,3 +125,46 @@ def build_rebuild(settings: Settings, *, progress: Progress | None = None) -> Re
         batch_size=max(settings.projector_batch_size, 10_000),
         progress=progress,
     )
+
+
+def build_subscriber(
+    settings: Settings,
+    *,
+    group: str | None,
+    start: StartAt = "stored",
+    wanted: EventFilter | None = None,
+) -> Subscriber:
+    """A subscriber in consumer group ``group`` (positions saved: Kafka committed offsets,
+    or a table beside the embedded log); ``group=None`` follows without saving (``tail``)."""
+    log = build_event_log(settings)
+    source: PartitionSource
+    positions: PositionStore
+    if group is None:
+        source, positions = WholeLogSource(log), MemoryPositions()
+    elif uses_kafka(settings):
+        from ledger.eventlog.kafka_group import KafkaGroupPositions, KafkaGroupSource
+
+        group_source = KafkaGroupSource(
+            settings.kafka_bootstrap_servers, log.topic, group,
+            session_timeout_ms=settings.consumer_session_timeout_ms,
+            max_poll_interval_ms=settings.consumer_max_poll_interval_ms,
+            request_timeout_ms=settings.request_timeout_ms, client_id=f"ledger-subscriber-{group}",
+        )  # fmt: skip
+        source, positions = group_source, KafkaGroupPositions(group_source)
+    else:
+        from ledger.eventlog.sqlite_positions import SqlitePositions
+
+        source, positions = WholeLogSource(log), SqlitePositions(settings.data_dir / "events.db", group, log.topic)
+    return Subscriber(source, positions, log, start=start, wanted=wanted, codec=build_codec(settings),
+                      poll_timeout_ms=settings.consumer_poll_timeout_ms)  # fmt: skip
+
+
+def build_history_reader(settings: Settings) -> HistoryReader:
+    """Reads the history for as-of questions and timelines (its own connection)."""
+    if uses_kafka(settings):
+        from ledger.projections.postgres_history import PostgresHistoryReader
+
+        return PostgresHistoryReader(settings.postgres_dsn, settings.postgres_schema)
+    from ledger.projections.sqlite_history import SqliteHistoryReader
+
+    return SqliteHistoryReader(settings.data_dir / "views.db")

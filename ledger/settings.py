@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     log_level: str = Field("WARNING", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$", description="log level")
     log_format: str = Field("text", pattern=r"^(text|json)$", description="text (key=value) or json lines")
 
+    api_token: SecretStr | None = Field(None, description="bearer token the HTTP API requires (unset: no auth)")
+    sse_keepalive_seconds: float = Field(15.0, gt=0, le=300, description="seconds between SSE keep-alives")
+
     cipher_key: SecretStr | None = Field(None, description="base64 AES key; set to encrypt payloads")
     compress_payloads: bool = Field(False, description="zlib-compress each payload (prefer Kafka's lz4)")
 

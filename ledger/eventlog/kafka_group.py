@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 
+from ledger.consumers.positions import PositionStore
 from ledger.consumers.source import OnAssigned, OnRevoked, PartitionSource
 from ledger.eventlog.base import EventLogUnavailable, StoredRecord
 from ledger.eventlog.kafka import stored_record
@@ -71,6 +72,7 @@ class KafkaGroupSource(PartitionSource):
         self._consumer: Any = None
         self._on_assigned: OnAssigned | None = None
         self._on_revoked: OnRevoked | None = None
+        self._pending: set[int] = set()
 
     def start(self, on_assigned: OnAssigned, on_revoked: OnRevoked) -> None:
         self._on_assigned, self._on_revoked = on_assigned, on_revoked
@@ -81,19 +83,33 @@ class KafkaGroupSource(PartitionSource):
         self._consumer.subscribe([self.topic], listener=_Listener(self))
 
     def _assigned(self, partitions: set[int]) -> None:
-        assert self._on_assigned is not None
-        positions = self._on_assigned(partitions)
-        self.seek(positions)
+        """In kafka-python's IO thread, which must not block: only remember the partitions
+        and pause them; ``poll`` positions them (asking the owner where) before reading."""
+        self._pending |= partitions
+        self._consumer.pause(*self._tps(partitions))
 
     def _revoked(self, partitions: set[int]) -> None:
         assert self._on_revoked is not None
+        self._pending -= partitions
         self._on_revoked(partitions)
+
+    def _tps(self, partitions: set[int]) -> list[TopicPartition]:
+        return [TopicPartition(self.topic, p) for p in sorted(partitions)]
 
     def poll(self, max_records: int, timeout_ms: int) -> list[StoredRecord]:
         polled = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records, update_offsets=True)
-        records = [stored_record(raw) for batch in polled.values() for raw in batch]
+        records = [stored_record(raw) for tp, batch in polled.items() if tp.partition not in self._pending
+                   for raw in batch]  # fmt: skip
+        if self._pending:
+            self._position_pending()
         records.sort(key=lambda r: (r.partition, r.offset))
         return records
+
+    def _position_pending(self) -> None:
+        assert self._on_assigned is not None
+        partitions, self._pending = self._pending, set()
+        self.seek(self._on_assigned(partitions))
+        self._consumer.resume(*self._tps(partitions))
 
     def seek(self, positions: dict[int, int]) -> None:
         if self._consumer is None:
@@ -115,3 +131,26 @@ class KafkaGroupSource(PartitionSource):
         if self._consumer is not None:
             self._consumer.close(autocommit=False)
             self._consumer = None
+
+
+class KafkaGroupPositions(PositionStore):
+    """A subscriber group's positions as Kafka committed offsets, committed through the
+    group member's own consumer (kafka-python consumers are single-threaded)."""
+
+    def __init__(self, source: KafkaGroupSource) -> None:
+        self.source = source
+
+    def load(self, partitions: set[int]) -> dict[int, int]:
+        consumer = self.source._consumer
+        found = {p: consumer.committed(TopicPartition(self.source.topic, p)) for p in partitions}
+        return {p: o for p, o in found.items() if o is not None}
+
+    def save(self, positions: dict[int, int]) -> None:
+        owned = self.source.assigned()
+        offsets = {
+            TopicPartition(self.source.topic, p): OffsetAndMetadata(o, "", -1)
+            for p, o in positions.items()
+            if p in owned
+        }
+        if offsets:
+            self.source._consumer.commit(offsets)

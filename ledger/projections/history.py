@@ -21,6 +21,7 @@ from ledger.domain.fold import TaskState, fold
 from ledger.domain.statuses import PRECEDENCE, UNREADY_STATES, TaskStatus
 from ledger.projections.rows import history_events
 from ledger.projections.store import Cursor, HistoryRow, TaskFilter, ViewStore
+from ledger.timeutil import require_aware
 
 __all__ = ["HistoryReader", "as_of", "precedence_sql", "stuck_tasks"]
 
@@ -32,14 +33,6 @@ def precedence_sql(column: str = "status") -> str:
     return f"CASE {column} {whens} END"
 
 
-def _aware(value: datetime, name: str) -> datetime:
-    """Naive times are refused: the history is in UTC and a local naive time would silently
-    shift the answer by the machine's offset."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{name}: must be timezone-aware (e.g. 2026-03-01T02:13:00+00:00), got {value!r}")
-    return value
-
-
 class HistoryReader(ABC):
     """Read-only queries over ``task_event``. Public methods check their arguments, then
     delegate to the backend's ``_`` method."""
@@ -47,13 +40,13 @@ class HistoryReader(ABC):
     def task_events(self, task_id: str, *, until: datetime | None = None) -> list[HistoryRow]:
         """The task's history rows in log order (partition, offset); with ``until``, only
         events that occurred at or before it."""
-        return self._task_events(task_id, None if until is None else _aware(until, "until"))
+        return self._task_events(task_id, None if until is None else require_aware(until, "until"))
 
     def status_counts_as_of(self, at: datetime) -> dict[TaskStatus, int]:
         """How many tasks were in each status at ``at``: per task, the status of its
         top-ranked event among those with ``occurred_at <= at``. Tasks with no event by then
         are not counted; statuses no task had are absent."""
-        return self._status_counts_as_of(_aware(at, "at"))
+        return self._status_counts_as_of(require_aware(at, "at"))
 
     @abstractmethod
     def _task_events(self, task_id: str, until: datetime | None) -> list[HistoryRow]:
@@ -82,9 +75,7 @@ def as_of(reader: HistoryReader, task_id: str, at: datetime) -> TaskState | None
     return fold(history_events(reader.task_events(task_id, until=at)))
 
 
-def stuck_tasks(
-    store: ViewStore, older_than: timedelta, now: datetime, *, page_size: int = 500
-) -> list[TaskState]:
+def stuck_tasks(store: ViewStore, older_than: timedelta, now: datetime, *, page_size: int = 500) -> list[TaskState]:
     """Unfinished tasks (status not a ready state) whose status has not changed for longer
     than ``older_than`` before ``now``: a worker died, a retry was never picked up, a message
     was lost. Longest-stuck first. Reads the current views (``date_done`` is when the status
@@ -94,7 +85,7 @@ def stuck_tasks(
     if page_size < 1:
         raise ValueError(f"page_size: must be at least 1, got {page_size}")
     statuses = tuple(sorted(UNREADY_STATES))
-    where = TaskFilter(statuses=statuses, until=_aware(now, "now") - older_than)
+    where = TaskFilter(statuses=statuses, until=require_aware(now, "now") - older_than)
     found: list[TaskState] = []
     after: Cursor | None = None
     while True:

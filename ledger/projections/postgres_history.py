@@ -1,11 +1,12 @@
-"""The history reader on PostgreSQL (psycopg2), on its own read-only autocommit connection
-so a long as-of scan neither holds the projector's connection nor sits idle in a
-transaction.
+"""The history reader on PostgreSQL (psycopg2), on its own read-only connection so a long
+as-of scan never holds the projector's; each query is its own short transaction.
 
 ``status_counts_as_of`` is one ``DISTINCT ON`` query: per task the top-ranked event by
 then, then a GROUP BY. Index 0002 (task_id, attempt, occurred_at) INCLUDE (status,
-event_id) lets it read the events presorted by (task_id, attempt) from the index alone;
-only the few events of one task's latest attempt are sorted further.
+event_id) feeds it the events presorted by (task_id, attempt) from the index alone (a
+parallel index-only scan); only each (task, attempt) group's few events are sorted further.
+Its cost is linear in the events that occurred by then (measured ~1 µs an event on two
+cores), as every one of them may be some task's top.
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ __all__ = ["PostgresHistoryReader"]
 
 _COLUMNS = sql.SQL(", ").join(sql.Identifier(c) for c in TASK_EVENT_COLUMNS)
 _TASK_EVENTS = sql.SQL(
-    'SELECT {} FROM task_event WHERE task_id = %(task_id)s AND (%(until)s::timestamptz IS NULL '
+    "SELECT {} FROM task_event WHERE task_id = %(task_id)s AND (%(until)s::timestamptz IS NULL "
     'OR occurred_at <= %(until)s) ORDER BY partition, "offset"'
 ).format(_COLUMNS)
-# task_id DESC as well: a backward scan of the 0002 index then yields every sort key but the
-# precedence presorted, and DISTINCT ON only needs task_id first, in either direction.
+# task_id DESC as well: a backward scan of the 0002 index then yields (task_id, attempt)
+# presorted as needed, and DISTINCT ON only needs task_id first, in either direction.
 STATUS_COUNTS_AS_OF = (
     "SELECT status, count(*) FROM (SELECT DISTINCT ON (task_id) status FROM task_event "
     "WHERE occurred_at <= %(at)s AND status IS NOT NULL "
@@ -55,19 +56,25 @@ class PostgresHistoryReader(HistoryReader):
                 where = psycopg2.extensions.parse_dsn(self.dsn)
                 target = f"{where.get('host', 'localhost')}:{where.get('port', 5432)}/{where.get('dbname', '')}"
                 raise ViewStoreUnavailable(f"PostgreSQL at {target} is not reachable: {exc}".strip()) from exc
-            conn.set_session(readonly=True, autocommit=True)
-            with conn.cursor() as cur:
+            conn.set_session(readonly=True)
+            with conn, conn.cursor() as cur:
                 cur.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
             self._conn = conn
         return self._conn
 
     def _task_events(self, task_id: str, until: datetime | None) -> list[HistoryRow]:
-        with self.conn.cursor() as cur:
+        conn = self.conn
+        with conn, conn.cursor() as cur:
             cur.execute(_TASK_EVENTS, {"task_id": task_id, "until": until})
             return [history_from_row(r, periodic=False) for r in cur.fetchall()]
 
     def _status_counts_as_of(self, at: datetime) -> dict[TaskStatus, int]:
-        with self.conn.cursor() as cur:
+        conn = self.conn
+        with conn, conn.cursor() as cur:
+            # For instants past the first few percent of the history the planner prefers a
+            # sequential scan and a full sort (1.1 s at 500k of 1M events, against 0.57 s by
+            # the index): it does not cost the incremental sort of tiny groups well.
+            cur.execute("SET LOCAL enable_seqscan = off")
             cur.execute(STATUS_COUNTS_AS_OF, {"at": at})
             return {TaskStatus(s): n for s, n in cur.fetchall()}
 

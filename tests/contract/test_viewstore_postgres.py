@@ -13,7 +13,7 @@ class TestPostgresViewStore(ViewStoreContract):
     @pytest.fixture
     def store(self, postgres_dsn: str, pg_schema: str) -> Iterator[ViewStore]:
         store = PostgresViewStore(postgres_dsn, pg_schema)
-        assert store.migrate() == ["0001_views"]
+        assert store.migrate() == ["0001_views", "0002_history_index"]
         yield store
         store.close()
 

@@ -12,6 +12,6 @@ class TestSqliteViewStore(ViewStoreContract):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[ViewStore]:
         store = SqliteViewStore(tmp_path / "views.db")
-        assert store.migrate() == ["0001_views"]
+        assert store.migrate() == ["0001_views", "0002_history_index"]
         yield store
         store.close()

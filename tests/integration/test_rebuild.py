@@ -64,7 +64,9 @@ def corrupt(settings: Settings, store: ViewStore, task_id: str) -> None:
         return
     conn = psycopg2.connect(settings.postgres_dsn)
     with conn, conn.cursor() as cur:
-        cur.execute(f'UPDATE "{settings.postgres_schema}".task_meta SET status = %s WHERE task_id = %s', ("REVOKED", task_id))
+        cur.execute(
+            f'UPDATE "{settings.postgres_schema}".task_meta SET status = %s WHERE task_id = %s', ("REVOKED", task_id)
+        )
     conn.close()
 
 
@@ -97,8 +99,10 @@ def test_live_writes_during_a_rebuild_survive_the_swap_and_readers_never_see_a_p
         conn.autocommit = True
         with conn.cursor() as cur:
             while not stop.is_set():
-                cur.execute(f'SELECT (SELECT count(*) FROM "{pg_settings.postgres_schema}".task_meta), '
-                            f'(SELECT count(*) FROM "{pg_settings.postgres_schema}".task_event)')  # fmt: skip
+                cur.execute(
+                    f'SELECT (SELECT count(*) FROM "{pg_settings.postgres_schema}".task_meta), '
+                    f'(SELECT count(*) FROM "{pg_settings.postgres_schema}".task_event)'
+                )
                 seen.append(cur.fetchone())  # type: ignore[arg-type]
         conn.close()
 

@@ -1,0 +1,30 @@
+"""Where a subscriber keeps its position: the next offset to read per partition, saved only
+after the caller has handled everything before it, so a restart resumes without a gap
+(at worst an event handled just before a crash is delivered again)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+
+class PositionStore(ABC):
+    @abstractmethod
+    def load(self, partitions: set[int]) -> dict[int, int]:
+        """Saved next offsets of these partitions (absent where none was saved)."""
+
+    @abstractmethod
+    def save(self, positions: dict[int, int]) -> None:
+        """Durably record these next offsets."""
+
+
+class MemoryPositions(PositionStore):
+    """For followers that never resume (``ledger tail``): positions live as long as the process."""
+
+    def __init__(self) -> None:
+        self.saved: dict[int, int] = {}
+
+    def load(self, partitions: set[int]) -> dict[int, int]:
+        return {p: o for p, o in self.saved.items() if p in partitions}
+
+    def save(self, positions: dict[int, int]) -> None:
+        self.saved.update(positions)

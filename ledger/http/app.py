@@ -1,0 +1,76 @@
+"""The HTTP API: ``create_app(settings)`` builds the FastAPI application, ``serve`` runs it.
+
+Entry point only: routes translate and delegate (``routes``, ``sse``); backends are pooled
+in ``resources``; auth, metrics and response models have their own modules. Errors keep
+one shape: 422 is FastAPI's validation body naming the parameter, 401/404/503 are
+``{"detail": "..."}``; a backend failure is a 503 naming the component, never a 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from ledger import __version__
+from ledger.eventlog.base import EventLog, EventLogUnavailable
+from ledger.http import routes, sse
+from ledger.http.auth import api_token, token_guard
+from ledger.http.metrics import app_registry
+from ledger.http.resources import Backends, BackendUnavailable
+from ledger.projections.store import ViewStore, ViewStoreUnavailable
+from ledger.settings import Settings
+
+__all__ = ["create_app", "serve"]
+
+DESCRIPTION = """Read the ledger's views over HTTP: tasks (now or as of any past time), each
+task's event timeline, counts by status, periodic tasks, a Server-Sent Events stream of new
+events, health and Prometheus metrics.
+
+With `LEDGER_API_TOKEN` set, every endpoint but `/health`, `/docs` and `/openapi.json` needs
+`Authorization: Bearer <token>`."""
+
+
+def create_app(settings: Settings, *, store: ViewStore | None = None, log: EventLog | None = None) -> FastAPI:
+    """The application. ``store`` and ``log``, when given, are used instead of building
+    them from ``settings`` and are left open (their owner closes them)."""
+    backends = Backends(settings, store=store, log=log)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        backends.close()
+
+    app = FastAPI(title="Task Ledger", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.backends = backends
+    app.state.registry = app_registry(backends)
+    token = api_token(settings)
+    guarded = [Depends(token_guard(token))] if token else []
+    app.include_router(routes.health_router)
+    app.include_router(routes.router, dependencies=guarded)
+    app.include_router(sse.router, dependencies=guarded)
+    app.add_exception_handler(BackendUnavailable, _unavailable)
+    app.add_exception_handler(ViewStoreUnavailable, _unavailable)
+    app.add_exception_handler(EventLogUnavailable, _unavailable)
+    return app
+
+
+async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the API under uvicorn until SIGINT/SIGTERM (what ``ledger serve`` calls). Open
+    event streams get 5 s to finish on shutdown, then are cut."""
+    import uvicorn
+
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,  # keep the ledger's own logging (``ledger.logs``)
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=5,
+    )

@@ -1,0 +1,193 @@
+"""The read endpoints: tasks, their history, counts, periodic tasks, health and metrics.
+
+Each route translates parameters (typed in ``params``), delegates to the query API
+(``TaskQueries``), the history reader (``as_of``, ``status_counts_as_of``) or
+``build_timeline``, and wraps the answer in a response model. Sync functions on purpose:
+FastAPI runs them in its thread pool, and each borrows its own database connection.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Annotated, Any, Final
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from ledger.bootstrap import uses_kafka
+from ledger.consumers.lag import projector_lag
+from ledger.domain.fold import TaskState
+from ledger.http.metrics import exposition
+from ledger.http.params import Cursor, Instant, Status, Text
+from ledger.http.resources import Backends, BackendsDep
+from ledger.http.schemas import ComponentOut, ErrorOut, HealthOut, PageOut, PeriodicOut, StatsOut, TaskOut, TimelineOut
+from ledger.projections.history import as_of as task_as_of
+from ledger.projections.store import TaskFilter
+from ledger.projections.timeline import build_timeline
+from ledger.settings import Settings
+
+__all__ = ["health_router", "router"]
+
+router = APIRouter()
+health_router = APIRouter(tags=["operations"])
+PROJECTION: Final = "views"
+_UNAVAILABLE: Final[dict[int | str, dict[str, Any]]] = {503: {"model": ErrorOut, "description": "a backend failed"}}
+_NOT_FOUND: Final[dict[int | str, dict[str, Any]]] = {404: {"model": ErrorOut, "description": "unknown task id"}}
+AsOf = Annotated[Instant | None, Query(description="ISO 8601 with an offset, e.g. 2026-03-01T02:13:00Z")]
+
+
+def _unknown(task_id: str, when: str = "") -> HTTPException:
+    return HTTPException(404, detail=f"task {task_id!r} is unknown to the ledger{when}")
+
+
+@router.get("/tasks/{task_id}", tags=["tasks"], responses={**_NOT_FOUND, **_UNAVAILABLE})
+def get_task(
+    backends: BackendsDep,
+    task_id: Text,
+    as_of: AsOf = None,
+    pending_if_unknown: Annotated[bool, Query(description="answer PENDING for an unknown id, as Celery")] = False,
+) -> TaskOut:
+    """A task's current row, or its state at ``as_of`` folded from its history."""
+    state: TaskState | None
+    if as_of is None:
+        with backends.queries() as queries:
+            state = queries.find_task(task_id)
+    else:
+        with backends.history() as reader:
+            state = task_as_of(reader, task_id, as_of)
+    if state is not None:
+        return TaskOut.from_state(state)
+    if pending_if_unknown:
+        return TaskOut.unknown(task_id)
+    raise _unknown(task_id, f" as of {as_of.isoformat()}" if as_of else "")
+
+
+@router.get("/tasks", tags=["tasks"], responses=_UNAVAILABLE)
+def list_tasks(
+    backends: BackendsDep,
+    status: Annotated[list[Status] | None, Query(description="repeatable")] = None,
+    name: Text | None = None,
+    worker: Text | None = None,
+    since: Annotated[Instant | None, Query(description="changed at or after")] = None,
+    until: Annotated[Instant | None, Query(description="changed before")] = None,
+    cursor: Annotated[Cursor | None, Query(description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> PageOut:
+    """Tasks, newest status change first, in keyset pages (stable while tasks change)."""
+    where = TaskFilter(tuple(dict.fromkeys(status or ())), name, worker, since, until)
+    with backends.queries() as queries:
+        page = queries.list_tasks(where, cursor=cursor, limit=limit)
+    return PageOut(items=[TaskOut.from_state(s) for s in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/tasks/{task_id}/history", tags=["tasks"], responses={**_NOT_FOUND, **_UNAVAILABLE})
+def task_history(backends: BackendsDep, task_id: Text) -> TimelineOut:
+    """Every event of the task in log order: who sent it, the status before and after, late
+    events, and what looks missing."""
+    with backends.history() as reader:
+        rows = reader.task_events(task_id)
+    if not rows:
+        raise _unknown(task_id)
+    return TimelineOut.from_timeline(build_timeline(rows))
+
+
+@router.get("/stats", tags=["tasks"], responses=_UNAVAILABLE)
+def stats(backends: BackendsDep, as_of: AsOf = None) -> StatsOut:
+    """Tasks per status now, or as they were at ``as_of``."""
+    if as_of is None:
+        with backends.queries() as queries:
+            counts = queries.status_counts()
+    else:
+        with backends.history() as reader:
+            counts = reader.status_counts_as_of(as_of)
+    return StatsOut.from_counts(counts, as_of)
+
+
+@router.get("/periodic-tasks", tags=["periodic tasks"], responses=_UNAVAILABLE)
+def periodic_tasks(backends: BackendsDep) -> list[PeriodicOut]:
+    """Every periodic task with its last run, run outcomes and missed runs."""
+    with backends.queries() as queries:
+        return [PeriodicOut.from_meta(m) for m in queries.periodic_tasks()]
+
+
+@router.get("/periodic-tasks/due", tags=["periodic tasks"], responses=_UNAVAILABLE)
+def due_periodic_tasks(backends: BackendsDep) -> list[PeriodicOut]:
+    """Enabled periodic tasks due now (Celery 0.3's ``get_waiting_tasks``)."""
+    with backends.queries() as queries:
+        return [PeriodicOut.from_meta(m) for m in queries.get_waiting_tasks()]
+
+
+@router.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+def metrics(request: Request) -> Response:
+    """Prometheus text exposition."""
+    return Response(exposition(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@health_router.get("/health", responses={503: {"model": HealthOut, "description": "a component is unreachable"}})
+def health(backends: BackendsDep, response: Response) -> HealthOut:
+    """Reachability of the event log and the views, and the projector's lag. Never needs
+    a token."""
+    report = check_health(backends)
+    if report.failing:
+        response.status_code = 503
+    return report
+
+
+def check_health(backends: Backends) -> HealthOut:
+    settings = backends.settings
+    event_log = _probe("event_log", _log_target(settings), lambda: backends.log.end_offsets())
+    lag: dict[int, int] | None = None
+
+    def views() -> None:
+        nonlocal lag
+        with backends.views() as store:
+            store.offsets(PROJECTION, settings.topic)
+            if event_log.ok:
+                lag = projector_lag(backends.log, store, PROJECTION)
+
+    components = [event_log, _probe("views", _views_target(settings), views)]
+    failing = [c.name for c in components if not c.ok]
+    return HealthOut(
+        status="unavailable" if failing else "ok",
+        backend=settings.backend.value,
+        components=components,
+        failing=failing,
+        lag=lag,
+        lag_total=None if lag is None else sum(lag.values()),
+    )
+
+
+def _probe(name: Any, target: str, call: Callable[[], object]) -> ComponentOut:
+    try:
+        call()
+    except Exception as exc:
+        return ComponentOut(name=name, ok=False, target=target, error=str(exc) or type(exc).__name__)
+    return ComponentOut(name=name, ok=True, target=target)
+
+
+def _log_target(settings: Settings) -> str:
+    if uses_kafka(settings):
+        return f"Kafka at {settings.kafka_bootstrap_servers}, topic {settings.topic}"
+    return f"SQLite event log in {settings.data_dir}, topic {settings.topic}"
+
+
+def _views_target(settings: Settings) -> str:
+    if not uses_kafka(settings):
+        return f"SQLite views in {settings.data_dir}"
+    return f"PostgreSQL at {_pg_address(settings.postgres_dsn)}, schema {settings.postgres_schema}"
+
+
+def _pg_address(dsn: str) -> str:
+    """host:port/dbname of a DSN, leaving the password out."""
+    if dsn.startswith(("postgresql://", "postgres://")):
+        url = urlsplit(dsn)
+        try:
+            port = url.port or 5432
+        except ValueError:
+            port = 5432
+        return f"{url.hostname or 'localhost'}:{port}{url.path or ''}"
+    pairs = dict(re.findall(r"(\w+)\s*=\s*(\S+)", dsn))
+    return f"{pairs.get('host', 'localhost')}:{pairs.get('port', 5432)}/{pairs.get('dbname', '')}"

@@ -1,0 +1,206 @@
+"""The HTTP API's response models: the wire contract other services read, and what the
+OpenAPI document shows. Built from the domain's dataclasses in one place each
+(``from_state`` …), so a route never assembles JSON by hand."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from ledger.domain.events import Emitter
+from ledger.domain.fold import TaskState
+from ledger.domain.statuses import TaskStatus
+from ledger.projections.queries import PeriodicTaskMeta
+from ledger.projections.timeline import Timeline, TimelineEntry
+
+__all__ = [
+    "ComponentOut",
+    "ErrorOut",
+    "GapOut",
+    "HealthOut",
+    "HistoryEntryOut",
+    "PageOut",
+    "PeriodicOut",
+    "StatsOut",
+    "TaskOut",
+    "TimelineOut",
+]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ErrorOut(_Out):
+    """Every error but 422 (whose body is FastAPI's list of ``{loc, msg, type}``)."""
+
+    detail: str
+
+
+class TaskOut(_Out):
+    """One ``task_meta`` row. ``known`` is False only for ``pending_if_unknown``: an id the
+    ledger never saw, reported PENDING as Celery's result backend did."""
+
+    task_id: str
+    known: bool = True
+    name: str | None = None
+    status: TaskStatus
+    retries: int = 0
+    result: JsonValue = None
+    exc_type: str | None = None
+    exc_message: str | None = None
+    traceback: str | None = None
+    args: list[JsonValue] | None = None
+    kwargs: dict[str, JsonValue] | None = None
+    worker: str | None = None
+    eta: datetime | None = None
+    date_pending: datetime | None = None
+    date_received: datetime | None = None
+    date_started: datetime | None = None
+    date_done: datetime | None = Field(None, description="when the status last changed")
+    runtime: float | None = None
+    last_event_id: UUID | None = None
+
+    @classmethod
+    def from_state(cls, state: TaskState) -> TaskOut:
+        fields = {name: getattr(state, name) for name in cls.model_fields if name not in ("known",)}
+        return cls(**fields)
+
+    @classmethod
+    def unknown(cls, task_id: str) -> TaskOut:
+        return cls(task_id=task_id, known=False, status=TaskStatus.PENDING)
+
+
+class PageOut(_Out):
+    """A keyset page, newest change first; pass ``next_cursor`` back as ``cursor``."""
+
+    items: list[TaskOut]
+    next_cursor: str | None
+
+
+class GapOut(_Out):
+    kind: str
+    attempt: int
+    message: str
+
+
+class HistoryEntryOut(_Out):
+    """One event of a task and what it did to the status when the projector applied it."""
+
+    position: str = Field(description="partition:offset in the log")
+    partition: int
+    offset: int
+    event_id: UUID
+    occurred_at: datetime
+    type: str
+    attempt: int
+    emitter: Emitter
+    status: TaskStatus | None
+    status_before: TaskStatus | None
+    status_after: TaskStatus
+    late: bool = Field(description="ranked below the state it arrived at, so it changed nothing")
+
+    @classmethod
+    def from_entry(cls, entry: TimelineEntry) -> HistoryEntryOut:
+        where = entry.position
+        return cls(
+            position=f"{where.partition}:{where.offset}",
+            partition=where.partition,
+            offset=where.offset,
+            event_id=entry.event_id,
+            occurred_at=entry.occurred_at,
+            type=entry.type,
+            attempt=entry.attempt,
+            emitter=entry.emitter,
+            status=entry.status,
+            status_before=entry.status_before,
+            status_after=entry.status_after,
+            late=entry.late,
+        )
+
+
+class TimelineOut(_Out):
+    task_id: str
+    in_progress: bool
+    entries: list[HistoryEntryOut]
+    gaps: list[GapOut]
+
+    @classmethod
+    def from_timeline(cls, timeline: Timeline) -> TimelineOut:
+        return cls(
+            task_id=timeline.task_id,
+            in_progress=timeline.in_progress,
+            entries=[HistoryEntryOut.from_entry(e) for e in timeline.entries],
+            gaps=[GapOut(kind=g.kind.value, attempt=g.attempt, message=g.message) for g in timeline.gaps],
+        )
+
+
+class StatsOut(_Out):
+    """Tasks per status (every status present, 0 when none), now or ``as_of`` a time."""
+
+    as_of: datetime | None
+    counts: dict[TaskStatus, int]
+    total: int
+
+    @classmethod
+    def from_counts(cls, counts: dict[TaskStatus, int], as_of: datetime | None) -> StatsOut:
+        full = {status: counts.get(status, 0) for status in TaskStatus}
+        return cls(as_of=as_of, counts=full, total=sum(full.values()))
+
+
+class PeriodicOut(_Out):
+    """One ``periodic_task_meta`` row plus the run outcomes the query API derives."""
+
+    name: str
+    task: str | None
+    interval_seconds: float | None
+    enabled: bool
+    last_run_at: datetime | None
+    total_run_count: int
+    last_run_task_id: str | None
+    last_run_status: TaskStatus | None
+    last_success_at: datetime | None
+    last_failure_at: datetime | None
+    missed_runs: int
+    next_run_at: datetime | None
+    due: bool
+
+    @classmethod
+    def from_meta(cls, meta: PeriodicTaskMeta) -> PeriodicOut:
+        state = meta.state
+        return cls(
+            name=state.name,
+            task=state.task,
+            interval_seconds=state.interval_seconds,
+            enabled=state.enabled,
+            last_run_at=state.last_run_at,
+            total_run_count=state.total_run_count,
+            last_run_task_id=state.last_run_task_id,
+            last_run_status=meta.last_run_status,
+            last_success_at=meta.last_success_at,
+            last_failure_at=meta.last_failure_at,
+            missed_runs=meta.missed_runs,
+            next_run_at=meta.next_run_at,
+            due=meta.due,
+        )
+
+
+class ComponentOut(_Out):
+    name: Literal["event_log", "views"]
+    ok: bool
+    target: str = Field(description="what was checked (never a password)")
+    error: str | None = None
+
+
+class HealthOut(_Out):
+    """200 when every component answers, 503 otherwise (``failing`` names them)."""
+
+    status: Literal["ok", "unavailable"]
+    backend: str
+    components: list[ComponentOut]
+    failing: list[str]
+    lag: dict[int, int] | None = Field(None, description="per partition: events appended, not yet projected")
+    lag_total: int | None = None

@@ -1,0 +1,251 @@
+"""The HTTP API on both backends: each endpoint's answers checked against the domain fold of
+a projected stream, keyset pages, time travel, 404/422/401/503 bodies, metrics, health."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
+
+from ledger.bootstrap import build_projector
+from ledger.domain.events import TaskEvent, TaskPending
+from ledger.domain.fold import fold
+from ledger.domain.statuses import TaskStatus
+from ledger.eventlog.base import EventLog
+from ledger.http import create_app
+from ledger.http.metrics import PROJECTOR_REGISTRY, ProjectorMetrics
+from ledger.http.schemas import TaskOut
+from ledger.projections.store import ViewStore
+from ledger.sdk import Ledger
+from ledger.settings import Settings
+from tests.e2e.http_helpers import Projected, project_stream
+from tests.streams import T0, append_all, project_all, stream
+
+
+@pytest.fixture
+def projected(settings: Settings, log: EventLog, store: ViewStore) -> Projected:
+    return project_stream(settings, log, seed=31, tasks=80)
+
+
+@pytest.fixture
+def client(settings: Settings, projected: Projected) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def as_json(state_out: TaskOut) -> dict[str, Any]:
+    return state_out.model_dump(mode="json")
+
+
+def walk(client: TestClient, between_pages: Callable[[], object] = lambda: None, **params: Any) -> list[dict[str, Any]]:
+    """Every item of a listing, following next_cursor (``between_pages`` runs after each)."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        response = client.get("/tasks", params={**params, **({"cursor": cursor} if cursor else {})})
+        assert response.status_code == 200, response.text
+        items += response.json()["items"]
+        cursor = response.json()["next_cursor"]
+        if cursor is None:
+            return items
+        between_pages()
+
+
+def test_a_task_now_and_as_of_a_time_and_unknown_ids(client: TestClient, projected: Projected) -> None:
+    for task_id, state in sorted(projected.tasks.items())[:15]:
+        response = client.get(f"/tasks/{task_id}")
+        assert response.status_code == 200 and response.json() == as_json(TaskOut.from_state(state))
+    missing = client.get("/tasks/never-seen")
+    assert missing.status_code == 404 and "never-seen" in missing.json()["detail"]
+    pending = client.get("/tasks/never-seen", params={"pending_if_unknown": "true"}).json()
+    assert (pending["status"], pending["known"], pending["result"]) == ("PENDING", False, None)
+
+    task_id, state = next((t, s) for t, s in sorted(projected.tasks.items()) if s.status is TaskStatus.FAILURE)
+    own = sorted((e for e in projected.events if isinstance(e, TaskEvent) and e.task_id == task_id),
+                 key=lambda e: e.occurred_at)  # fmt: skip
+    before_last = own[-1].occurred_at - timedelta(microseconds=1)
+    then = fold((e, None) for e in own if e.occurred_at <= before_last)
+    assert then is not None and then.status is not TaskStatus.FAILURE
+    answer = client.get(f"/tasks/{task_id}", params={"as_of": before_last.isoformat()})
+    assert answer.status_code == 200 and answer.json()["status"] == then.status.value
+    latest = client.get(f"/tasks/{task_id}", params={"as_of": "2100-01-01T00:00:00+02:00"}).json()
+    assert latest["status"] == "FAILURE" and latest["exc_type"] == state.exc_type
+    too_early = client.get(
+        f"/tasks/{task_id}", params={"as_of": (own[0].occurred_at - timedelta(seconds=1)).isoformat()}
+    )
+    assert too_early.status_code == 404 and task_id in too_early.json()["detail"]
+
+
+def test_listing_walks_every_task_once_and_filters(
+    client: TestClient, projected: Projected, settings: Settings, log: EventLog
+) -> None:
+    tasks = projected.tasks
+    seen = [item["task_id"] for item in walk(client, limit=7)]
+    assert sorted(seen) == sorted(tasks) and len(seen) == len(set(seen))
+    by_status = {s: {t for t, st in tasks.items() if st.status is s} for s in TaskStatus}
+    assert {i["task_id"] for i in walk(client, status="failure")} == by_status[TaskStatus.FAILURE]
+    assert {i["task_id"] for i in walk(client, status="SUCCESS", limit=5)} == by_status[TaskStatus.DONE]
+    both = walk(client, status=["FAILURE", "revoked"])
+    assert {i["task_id"] for i in both} == by_status[TaskStatus.FAILURE] | by_status[TaskStatus.REVOKED]
+    assert {i["task_id"] for i in walk(client, name="billing.charge")} == {
+        t for t, s in tasks.items() if s.name == "billing.charge"
+    }
+    worker = next(s.worker for s in tasks.values() if s.worker)
+    assert {i["task_id"] for i in walk(client, worker=worker)} == {t for t, s in tasks.items() if s.worker == worker}
+    times = sorted(s.date_done for s in tasks.values())
+    middle = times[len(times) // 2]
+    since = {i["task_id"] for i in walk(client, since=middle.isoformat())}
+    until = {i["task_id"] for i in walk(client, until=middle.isoformat())}
+    assert since == {t for t, s in tasks.items() if s.date_done >= middle}
+    assert until == {t for t, s in tasks.items() if s.date_done < middle}
+    page = client.get("/tasks", params={"limit": 1000}).json()
+    assert page["next_cursor"] is None and len(page["items"]) == len(tasks)
+    ledger, written = Ledger(log), []
+
+    def concurrent_writes() -> None:
+        """New tasks land before the cursor (changed now): the walk neither repeats nor skips."""
+        if len(written) < 3:
+            written.append(ledger.succeeded(f"new-{len(written)}", "email.send"))
+            project_all(settings)
+
+    during = [item["task_id"] for item in walk(client, concurrent_writes, limit=9)]
+    assert sorted(during) == sorted(tasks) and len(during) == len(set(during)) and len(written) == 3
+
+
+def test_history_stats_and_periodic_tasks(client: TestClient, projected: Projected) -> None:
+    late_seen = False
+    for task_id, state in projected.tasks.items():
+        timeline = client.get(f"/tasks/{task_id}/history").json()
+        entries = timeline["entries"]
+        ids = {e.event_id for e in projected.events if isinstance(e, TaskEvent) and e.task_id == task_id}
+        assert {e["event_id"] for e in entries} == {str(i) for i in ids} and len(entries) == len(ids)
+        assert [(e["partition"], e["offset"]) for e in entries] == sorted(
+            (e["partition"], e["offset"]) for e in entries
+        )
+        assert entries[-1]["status_after"] == state.status.value and all(e["emitter"]["host"] for e in entries)
+        late_seen |= any(e["late"] and e["status_after"] == e["status_before"] for e in entries)
+    assert late_seen, "the stream has late RECEIVED events: some timeline must flag one"
+    assert client.get("/tasks/never-seen/history").status_code == 404
+
+    counts = client.get("/stats").json()
+    assert counts["total"] == len(projected.tasks) and counts["as_of"] is None
+    for status in TaskStatus:
+        assert counts["counts"][status.value] == sum(1 for s in projected.tasks.values() if s.status is status)
+    assert client.get("/stats", params={"as_of": (T0 - timedelta(seconds=1)).isoformat()}).json()["total"] == 0
+    future = client.get("/stats", params={"as_of": "2100-01-01T00:00:00Z"}).json()
+    assert future["counts"] == counts["counts"]
+
+    periodic = client.get("/periodic-tasks").json()
+    assert {p["name"]: p["total_run_count"] for p in periodic} == {
+        n: s.total_run_count for n, s in projected.periodic.items()
+    }
+    due = client.get("/periodic-tasks/due").json()
+    assert [p["name"] for p in due] == [p["name"] for p in periodic if p["due"]]
+
+
+def test_bad_parameters_are_422_naming_the_parameter(settings: Settings, store: ViewStore) -> None:
+    naive = "2026-03-01T02:00:00"
+    cases: list[tuple[str, dict[str, Any], dict[str, str], list[Any]]] = [
+        ("/tasks", {"status": "bogus"}, {}, ["query", "status", 0]),
+        ("/tasks", {"status": ["DONE", "nope"]}, {}, ["query", "status", 1]),
+        ("/tasks", {"limit": 0}, {}, ["query", "limit"]),
+        ("/tasks", {"limit": 1001}, {}, ["query", "limit"]),
+        ("/tasks", {"cursor": "not-a-cursor"}, {}, ["query", "cursor"]),
+        ("/tasks", {"since": naive}, {}, ["query", "since"]),
+        ("/tasks", {"until": "yesterday"}, {}, ["query", "until"]),
+        ("/tasks", {"name": "a\x00b"}, {}, ["query", "name"]),
+        ("/tasks/some-id", {"as_of": naive}, {}, ["query", "as_of"]),
+        ("/tasks/some-id", {"as_of": "0001-01-01T00:00:00+05:00"}, {}, ["query", "as_of"]),
+        ("/stats", {"as_of": naive}, {}, ["query", "as_of"]),
+        ("/events/stream", {"status": "bogus"}, {}, ["query", "status", 0]),
+        ("/events/stream", {"from": "middle"}, {}, ["query", "from"]),
+        ("/events/stream", {}, {"Last-Event-ID": "garbage"}, ["header", "Last-Event-ID"]),
+        ("/events/stream", {}, {"Last-Event-ID": "0:0,99:0"}, ["header", "Last-Event-ID"]),
+        ("/events/stream", {}, {"Last-Event-ID": "0:999999"}, ["header", "Last-Event-ID"]),
+    ]
+    with TestClient(create_app(settings)) as client:
+        for path, params, headers, loc in cases:
+            response = client.get(path, params=params, headers=headers)
+            assert response.status_code == 422, (path, params, headers, response.text)
+            errors = response.json()["detail"]
+            assert any(e["loc"] == loc and e["msg"] for e in errors), (loc, errors)
+
+
+@pytest.mark.parametrize("settings", ["embedded"], indirect=True)
+def test_a_configured_token_guards_everything_but_health_and_docs(settings: Settings, store: ViewStore) -> None:
+    guarded = settings.model_copy(update={"api_token": SecretStr("s3cret-token")})
+    with TestClient(create_app(guarded)) as client:
+        for path in ("/tasks", "/tasks/x", "/stats", "/periodic-tasks", "/metrics", "/events/stream"):
+            missing = client.get(path)
+            assert missing.status_code == 401 and missing.headers["www-authenticate"].startswith("Bearer")
+            wrong = client.get(path, headers={"Authorization": "Bearer s3cret-tokeN"})
+            assert wrong.status_code == 401 and 'error="invalid_token"' in wrong.headers["www-authenticate"]
+        ok = {"Authorization": "Bearer s3cret-token"}
+        assert client.get("/tasks", headers=ok).status_code == 200
+        assert client.get("/tasks/x", headers=ok).status_code == 404
+        assert client.get("/metrics", headers=ok).status_code == 200
+        assert client.get("/health").status_code == 200
+        schema = client.get("/openapi.json").json()
+        assert "HTTPBearer" in schema["components"]["securitySchemes"]
+
+
+def test_metrics_have_bounded_labels_and_health_reports_lag(
+    settings: Settings, log: EventLog, store: ViewStore
+) -> None:
+    events = stream(seed=41, tasks=40)
+    append_all(log, events)
+    before = PROJECTOR_REGISTRY.get_sample_value("ledger_events_projected_total", {"type": "task.pending"}) or 0.0
+    projector = build_projector(settings)
+    projector.on_commit = ProjectorMetrics()
+    try:
+        projector.run_until_caught_up()
+    finally:
+        projector.close()
+    after = PROJECTOR_REGISTRY.get_sample_value("ledger_events_projected_total", {"type": "task.pending"})
+    assert after == before + sum(1 for e in events if isinstance(e, TaskPending))
+    append_all(log, stream(seed=42, tasks=3, periodic=0, duplicates=0, late=0))
+
+    with TestClient(create_app(settings)) as client:
+        text = client.get("/metrics").text
+        health = client.get("/health")
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    for name in ("ledger_tasks", "ledger_projector_lag", "ledger_events_projected", "ledger_dead_letters",
+                 "ledger_batch_duration_seconds", "ledger_backend_up"):  # fmt: skip
+        assert name in families, name
+    labels = {k for f in families.values() for s in f.samples for k in s.labels}
+    assert labels <= {"status", "type", "partition", "component", "le"}
+    forbidden = {e.task_id for e in events if isinstance(e, TaskEvent)} | {"worker-0.example", "celery@worker-0"}
+    assert not [word for word in forbidden if word in text]
+    counts = store.status_counts()
+    assert {s.labels["status"]: s.value for s in families["ledger_tasks"].samples} == {
+        status.value: float(counts.get(status, 0)) for status in TaskStatus
+    }
+    lag_samples = {s.labels["partition"]: s.value for s in families["ledger_projector_lag"].samples}
+
+    assert health.status_code == 200, health.text
+    report = health.json()
+    assert report["status"] == "ok" and report["failing"] == [] and report["backend"] == settings.backend.value
+    assert report["lag_total"] > 0 and report["lag_total"] == sum(report["lag"].values())
+    assert {str(p): float(v) for p, v in report["lag"].items()} == lag_samples
+
+
+def test_unreachable_views_are_503_naming_them(settings: Settings, log: EventLog, tmp_path: Any) -> None:
+    if settings.backend.value == "embedded":
+        broken = settings.model_copy(update={"data_dir": tmp_path / "never-projected"})
+    else:
+        broken = settings.model_copy(update={"postgres_dsn": "postgresql://ledger:ledger@127.0.0.1:1/ledger"})
+    with TestClient(create_app(broken)) as client:
+        health = client.get("/health")
+        assert health.status_code == 503 and health.json()["failing"] == ["views"]
+        views = next(c for c in health.json()["components"] if c["name"] == "views")
+        assert views["error"] and views["target"] and "ledger:ledger" not in views["target"]
+        tasks = client.get("/tasks")
+        assert tasks.status_code == 503 and tasks.json()["detail"].startswith("views:")
+        at = datetime(2026, 3, 1).isoformat() + "Z"
+        assert client.get("/stats", params={"as_of": at}).status_code == 503
+        assert client.get("/metrics").status_code == 200
