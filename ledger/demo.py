@@ -20,6 +20,7 @@ from ledger.bootstrap import build_event_log, build_ledger, build_projector, bui
 from ledger.domain.statuses import TaskStatus
 from ledger.progress import Progress
 from ledger.projections.store import TaskFilter, ViewStore
+from ledger.projections.timeline import build_timeline
 from ledger.settings import Settings
 from ledger.simulate import simulate
 
@@ -110,5 +111,5 @@ def show(store: ViewStore, settings: Settings, console: Console) -> None:
     console.print(render.tasks_table(failed, "Latest failures", error=True))
     retried = next((t for t in queries.list_tasks(limit=1000).items if t.retries > 1), None)
     if retried is not None:
-        console.print(render.history_table(retried.task_id, store.task_history([retried.task_id])))
+        console.print(render.timeline_table(build_timeline(store.task_history([retried.task_id]))))
     console.print(render.periodic_table(queries.periodic_tasks()))

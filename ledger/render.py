@@ -13,7 +13,7 @@ from rich.table import Table
 from ledger.domain.fold import TaskState
 from ledger.domain.statuses import TaskStatus
 from ledger.projections.queries import PeriodicTaskMeta
-from ledger.projections.store import HistoryRow
+from ledger.projections.timeline import Timeline
 
 STATUS_STYLE = {
     TaskStatus.DONE: "green",
@@ -68,15 +68,16 @@ def tasks_table(tasks: Iterable[TaskState], title: str, *, error: bool = False) 
     return table
 
 
-def history_table(task_id: str, rows: Iterable[HistoryRow]) -> Table:
-    table = Table(title=f"History of {task_id}")
-    for column in ("position", "occurred at", "event", "attempt", "emitted by"):
+def timeline_table(timeline: Timeline) -> Table:
+    title = f"Timeline of {timeline.task_id}" + (" (in progress)" if timeline.in_progress else "")
+    table = Table(title=title, caption="\n".join(f"gap: {g.message}" for g in timeline.gaps) or None)
+    for column in ("position", "occurred at", "event", "attempt", "emitted by", "status", "late"):
         table.add_column(column)
-    for row in rows:
-        payload = json.loads(row.payload)
-        emitter = payload.get("emitter") or {}
-        who = emitter.get("worker") or f"{emitter.get('host')}:{emitter.get('pid')}"
-        table.add_row(f"{row.partition}:{row.offset}", when(row.occurred_at), row.type, str(row.attempt), who)
+    for e in timeline.entries:
+        who = e.emitter.worker or f"{e.emitter.host}:{e.emitter.pid}"
+        change = f"{status_text(e.status_before)} → {status_text(e.status_after)}"
+        table.add_row(f"{e.position.partition}:{e.position.offset}", when(e.occurred_at), e.type, str(e.attempt),
+                      who, change, "[yellow]late[/]" if e.late else "")  # fmt: skip
     return table
 
 

@@ -63,10 +63,13 @@ async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Run the API under uvicorn until SIGINT/SIGTERM (what ``ledger serve`` calls). Open
-    event streams get 5 s to finish on shutdown, then are cut."""
+    event streams get 5 s to finish on shutdown, then are cut; the process exits 0."""
+    import signal
+    from contextlib import nullcontext
+
     import uvicorn
 
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=host,
         port=port,
@@ -74,3 +77,10 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=5,
     )
+    server = uvicorn.Server(config)
+    # uvicorn re-raises the signal after its graceful shutdown (exit status -15); a stop
+    # that was asked for is a clean exit here, so handle the signals ourselves
+    server.capture_signals = nullcontext  # type: ignore[method-assign,assignment]
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, server.handle_exit)
+    server.run()

@@ -29,7 +29,7 @@ def test_the_demo_runs_on_the_embedded_default_and_prints_the_summary(tmp_path: 
     done = ledger("demo", "--tasks", "400", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    for heading in ("Tasks by status", "Slowest tasks", "Latest failures", "History of", "Periodic tasks"):
+    for heading in ("Tasks by status", "Slowest tasks", "Latest failures", "Timeline of", "Periodic tasks"):
         assert heading in out
     assert "projected" in out and "0 dead letters" in out
     assert "reports.nightly" in out and "total runs" in out
@@ -96,7 +96,9 @@ def test_project_then_task_and_tasks_read_the_views(tmp_path: Path) -> None:
     table = ledger("tasks", env=env)
     assert "t-ok" in table.stdout and "ZeroDivisionError" in table.stdout
     unknown = ledger("task", "nope", env=env)
-    assert unknown.returncode == 0 and "PENDING" in unknown.stdout
+    assert unknown.returncode == 1 and "unknown task 'nope'" in unknown.stderr and "Traceback" not in unknown.stderr
+    celery_like = ledger("task", "nope", "--pending-if-unknown", env=env)
+    assert celery_like.returncode == 0 and "PENDING" in celery_like.stdout
     assert "total: 0" in ledger("lag", env=env).stdout
     rebuilt = ledger("rebuild", "--verify", env=env)
     assert rebuilt.returncode == 0, rebuilt.stderr

@@ -1,0 +1,81 @@
+"""What every ``ledger`` command shares: the Typer app, settings loading, argument parsing
+and the rule that errors are one clear line on stderr with exit code 1, never a traceback.
+
+Built on Typer (Click underneath): typed options, help and shell completion for free.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+import typer
+
+from ledger import logs
+from ledger.eventlog.base import AppendError, EventLogUnavailable
+from ledger.projections.rebuild import RebuildInProgress
+from ledger.projections.store import ViewStoreUnavailable
+from ledger.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    help="Task Ledger: the history of every task.",
+)
+T = TypeVar("T")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d|w)$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line, exit code 1."""
+
+
+USER_ERRORS = (
+    CliError, SettingsError, EventLogUnavailable, ViewStoreUnavailable, RebuildInProgress, AppendError, ValueError,
+)  # fmt: skip
+
+
+def parse_duration(text: str, option: str) -> timedelta:
+    """'90s', '15m', '1h', '7d', '2w' → timedelta; anything else names the option."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise CliError(f"{option}: {text!r} is not a duration like 90s, 15m, 1h, 7d or 2w")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def parse_moment(text: str, option: str) -> datetime:
+    """An ISO 8601 time with a timezone, or a duration meaning that long ago ('2h')."""
+    if _DURATION.match(text.strip()):
+        return datetime.now(UTC) - parse_duration(text, option)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"{option}: {text!r} is neither an ISO 8601 time nor a duration like 2h") from None
+    if moment.tzinfo is None:
+        raise CliError(f"{option}: {text!r} has no timezone (add Z or +00:00)")
+    return moment
+
+
+@contextmanager
+def failures_as_one_line() -> Iterator[None]:
+    try:
+        yield
+    except USER_ERRORS as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def settings() -> Settings:
+    loaded = load_settings()
+    logs.configure(loaded.log_level, loaded.log_format)
+    return loaded
+
+
+def run(command: Callable[[], T]) -> T:
+    with failures_as_one_line():
+        return command()

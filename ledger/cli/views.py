@@ -1,0 +1,145 @@
+"""Commands that read the views: task, tasks, periodic, history, stuck, stats."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from ledger import render
+from ledger.bootstrap import build_history_reader, build_queries, build_view_store
+from ledger.cli.base import CliError, app, parse_duration, parse_moment, run, settings
+from ledger.domain.statuses import parse_status
+from ledger.projections.history import as_of, stuck_tasks
+from ledger.projections.store import TaskFilter
+from ledger.projections.timeline import build_timeline
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="JSON output for scripts")]
+
+
+@app.command()
+def task(
+    task_id: str,
+    at: Annotated[str | None, typer.Option("--as-of", help="the state at this time (ISO 8601 or e.g. 2h)")] = None,
+    pending_if_unknown: Annotated[bool, typer.Option(help="an unknown id reads as PENDING, as in Celery")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """One task's row: its current state, or its state at a past moment."""
+
+    def go() -> None:
+        config = settings()
+        if at is not None:
+            with build_history_reader(config) as reader:
+                state = as_of(reader, task_id, parse_moment(at, "--as-of"))
+        else:
+            state = build_queries(config).find_task(task_id)
+        if state is None and not pending_if_unknown:
+            raise CliError(f"unknown task {task_id!r}: the ledger has no event of it" + (" by then" if at else ""))
+        if as_json:
+            typer.echo(render.as_json(state) if state else render.as_json({"task_id": task_id, "status": "PENDING"}))
+        elif state is None:
+            typer.echo(f"{task_id}: PENDING (unknown to the ledger)")
+        else:
+            render.console().print(render.tasks_table([state], f"Task {task_id}", error=True))
+
+    run(go)
+
+
+@app.command()
+def tasks(
+    status: Annotated[list[str] | None, typer.Option(help="PENDING, RECEIVED, … (repeatable)")] = None,
+    name: Annotated[str | None, typer.Option(help="task name")] = None,
+    worker: Annotated[str | None, typer.Option(help="worker name")] = None,
+    since: Annotated[str | None, typer.Option(help="changed within, e.g. 1h")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    as_json: JsonFlag = False,
+) -> None:
+    """List tasks, newest change first."""
+
+    def go() -> None:
+        where = TaskFilter(
+            statuses=tuple(parse_status(s) for s in status or ()),
+            name=name,
+            worker=worker,
+            since=datetime.now(UTC) - parse_duration(since, "--since") if since else None,
+        )
+        page = build_queries(settings()).list_tasks(where, limit=limit)
+        if as_json:
+            typer.echo(render.as_json(page.items))
+        else:
+            render.console().print(render.tasks_table(page.items, f"{len(page.items)} tasks", error=True))
+
+    run(go)
+
+
+@app.command()
+def history(task_id: str, as_json: JsonFlag = False) -> None:
+    """A task's timeline: every event in log order, who emitted it, status before and after,
+    late events and gaps marked."""
+
+    def go() -> None:
+        with build_history_reader(settings()) as reader:
+            rows = reader.task_events(task_id)
+        if not rows:
+            raise CliError(f"unknown task {task_id!r}: the ledger has no event of it")
+        timeline = build_timeline(rows)
+        if as_json:
+            typer.echo(render.as_json(timeline))
+        else:
+            render.console().print(render.timeline_table(timeline))
+
+    run(go)
+
+
+@app.command()
+def stuck(
+    older_than: Annotated[str, typer.Option(help="no terminal event for longer than this, e.g. 30m")] = "1h",
+    as_json: JsonFlag = False,
+) -> None:
+    """Tasks whose latest attempt has had no terminal event for too long ("stuck in STARTED")."""
+
+    def go() -> None:
+        found = stuck_tasks(build_view_store(settings()), parse_duration(older_than, "--older-than"), datetime.now(UTC))
+        if as_json:
+            typer.echo(render.as_json(found))
+        else:
+            render.console().print(render.tasks_table(found, f"{len(found)} tasks stuck for over {older_than}"))
+
+    run(go)
+
+
+@app.command()
+def stats(
+    at: Annotated[str | None, typer.Option("--as-of", help="counts at this time (ISO 8601 or e.g. 2h)")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """How many tasks are in each status, now or at a past moment ("what was running at 02:13?")."""
+
+    def go() -> None:
+        config = settings()
+        if at is None:
+            counts = build_queries(config).status_counts()
+        else:
+            with build_history_reader(config) as reader:
+                counts = reader.status_counts_as_of(parse_moment(at, "--as-of"))
+        if as_json:
+            typer.echo(render.as_json({s.value: n for s, n in counts.items()}))
+        else:
+            render.console().print(render.counts_table(counts, f"Tasks by status{' as of ' + at if at else ''}"))
+
+    run(go)
+
+
+@app.command()
+def periodic(as_json: JsonFlag = False) -> None:
+    """Periodic tasks with their last run, run count, missed runs and whether they are due."""
+
+    def go() -> None:
+        items = build_queries(settings()).periodic_tasks()
+        if as_json:
+            typer.echo(render.as_json(items))
+        else:
+            render.console().print(render.periodic_table(items))
+
+    run(go)
