@@ -50,3 +50,11 @@ def test_an_invalid_value_names_the_variable_and_the_rule(
 def test_unknown_ledger_variables_are_ignored_but_unknown_fields_are_not() -> None:
     with pytest.raises(SettingsError, match="LEDGER_NOPE"):
         load_settings(nope=1)
+
+
+def test_the_readme_documents_every_setting() -> None:
+    from ledger.settings import Settings
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    missing = [f"LEDGER_{name.upper()}" for name in Settings.model_fields if f"`LEDGER_{name.upper()}`" not in readme]
+    assert not missing, f"README's configuration table lacks {missing}"
