@@ -24,6 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,  # usage errors as plain "Error: …" lines, not boxes
     help="Task Ledger: the history of every task.",
 )
 T = TypeVar("T")

@@ -19,12 +19,19 @@ from dataclasses import dataclass, field
 from ledger.codec import PLAIN, Codec
 from ledger.consumers.deadletter import DeadLetterSink
 from ledger.consumers.source import PartitionSource
-from ledger.eventlog.base import StoredRecord
+from ledger.eventlog.base import AppendError, EventLogUnavailable, StoredRecord
 from ledger.projections.rows import BatchPlanner, Decoded
-from ledger.projections.store import StaleOffsets, ViewStore
+from ledger.projections.store import StaleOffsets, ViewStore, ViewStoreUnavailable
 from ledger.wire import InvalidRecord, decode
 
 log = logging.getLogger(__name__)
+
+TRANSIENT = (ViewStoreUnavailable, EventLogUnavailable, AppendError)
+"""Failures the projector waits out: the backend comes back, the batch is redone."""
+
+
+class OffsetOutOfRetention(RuntimeError):
+    """The stored position points at events the log no longer holds."""
 
 
 @dataclass
@@ -35,6 +42,7 @@ class ProjectorStats:
     events: int = 0
     dead_letters: int = 0
     refused_batches: int = 0
+    recoveries: int = 0
     by_type: Counter[str] = field(default_factory=Counter)
     last_batch_seconds: float = 0.0
 
@@ -54,6 +62,7 @@ class Projector:
         batch_wait_ms: int = 200,
         poll_timeout_ms: int = 500,
         on_commit: Callable[[ProjectorStats], None] | None = None,
+        max_backoff_s: float = 5.0,
     ) -> None:
         self.source, self.store, self.dead_letters = source, store, dead_letters
         self.codec, self.projection = codec, projection
@@ -61,6 +70,8 @@ class Projector:
         self.planner = BatchPlanner(store)
         self.stats = ProjectorStats()
         self._expected: dict[int, int] = {}
+        self._failures = 0
+        self.max_backoff_s = max_backoff_s
         self.on_commit = on_commit
         self._started = False
 
@@ -72,9 +83,23 @@ class Projector:
     def _on_assigned(self, partitions: set[int]) -> dict[int, int]:
         stored = self.store.offsets(self.projection, self.topic)
         positions = {p: stored.get(p, 0) for p in partitions}
+        self._check_retention(positions)
         self._expected.update(positions)
         log.info("partitions assigned", extra={"partitions": sorted(partitions), "positions": positions})
         return positions
+
+    def _check_retention(self, positions: dict[int, int]) -> None:
+        """Refuse to skip: events below the log's earliest offset are gone (retention), and
+        reading on from there would silently leave them out of the views."""
+        earliest = self.source.beginning_offsets()
+        lost = {p: (o, earliest[p]) for p, o in positions.items() if o < earliest.get(p, 0)}
+        if lost:
+            detail = ", ".join(f"partition {p}: next {o} < earliest {e}" for p, (o, e) in sorted(lost.items()))
+            raise OffsetOutOfRetention(
+                f"{self.topic}: the stored offsets are older than the log's earliest ({detail}); "
+                "the events in between were deleted by retention. Rebuild from what remains "
+                "(ledger rebuild) or restore them; the projector will not skip them silently."
+            )
 
     def _on_revoked(self, partitions: set[int]) -> None:
         for partition in partitions:
@@ -113,11 +138,38 @@ class Projector:
         return all(stored.get(p, 0) >= end for p, end in targets.items())
 
     def step(self, stop: threading.Event | None = None) -> int:
-        """One batch: returns how many records it consumed."""
-        records = self._collect(stop)
-        if records:
-            self.process(records)
-        return len(records)
+        """One batch: returns how many records it consumed. A backend that fails (database
+        restarted, connection killed, broker away) is waited for with backoff, and the
+        projector resumes from the offsets stored with the rows: nothing is lost or doubled."""
+        try:
+            records = self._collect(stop)
+            if records:
+                self.process(records)
+            self._failures = 0
+            return len(records)
+        except TRANSIENT as exc:
+            self._recover(exc, stop)
+            return 0
+
+    def _recover(self, exc: Exception, stop: threading.Event | None) -> None:
+        while stop is None or not stop.is_set():
+            self._failures += 1
+            delay = min(self.max_backoff_s, 0.1 * 2 ** min(self._failures, 10))
+            log.warning(
+                "backend failed, retrying", extra={"error": str(exc), "attempt": self._failures, "delay": delay}
+            )
+            self.stats.recoveries += 1
+            time.sleep(delay)
+            try:
+                self.store.close()
+                stored = self.store.offsets(self.projection, self.topic)
+                positions = {p: stored.get(p, 0) for p in self.source.assigned()}
+                self._expected.update(positions)
+                self.source.seek(positions)
+                self.dead_letters.pending.clear()
+                return
+            except TRANSIENT as again:
+                exc = again
 
     def _collect(self, stop: threading.Event | None) -> list[StoredRecord]:
         records = self.source.poll(self.batch_size, self.poll_timeout_ms)

@@ -43,6 +43,10 @@ class PartitionSource(ABC):
         """The next offset to be written in every partition of the topic (owned or not)."""
 
     @abstractmethod
+    def beginning_offsets(self) -> dict[int, int]:
+        """The earliest offset still held in every partition (retention may raise it)."""
+
+    @abstractmethod
     def close(self) -> None:
         """Leave the group / release the log. Idempotent."""
 
@@ -85,6 +89,9 @@ class WholeLogSource(PartitionSource):
 
     def end_offsets(self) -> dict[int, int]:
         return self.log.end_offsets()
+
+    def beginning_offsets(self) -> dict[int, int]:
+        return self.log.beginning_offsets()
 
     def close(self) -> None:
         self._batches = None

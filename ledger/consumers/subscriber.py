@@ -20,7 +20,7 @@ from ledger.consumers.positions import PositionStore
 from ledger.consumers.source import PartitionSource
 from ledger.domain.events import AnyEvent, TaskEvent
 from ledger.domain.statuses import TaskStatus, parse_status
-from ledger.eventlog.base import EventLog, StoredRecord
+from ledger.eventlog.base import EventLog, EventLogUnavailable, StoredRecord
 from ledger.wire import InvalidRecord, decode
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,12 @@ class Subscriber:
             return None
 
     def flush(self) -> None:
-        """Save the positions of everything handled so far."""
+        """Save the positions of everything handled so far. A save that fails (broker away)
+        keeps them for the next try: at worst events are delivered again, never skipped."""
         if self._handled:
-            self.positions.save(dict(self._handled))
+            try:
+                self.positions.save(dict(self._handled))
+            except EventLogUnavailable as exc:
+                log.warning("could not save positions; will retry", extra={"error": str(exc)})
+                return
             self._handled.clear()

@@ -127,6 +127,11 @@ class KafkaGroupSource(PartitionSource):
         ends = self._consumer.end_offsets([TopicPartition(self.topic, p) for p in partitions])
         return {tp.partition: offset for tp, offset in ends.items()}
 
+    def beginning_offsets(self) -> dict[int, int]:
+        partitions = self._consumer.partitions_for_topic(self.topic) or set()
+        starts = self._consumer.beginning_offsets([TopicPartition(self.topic, p) for p in partitions])
+        return {tp.partition: offset for tp, offset in starts.items()}
+
     def close(self) -> None:
         if self._consumer is not None:
             self._consumer.close(autocommit=False)
@@ -153,4 +158,7 @@ class KafkaGroupPositions(PositionStore):
             if p in owned
         }
         if offsets:
-            self.source._consumer.commit(offsets)
+            try:
+                self.source._consumer.commit(offsets)
+            except KafkaError as exc:
+                raise EventLogUnavailable(f"Kafka at {self.source.bootstrap_servers}: commit failed: {exc!r}") from exc

@@ -92,8 +92,9 @@ class ProjectorMetrics:
             last_batch_seconds=stats.last_batch_seconds,
         )
         self._seen = ProjectorStats(
-            stats.batches, stats.events, stats.dead_letters, stats.refused_batches, Counter(stats.by_type)
-        )
+            batches=stats.batches, events=stats.events, dead_letters=stats.dead_letters,
+            refused_batches=stats.refused_batches, by_type=Counter(stats.by_type),
+        )  # fmt: skip
         record_batch(delta)
 
 

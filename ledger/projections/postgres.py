@@ -63,6 +63,10 @@ DIALECT = Dialect(
 )
 
 
+APPLICATION_NAME = "task-ledger"
+"""How the ledger's connections show in ``pg_stat_activity``."""
+
+
 def views_lock_name(schema: str) -> str:
     """The advisory lock that guards writes to the views in ``schema``."""
     return f"ledger-views:{schema}"
@@ -101,7 +105,9 @@ class PostgresViewStore(ViewStore):
     def conn(self) -> psycopg2.extensions.connection:
         if self._conn is None or self._conn.closed:
             try:
-                self._conn = psycopg2.connect(self.dsn, connect_timeout=self._connect_timeout)
+                self._conn = psycopg2.connect(
+                    self.dsn, connect_timeout=self._connect_timeout, application_name=APPLICATION_NAME
+                )
             except psycopg2.OperationalError as exc:
                 where = psycopg2.extensions.parse_dsn(self.dsn)
                 target = f"{where.get('host', 'localhost')}:{where.get('port', 5432)}/{where.get('dbname', '')}"
@@ -112,13 +118,16 @@ class PostgresViewStore(ViewStore):
 
     @contextmanager
     def _tx(self) -> Iterator[psycopg2.extensions.cursor]:
+        """One transaction. A lost connection (server restart, terminated backend) becomes
+        ``ViewStoreUnavailable`` and the next call reconnects; whether the transaction
+        committed is then unknown, so callers re-read the stored offsets."""
         conn = self.conn
         try:
             with conn, conn.cursor() as cur:
                 yield cur
-        except psycopg2.OperationalError:
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
             conn.close()
-            raise
+            raise ViewStoreUnavailable(f"PostgreSQL connection lost ({self.schema}): {str(exc).strip()}") from exc
 
     def close(self) -> None:
         if self._conn is not None and not self._conn.closed:

@@ -1,0 +1,141 @@
+"""The real servers fail under a running ledger: the Kafka broker is SIGKILLed and started
+again while the SDK emits; PostgreSQL is restarted and the projector's backend is
+terminated mid-stream. Nothing acknowledged is lost, nothing is doubled."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from ledger.bootstrap import build_event_log, build_ledger, build_view_store
+from ledger.domain.events import AnyEvent
+from ledger.eventlog.base import AppendError
+from ledger.sdk import Ledger
+from ledger.settings import Settings
+from ledger.simulate import simulate
+from ledger.subscribe import subscribe
+from ledger.wire import decode
+from tests.faults.conftest import ReliabilityRow
+from tests.faults.processes import ROOT, assert_equal_to_a_clean_rebuild, catch_up, history_ids, kill, start
+from tests.helpers import unique_name
+
+pytestmark = [pytest.mark.faults, pytest.mark.kafka, pytest.mark.postgres]
+SERVICES = ROOT / "scripts" / "services"
+SERVICES_DIR = Path(os.environ.get("LEDGER_SERVICES_DIR", "/var/tmp/task-ledger-services"))
+
+
+def services(*args: str) -> None:
+    subprocess.run([str(SERVICES), *args], check=True, capture_output=True, timeout=180)
+
+
+def emit_through(ledger: Ledger, events: list[AnyEvent], acknowledged: list[str], failed: list[str],
+                 durations: list[float]) -> None:  # fmt: skip
+    """A worker emitting one event at a time; the user's code path must keep going."""
+    for event in events:
+        started = time.monotonic()
+        try:
+            ledger.emit(event)
+            acknowledged.append(str(event.event_id))
+        except AppendError:
+            failed.append(str(event.event_id))
+        durations.append(time.monotonic() - started)
+        time.sleep(0.002)
+
+
+def test_broker_sigkill_and_restart_while_producing(kafka_settings: Settings, report: list[ReliabilityRow]) -> None:
+    settings = kafka_settings.model_copy(update={"delivery_timeout_ms": 15_000, "request_timeout_ms": 5_000})
+    build_view_store(settings).migrate()
+    events = simulate(800, seed=9, periodic=0)
+    ledger = build_ledger(settings)
+    ledger.emit_many(events[:500])
+    acknowledged = [str(e.event_id) for e in events[:500]]
+    failed: list[str] = []
+    durations: list[float] = []
+    projector = start(settings, "project")
+    received: list[AnyEvent] = []
+    follower = subscribe(unique_name("survivor"), settings=settings, start="beginning")
+    stop = threading.Event()
+    following = threading.Thread(target=lambda: follower.run(received.append, stop=stop))
+    following.start()
+    emitter = threading.Thread(target=emit_through, args=(ledger, events[500:], acknowledged, failed, durations))
+    emitter.start()
+    time.sleep(1.0)
+    pid = int((SERVICES_DIR / "kafka" / "kafka.pid").read_text())
+    os.kill(pid, signal.SIGKILL)  # the broker dies mid-stream
+    time.sleep(3)
+    services("up", "kafka")  # and comes back with its log
+    emitter.join(180)
+    ledger.close()
+    catch_up(settings)
+    time.sleep(3)
+    stop.set()
+    following.join(60)
+    kill(projector)
+    in_topic = [decode(r) for r in build_event_log(settings).read("beginning")]
+    topic_ids = [str(e.event_id) for e in in_topic]
+    lost = len(set(acknowledged) - set(topic_ids))
+    doubled = len(topic_ids) - len(set(topic_ids))
+    report.append(ReliabilityRow("broker SIGKILL + restart", f"kill -9 Kafka mid-stream, {len(failed)} emits raised",
+                                 len(events), lost, doubled))  # fmt: skip
+    assert lost == 0 and doubled == 0  # every acknowledged emit exactly once
+    assert set(failed) | set(acknowledged) == {str(e.event_id) for e in events}  # none vanished silently
+    assert max(durations) < 15 + 5  # an emit that failed, failed within the delivery timeout
+    assert sorted(history_ids(settings)) == sorted(set(topic_ids))  # the projector survived, exactly once
+    got = [str(e.event_id) for e in received]
+    assert set(got) == set(topic_ids)  # the subscriber survived: no gap
+    assert_equal_to_a_clean_rebuild(settings)
+
+
+def terminate_projector_backends(settings: Settings) -> int:
+    conn = psycopg2.connect(settings.postgres_dsn)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'task-ledger'"
+        )
+        (count,) = cur.fetchone() or (0,)
+    conn.close()
+    return int(count)
+
+
+def test_postgres_restart_and_killed_backends_mid_stream(
+    kafka_settings: Settings, report: list[ReliabilityRow]
+) -> None:
+    settings = kafka_settings.model_copy(update={"projector_batch_size": 300})
+    build_view_store(settings).migrate()
+    events = simulate(3000, seed=10, periodic=2)
+    ledger = build_ledger(settings)
+    ledger.emit_many(events[:4000])
+    projector = start(settings, "project", LEDGER_LOG_LEVEL="WARNING")
+    time.sleep(1.5)
+    terminated = 0
+    for _ in range(5):  # kill its connection again and again, mid-batch or between batches
+        terminated += terminate_projector_backends(settings)
+        time.sleep(0.2)
+    ledger.emit_many(events[4000:8000])
+    services("down", "postgres")  # a restart of the database under the running projector
+    time.sleep(2)
+    services("up", "postgres")
+    ledger.emit_many(events[8000:])
+    ledger.close()
+    time.sleep(2)
+    assert projector.poll() is None  # it waited for the database instead of dying
+    catch_up(settings)
+    projector.send_signal(signal.SIGTERM)
+    assert projector.wait(timeout=30) == 0
+    assert projector.stderr is not None
+    assert "backend failed, retrying" in projector.stderr.read()
+    ids = history_ids(settings)
+    unique = {str(e.event_id) for e in events}
+    report.append(ReliabilityRow("PostgreSQL restart + terminate", f"restart, {terminated} backends terminated",
+                                 len(events), len(unique - set(ids)), len(ids) - len(set(ids))))  # fmt: skip
+    assert sorted(ids) == sorted(unique)
+    assert_equal_to_a_clean_rebuild(settings)
