@@ -92,6 +92,22 @@ def _columns(names: Sequence[str]) -> sql.Composable:
     return sql.SQL(", ").join(sql.Identifier(n) for n in names)
 
 
+def connect(dsn: str, schema: str, timeout: int, *, readonly: bool = False) -> psycopg2.extensions.connection:
+    """A connection whose search path is ``schema``; ``ViewStoreUnavailable`` naming the
+    server when it cannot be reached."""
+    try:
+        conn = psycopg2.connect(dsn, connect_timeout=timeout, application_name=APPLICATION_NAME)
+    except psycopg2.OperationalError as exc:
+        where = psycopg2.extensions.parse_dsn(dsn)
+        target = f"{where.get('host', 'localhost')}:{where.get('port', 5432)}/{where.get('dbname', '')}"
+        raise ViewStoreUnavailable(f"PostgreSQL at {target} is not reachable: {exc}".strip()) from exc
+    if readonly:
+        conn.set_session(readonly=True)
+    with conn, conn.cursor() as cur:
+        cur.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+    return conn
+
+
 class PostgresViewStore(ViewStore):
     """Views in one PostgreSQL schema (so tests and rebuilds get their own set)."""
 
@@ -104,16 +120,7 @@ class PostgresViewStore(ViewStore):
     @property
     def conn(self) -> psycopg2.extensions.connection:
         if self._conn is None or self._conn.closed:
-            try:
-                self._conn = psycopg2.connect(
-                    self.dsn, connect_timeout=self._connect_timeout, application_name=APPLICATION_NAME
-                )
-            except psycopg2.OperationalError as exc:
-                where = psycopg2.extensions.parse_dsn(self.dsn)
-                target = f"{where.get('host', 'localhost')}:{where.get('port', 5432)}/{where.get('dbname', '')}"
-                raise ViewStoreUnavailable(f"PostgreSQL at {target} is not reachable: {exc}".strip()) from exc
-            with self._conn, self._conn.cursor() as cur:
-                cur.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+            self._conn = connect(self.dsn, self.schema, self._connect_timeout)
         return self._conn
 
     @contextmanager

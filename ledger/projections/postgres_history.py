@@ -20,7 +20,8 @@ from psycopg2 import sql
 from ledger.domain.statuses import TaskStatus
 from ledger.projections.columns import TASK_EVENT_COLUMNS, history_from_row
 from ledger.projections.history import HistoryReader, precedence_sql
-from ledger.projections.store import HistoryRow, ViewStoreUnavailable
+from ledger.projections.postgres import connect
+from ledger.projections.store import HistoryRow
 
 __all__ = ["PostgresHistoryReader"]
 
@@ -50,16 +51,7 @@ class PostgresHistoryReader(HistoryReader):
     @property
     def conn(self) -> psycopg2.extensions.connection:
         if self._conn is None or self._conn.closed:
-            try:
-                conn = psycopg2.connect(self.dsn, connect_timeout=self._connect_timeout)
-            except psycopg2.OperationalError as exc:
-                where = psycopg2.extensions.parse_dsn(self.dsn)
-                target = f"{where.get('host', 'localhost')}:{where.get('port', 5432)}/{where.get('dbname', '')}"
-                raise ViewStoreUnavailable(f"PostgreSQL at {target} is not reachable: {exc}".strip()) from exc
-            conn.set_session(readonly=True)
-            with conn, conn.cursor() as cur:
-                cur.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
-            self._conn = conn
+            self._conn = connect(self.dsn, self.schema, self._connect_timeout, readonly=True)
         return self._conn
 
     def _task_events(self, task_id: str, until: datetime | None) -> list[HistoryRow]:
