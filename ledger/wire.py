@@ -26,8 +26,9 @@ Kafka header        CloudEvents attribute                  Value
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -47,6 +48,7 @@ __all__ = [
     "InvalidRecord",
     "decode",
     "describe_validation_error",
+    "dump_event",
     "encode",
     "generate_cipher_key",
     "headers",
@@ -79,7 +81,7 @@ class InvalidRecord(ValueError):
 def encode(event: TaskEvent | PeriodicTaskEvent, codec: Codec = PLAIN) -> LogRecord:
     """The record to append for ``event``. Raises ``InvalidRecord`` if it is too large for
     any reader, so a producer never writes what ``decode`` would reject."""
-    payload = EVENT_ADAPTER.dump_json(cast("AnyEvent", event))
+    payload = dump_event(event)
     if len(payload) > MAX_EVENT_BYTES:
         raise InvalidRecord(
             f"value: event too large ({len(payload)} bytes > {MAX_EVENT_BYTES}); "
@@ -89,16 +91,47 @@ def encode(event: TaskEvent | PeriodicTaskEvent, codec: Codec = PLAIN) -> LogRec
     return LogRecord(key=event_key(event), value=value, headers=headers(event, codec))
 
 
+def dump_event(event: TaskEvent | PeriodicTaskEvent) -> bytes:
+    """The event's JSON: its own class's serializer gives the same bytes as
+    ``EVENT_ADAPTER.dump_json`` (the union's) at about half the cost."""
+    return type(event).__pydantic_serializer__.to_json(event)
+
+
+_SPEC_HEADER: Final = ("ce_specversion", SPEC_VERSION.encode())
+
+
+@lru_cache(maxsize=64)
+def _type_header(event_type: str) -> tuple[str, bytes]:
+    return ("ce_type", (CE_TYPE_PREFIX + event_type).encode())
+
+
+@lru_cache(maxsize=4096)
+def _source_header(host: str, pid: int) -> tuple[str, bytes]:
+    return ("ce_source", f"/ledger/{host}/{pid}".encode())
+
+
+@lru_cache(maxsize=16)
+def content_type(codec: Codec) -> str:
+    """``codec.content_type``, computed once per codec (it is asked for every record)."""
+    return codec.content_type
+
+
+@lru_cache(maxsize=16)
+def _content_header(codec: Codec) -> tuple[str, bytes]:
+    return ("content-type", content_type(codec).encode())
+
+
 def headers(event: TaskEvent | PeriodicTaskEvent, codec: Codec = PLAIN) -> Headers:
-    """The CloudEvents headers of ``event`` (see the table above)."""
+    """The CloudEvents headers of ``event`` (see the table above). The parts that repeat
+    (type, source, content type) are built once: this runs for every event emitted."""
     emitter = event.emitter
     return (
-        ("ce_specversion", SPEC_VERSION.encode()),
+        _SPEC_HEADER,
         ("ce_id", str(event.event_id).encode()),
-        ("ce_type", (CE_TYPE_PREFIX + event.type).encode()),
-        ("ce_source", f"/ledger/{emitter.host}/{emitter.pid}".encode()),
+        _type_header(event.type),
+        _source_header(emitter.host, emitter.pid),
         ("ce_time", event.occurred_at.isoformat().replace("+00:00", "Z").encode()),
-        ("content-type", codec.content_type.encode()),
+        _content_header(codec),
     )
 
 
@@ -144,10 +177,10 @@ def _check_envelope(value: bytes | None, found: dict[str, str], codec: Codec) ->
         raise InvalidRecord(
             f"header ce_specversion: {spec!r} is not supported (expected {SPEC_VERSION!r})"
         )
-    content_type = found.get("content-type")
-    if content_type is not None and content_type != codec.content_type:
+    given = found.get("content-type")
+    if given is not None and given != content_type(codec):
         raise InvalidRecord(
-            f"header content-type: {content_type!r} but this reader expects "
+            f"header content-type: {given!r} but this reader expects "
             f"{codec.content_type!r} (check cipher_key and compress_payloads)"
         )
 

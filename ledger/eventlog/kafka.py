@@ -185,7 +185,10 @@ class KafkaEventLog(EventLog):
         Records are batched (``linger_ms``/``batch_size``) and sent in the background; call
         ``PendingAppend.wait()`` (or ``flush()``) before trusting they are stored.
         """
-        producer = self._get_producer()
+        try:
+            producer = self._get_producer()
+        except EventLogUnavailable as exc:  # an append that cannot start is a failed append
+            raise AppendError(f"{len(records)} records not appended to Kafka topic {self.topic!r}: {exc}") from exc
         send, topic, count = producer.send, self.topic, self.partitions
         futures: list[Any] = []
         try:

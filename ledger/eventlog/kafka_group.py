@@ -123,11 +123,15 @@ class KafkaGroupSource(PartitionSource):
         return {tp.partition for tp in self._consumer.assignment()} if self._consumer else set()
 
     def end_offsets(self) -> dict[int, int]:
+        if self._consumer is None:
+            return {}
         partitions = self._consumer.partitions_for_topic(self.topic) or set()
         ends = self._consumer.end_offsets([TopicPartition(self.topic, p) for p in partitions])
         return {tp.partition: offset for tp, offset in ends.items()}
 
     def beginning_offsets(self) -> dict[int, int]:
+        if self._consumer is None:
+            return {}  # not started: nothing assigned, nothing to check yet
         partitions = self._consumer.partitions_for_topic(self.topic) or set()
         starts = self._consumer.beginning_offsets([TopicPartition(self.topic, p) for p in partitions])
         return {tp.partition: offset for tp, offset in starts.items()}

@@ -23,7 +23,7 @@ from ledger.domain.fold import TaskState, evolve, fold, is_late
 from ledger.domain.periodic import PeriodicState, evolve_periodic
 from ledger.domain.statuses import READY_STATES
 from ledger.projections.store import Changes, HistoryRow, ViewStore
-from ledger.wire import EVENT_ADAPTER
+from ledger.wire import EVENT_ADAPTER, dump_event
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +53,7 @@ def history_row(item: Decoded) -> HistoryRow:
         occurred_at=event.occurred_at,
         partition=item.partition,
         offset=item.offset,
-        payload=EVENT_ADAPTER.dump_json(event),
+        payload=dump_event(event),
         run_task_id=run_task_id,
     )
 

@@ -1,0 +1,128 @@
+"""``python -m bench [--events N]``: every row of the benchmark in one run, each next to its
+raw baseline; prints the table and writes ``bench/results/bench-<UTC time>.json``.
+
+Needs the real services (``LEDGER_BACKEND=kafka+postgres``): ``scripts/dev bench`` starts
+them and exports the settings. Everything happens on this run's own topics and schemas,
+which are removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from bench import report
+from bench.baselines import consume_raw, copy_raw
+from bench.children import Child
+from bench.data import RawRecord, SizeStats
+from bench.latency import measure_latency
+from bench.machine import machine_info
+from bench.peer import measure_celery_state
+from bench.produce import produce_confluent, produce_kafka_python, produce_ledger
+from bench.query import measure_queries
+from bench.runctx import BenchRun, bench_run
+from bench.verify import check_exactly_once
+from ledger.bootstrap import uses_kafka
+from ledger.settings import SettingsError, load_settings
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="events to produce, project and replay")
+    parser.add_argument("--latency-rate", type=int, default=1000, help="events/s of the latency phase")
+    parser.add_argument("--latency-seconds", type=float, default=10.0, help="length of the latency phase")
+    parser.add_argument("--latency-batch-wait-ms", type=int, default=20,
+                        help="also measure latency with this projector batch wait (-1: skip)")
+    parser.add_argument("--query-rows", type=int, default=1_000_000, help="task_meta rows for the query phase")
+    parser.add_argument("--no-confluent", action="store_true", help="skip the confluent-kafka baseline")
+    parser.add_argument("--output", default=None, help="directory of the JSON result (default bench/results)")
+    args = parser.parse_args(argv)
+    if args.events < 100:
+        parser.error("--events: at least 100")
+    return args
+
+
+def produce_phase(run: BenchRun, args: argparse.Namespace, records: list[RawRecord]) -> dict[str, Any]:
+    sizes = SizeStats()
+    sdk = produce_ledger(run, args.events, sizes, records)
+    raw = produce_kafka_python(run, records)
+    confluent = None if args.no_confluent else produce_confluent(run, records, len(records))
+    return {"row": report.produce_row(sdk, raw, confluent), "sizes": sizes.as_dict()}
+
+
+def fold_phases(run: BenchRun, total: int, records: list[RawRecord]) -> dict[str, Any]:
+    """Rows "project" (a backlog, consumer group) and "replay" (a full rebuild), in children."""
+    project = Child(run, "project", total, "project").wait()
+    exactly_once = check_exactly_once(run, records)
+    consume = consume_raw(run, total)
+    copy = copy_raw(run, total)
+    replay = Child(run, "replay", total, "replay").wait()
+    project_figures = _figures(project.done)
+    replay_figures = _figures(replay.done)
+    project_row = report.fold_row(project_figures, consume, copy, replay=False)
+    project_row.update(exactly_once=exactly_once, memory=project.memory())
+    project_row["met"] = project_row["met"] and exactly_once["ok"]
+    replay_row = report.fold_row(replay_figures, consume, copy, replay=True)
+    replay_row["memory"] = replay.memory()
+    return {"project": project_row, "replay": replay_row, "memory": project.memory()}
+
+
+def _figures(done: dict[str, Any]) -> dict[str, Any]:
+    events, seconds = int(done["events"]) + int(done.get("dead_letters", 0)), float(done["seconds"])
+    return {"events_per_s": round(events / max(seconds, 1e-9), 1), "seconds": round(seconds, 3), "events": events}
+
+
+def run_all(run: BenchRun, args: argparse.Namespace) -> dict[str, Any]:
+    records: list[RawRecord] = []
+    produced = produce_phase(run, args, records)
+    folded = fold_phases(run, len(records), records)
+    latency = measure_latency(run, args.latency_rate, args.latency_seconds)
+    tuned = None
+    if args.latency_batch_wait_ms >= 0:
+        tuned = measure_latency(run, args.latency_rate, args.latency_seconds, args.latency_batch_wait_ms, seed=4343)
+    query = measure_queries(run, args.query_rows)
+    celery = measure_celery_state(records)
+    rows = {
+        "produce": produced["row"],
+        "project": folded["project"],
+        "replay": folded["replay"],
+        "latency": report.latency_row(latency, tuned),
+        "query": report.query_row(query),
+        "in-memory peer": report.peer_row(celery, folded["project"]["ledger"]["events_per_s"]),
+    }
+    return {"rows": rows, "event_sizes": produced["sizes"], "projector_memory": folded["memory"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    if not uses_kafka(settings):
+        print("bench: needs LEDGER_BACKEND=kafka+postgres and the services (use scripts/dev bench)", file=sys.stderr)
+        return 1
+    started, began = datetime.now(UTC), time.monotonic()
+    with bench_run(settings) as run:
+        machine = machine_info(run)
+        measured = run_all(run, args)
+    machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    result = {"started_at": started.isoformat(), "seconds": round(time.monotonic() - began, 1),
+              "args": vars(args), "run_id": run.run_id, "machine": machine, **measured}  # fmt: skip
+    report.print_table(result, console)
+    path = report.write_json(result, *([] if args.output is None else [Path(args.output)]))
+    console.print(f"written: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

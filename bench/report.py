@@ -1,0 +1,124 @@
+"""The result: one row per measurement with the ledger's figure, its raw baselines from the
+same run, the ratio ledger/baseline and the target; printed as a table and saved as JSON."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+Row = dict[str, Any]
+
+
+def _ratio(ledger: float, baseline: float | None) -> float | None:
+    return round(ledger / baseline, 3) if baseline else None
+
+
+def produce_row(sdk: dict[str, float], raw: dict[str, float], confluent: dict[str, float] | None) -> Row:
+    baseline = {"kafka_python_events_per_s": raw["events_per_s"]}
+    if confluent:
+        baseline["confluent_kafka_events_per_s"] = confluent["events_per_s"]
+    ratio = _ratio(sdk["events_per_s"], raw["events_per_s"])
+    return {"ledger": sdk, "baseline": baseline, "ratio": ratio,
+            "ratio_vs_confluent": _ratio(sdk["events_per_s"], confluent["events_per_s"]) if confluent else None,
+            "target": ">= 0.8 x kafka-python producer", "met": ratio is not None and ratio >= 0.8}  # fmt: skip
+
+
+def fold_row(ledger: dict[str, Any], consume: dict[str, float], copy: dict[str, float], *, replay: bool) -> Row:
+    """Rows "project" and "replay": against the slower of the two raw baselines."""
+    slower = min(consume["events_per_s"], copy["events_per_s"])
+    ratio = _ratio(ledger["events_per_s"], slower)
+    row = {"ledger": ledger, "baseline": {"kafka_python_consume_events_per_s": consume["events_per_s"],
+                                          "copy_events_per_s": copy["events_per_s"]}, "ratio": ratio}  # fmt: skip
+    if replay:
+        per_million = ledger["seconds"] * 1_000_000 / max(ledger["events"], 1)
+        row.update(seconds_per_million=round(per_million, 1), target="1,000,000 events in < 60 s",
+                   met=per_million < 60)  # fmt: skip
+    else:
+        row.update(target=">= 0.5 x slower baseline, exactly once", met=ratio is not None and ratio >= 0.5)
+    return row
+
+
+def latency_row(latency: dict[str, Any], tuned: dict[str, Any] | None) -> Row:
+    """Met on the configured settings; ``tuned`` is the same with a shorter batch wait."""
+    return {"ledger": latency, "baseline": {}, "ratio": None, "tuned": tuned, "target": "p99 < 200 ms",
+            "met": latency["seen"] == latency["events"] and latency["p99_ms"] < 200}  # fmt: skip
+
+
+def _latency_text(led: dict[str, Any]) -> str:
+    return (f"p50 {led['p50_ms']:.0f} / p95 {led['p95_ms']:.0f} / p99 {led['p99_ms']:.0f} ms "
+            f"(batch wait {led['batch_wait_ms']} ms)")  # fmt: skip
+
+
+def query_row(query: dict[str, Any]) -> Row:
+    get_task, page, raw = query["get_task"], query["list_page"], query["raw_pk"]
+    ledger = {"get_task_p50_ms": get_task["p50_ms"], "get_task_p99_ms": get_task["p99_ms"],
+              "list_page_p50_ms": page["p50_ms"], "list_page_p99_ms": page["p99_ms"], "rows": query["rows"]}
+    return {"ledger": ledger, "baseline": {"pk_select_p50_ms": raw["p50_ms"], "pk_select_p99_ms": raw["p99_ms"]},
+            "ratio": _ratio(get_task["p50_ms"], raw["p50_ms"]), "ratio_note": "get_task p50 / pk select p50",
+            "target": "get_task p99 < 2 ms, list page p99 < 20 ms",
+            "met": get_task["p99_ms"] < 2 and page["p99_ms"] < 20}  # fmt: skip
+
+
+def peer_row(celery: dict[str, float], project_rate: float) -> Row:
+    return {"ledger": {}, "baseline": {"celery_state_events_per_s": celery["events_per_s"]},
+            "ratio": _ratio(project_rate, celery["events_per_s"]), "ratio_note": "ledger project / Celery State",
+            "target": "— (reference)", "met": None}  # fmt: skip
+
+
+def _n(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def summaries(name: str, row: Row) -> tuple[str, str]:
+    """The row's ledger and baseline figures as short text for the table."""
+    led, base = row["ledger"], row["baseline"]
+    if name == "produce":
+        text = [f"kafka-python {_n(base['kafka_python_events_per_s'])} ev/s"]
+        if "confluent_kafka_events_per_s" in base:
+            text.append(f"confluent-kafka {_n(base['confluent_kafka_events_per_s'])} ev/s")
+        return f"{_n(led['events_per_s'])} ev/s", "\n".join(text)
+    if name in ("project", "replay"):
+        ledger = f"{_n(led['events_per_s'])} ev/s ({_n(led['events'])} in {led['seconds']:.1f} s)"
+        return ledger, (f"consume {_n(base['kafka_python_consume_events_per_s'])} ev/s\n"
+                        f"COPY {_n(base['copy_events_per_s'])} ev/s")  # fmt: skip
+    if name == "latency":
+        lines = [_latency_text(led)] + ([_latency_text(row["tuned"])] if row.get("tuned") else [])
+        lines.append(f"at {_n(led['rate_per_s'])} ev/s ({_n(led['seen'])}/{_n(led['events'])} seen)")
+        return "\n".join(lines), "—"
+    if name == "query":
+        return (f"get_task p50 {led['get_task_p50_ms']:.2f} / p99 {led['get_task_p99_ms']:.2f} ms\n"
+                f"list page p50 {led['list_page_p50_ms']:.2f} / p99 {led['list_page_p99_ms']:.2f} ms\n"
+                f"({_n(led['rows'])} rows)",
+                f"pk select p50 {base['pk_select_p50_ms']:.2f} / p99 {base['pk_select_p99_ms']:.2f} ms")  # fmt: skip
+    return "—", f"Celery State {_n(base['celery_state_events_per_s'])} ev/s"
+
+
+def print_table(result: dict[str, Any], console: Console) -> None:
+    table = Table(title=f"Task Ledger benchmark — {result['args']['events']:,} events", show_lines=True)
+    for column in ("row", "ledger", "raw baseline (same run)", "ratio", "target", "met"):
+        table.add_column(column)
+    for name, row in result["rows"].items():
+        ratio = "—" if row["ratio"] is None else f"{row['ratio']:.2f}"
+        if row.get("ratio_vs_confluent") is not None:
+            ratio += f"\n{row['ratio_vs_confluent']:.2f} vs confluent"
+        met = {True: "yes", False: "NO", None: "—"}[row["met"]]
+        table.add_row(name, *summaries(name, row), ratio, row["target"], met)
+    console.print(table)
+    memory = result["projector_memory"]
+    console.print(f"projector RSS: peak {memory['peak_rss_mb']} MB; after 25 % {memory['rss_25_mb']} MB, "
+                  f"after 100 % {memory['rss_100_mb']} MB ({memory['growth_25_to_100']:+.1%}): "
+                  f"{'flat' if memory['flat'] else 'NOT flat'}")  # fmt: skip
+
+
+def write_json(result: dict[str, Any], directory: Path = RESULTS_DIR) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = directory / f"bench-{stamp}.json"
+    path.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,43 @@
+"""The benchmark runs end to end at a tiny size against the real services and writes a JSON
+result with every row. No timing is asserted: figures live in the benchmark, not in tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+ROOT = Path(__file__).resolve().parents[2]
+ROWS = ("produce", "project", "replay", "latency", "query", "in-memory peer")
+
+
+def _numbers(values: dict[str, object]) -> list[float]:
+    return [v for v in values.values() if isinstance(v, int | float) and not isinstance(v, bool)]
+
+
+def test_bench_writes_every_row(kafka_bootstrap: str, postgres_dsn: str, tmp_path: Path) -> None:
+    pytest.importorskip("celery", reason="the in-memory peer row needs the `bench` extra (celery)")
+    env = {**os.environ, "LEDGER_BACKEND": "kafka+postgres", "LEDGER_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+           "LEDGER_POSTGRES_DSN": postgres_dsn, "PYTHONPATH": str(ROOT)}  # fmt: skip
+    command = [sys.executable, "-m", "bench", "--events", "2000", "--latency-seconds", "1",
+               "--query-rows", "5000", "--output", str(tmp_path)]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    [path] = tmp_path.glob("bench-*.json")
+    result = json.loads(path.read_text())
+
+    assert list(result["rows"]) == list(ROWS)
+    for name, row in result["rows"].items():
+        figures = _numbers(row["ledger"]) + _numbers(row["baseline"])
+        assert figures and all(f > 0 for f in figures), (name, row)
+    assert result["rows"]["project"]["exactly_once"]["ok"]
+    assert result["rows"]["latency"]["ledger"]["seen"] == result["rows"]["latency"]["ledger"]["events"]
+    assert result["rows"]["query"]["ledger"]["rows"] >= 5000
+    assert result["projector_memory"]["peak_rss_mb"] > 0
+    assert result["machine"]["cpu_count"] and result["machine"]["postgresql"]
+    assert "Task Ledger benchmark" in done.stdout
