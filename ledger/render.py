@@ -83,7 +83,7 @@ def timeline_table(timeline: Timeline) -> Table:
 
 def periodic_table(items: Iterable[PeriodicTaskMeta]) -> Table:
     table = Table(title="Periodic tasks")
-    for column in ("name", "task", "every", "enabled", "last run at", "total runs", "last run", "missed", "due"):
+    for column in ("name", "task", "every", "enabled", "last run at", "total runs", "last run", "missed", "dup", "due"):
         table.add_column(column)
     for item in items:
         state = item.state

@@ -22,7 +22,7 @@ from __future__ import annotations
 from ledger.contrib.celery_beat import LedgerScheduler, LedgerSchedulerMixin, schedule_interval
 from ledger.contrib.celery_results import TaskResult, celery_status, task_state
 from ledger.contrib.celery_signals import CeleryLedger, install, installed
-from ledger.contrib.firings import duplicate_firings
+from ledger.projections.queries import duplicate_firings
 
 __all__ = [
     "CeleryLedger",

@@ -165,6 +165,7 @@ class PeriodicOut(_Out):
     last_success_at: datetime | None
     last_failure_at: datetime | None
     missed_runs: int
+    duplicate_firings: int
     next_run_at: datetime | None
     due: bool
 
@@ -183,6 +184,7 @@ class PeriodicOut(_Out):
             last_success_at=meta.last_success_at,
             last_failure_at=meta.last_failure_at,
             missed_runs=meta.missed_runs,
+            duplicate_firings=meta.duplicate_firings,
             next_run_at=meta.next_run_at,
             due=meta.due,
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -55,6 +55,8 @@ class PeriodicTaskMeta:
     last_success_at: datetime | None
     last_failure_at: datetime | None
     missed_runs: int
+    duplicate_firings: int
+    """Runs dispatched inside a slot another run already opened (two beats, say)."""
     next_run_at: datetime | None
     due: bool
 
@@ -85,6 +87,29 @@ def missed_runs(runs: list[RunOutcome], interval: float | None, grace: float, no
         gap = (after - before).total_seconds() - grace
         missed += max(0, math.floor(gap / interval)) if gap > 0 else 0
     return missed
+
+
+SLOT_FRACTION = 0.5
+"""How much of an interval a slot spans, from the run that opened it."""
+
+
+def duplicate_firings(runs: Iterable[RunOutcome], interval: float | None) -> int:
+    """Runs triggered less than half an interval after the run that opened the current
+    slot. A scheduler's regular runs come one interval apart, give or take its tick, so
+    what lands in between is a second scheduler (two beat processes, an overlapping
+    deploy) or a manual re-dispatch. Half an interval, not a whole one, so the jitter of
+    a single scheduler is never flagged. Unknown interval (never registered): 0."""
+    if not interval or interval <= 0:
+        return 0
+    window = interval * SLOT_FRACTION
+    duplicates = 0
+    opened = None
+    for when in sorted(run.triggered_at for run in runs):
+        if opened is not None and (when - opened).total_seconds() < window:
+            duplicates += 1
+        else:
+            opened = when
+    return duplicates
 
 
 class TaskQueries:
@@ -145,6 +170,7 @@ class TaskQueries:
             last_success_at=max(done, default=None),
             last_failure_at=max(failed, default=None),
             missed_runs=missed_runs(runs, state.interval_seconds, grace, now) if state.enabled else 0,
+            duplicate_firings=duplicate_firings(runs, state.interval_seconds),
             next_run_at=next_run,
             due=due,
         )

@@ -37,6 +37,7 @@ from tests.celery_helpers import BreakableLog, eventually, history
 from tests.streams import project_all
 
 app = Celery("shop", broker="memory://", backend="cache+memory://")
+app.conf.beat_scheduler = "ledger.contrib.celery:LedgerScheduler"
 app.conf.broker_transport_options = {"polling_interval": 0.01}  # the memory broker polls
 
 
