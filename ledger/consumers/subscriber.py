@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -74,7 +75,8 @@ class Subscriber:
         stored = self.positions.load(partitions)
         first = partitions - self._seen
         explicit = self._explicit_start(first) if self.start != "stored" else {}
-        fallback = self.log.end_offsets()
+        unknown = partitions - set(explicit) - set(stored)
+        fallback = self.log.end_offsets() if unknown else {}
         positions = {p: explicit.get(p, stored.get(p, fallback.get(p, 0))) for p in partitions}
         # the group's position starts here: a restart resumes from it even in partitions
         # where nothing was handled yet (instead of jumping to the then-current end)
@@ -102,7 +104,7 @@ class Subscriber:
         try:
             while stop is None or not stop.is_set():
                 self.flush()
-                for record in self.source.poll(self.batch, self.poll_timeout_ms):
+                for record in self._poll():
                     delivery = self._decode(record)
                     if delivery is not None and self.wanted(delivery.event):
                         yield delivery  # returns here only after the caller's body ran
@@ -110,6 +112,16 @@ class Subscriber:
         finally:
             self.flush()
             self.source.close()
+
+    def _poll(self) -> list[StoredRecord]:
+        """A poll that waits out a broker outage instead of ending the subscription."""
+        try:
+            records = self.source.poll(self.batch, self.poll_timeout_ms)
+        except EventLogUnavailable as exc:
+            log.warning("log unavailable; retrying", extra={"error": str(exc)})
+            time.sleep(1.0)
+            return []
+        return records
 
     def __iter__(self) -> Iterator[AnyEvent]:
         return (delivery.event for delivery in self.deliveries())

@@ -106,9 +106,13 @@ class KafkaGroupSource(PartitionSource):
         return records
 
     def _position_pending(self) -> None:
+        """Ask the owner where to start; if that fails (a backend away) the partitions stay
+        pending and paused, and the next poll asks again: nothing is read unpositioned."""
         assert self._on_assigned is not None
-        partitions, self._pending = self._pending, set()
-        self.seek(self._on_assigned(partitions))
+        partitions = set(self._pending)
+        positions = self._on_assigned(partitions)
+        self._pending -= partitions
+        self.seek(positions)
         self._consumer.resume(*self._tps(partitions))
 
     def seek(self, positions: dict[int, int]) -> None:
@@ -123,18 +127,20 @@ class KafkaGroupSource(PartitionSource):
         return {tp.partition for tp in self._consumer.assignment()} if self._consumer else set()
 
     def end_offsets(self) -> dict[int, int]:
-        if self._consumer is None:
-            return {}
-        partitions = self._consumer.partitions_for_topic(self.topic) or set()
-        ends = self._consumer.end_offsets([TopicPartition(self.topic, p) for p in partitions])
-        return {tp.partition: offset for tp, offset in ends.items()}
+        return self._offsets("end_offsets")
 
     def beginning_offsets(self) -> dict[int, int]:
+        return self._offsets("beginning_offsets")
+
+    def _offsets(self, which: str) -> dict[int, int]:
         if self._consumer is None:
             return {}  # not started: nothing assigned, nothing to check yet
-        partitions = self._consumer.partitions_for_topic(self.topic) or set()
-        starts = self._consumer.beginning_offsets([TopicPartition(self.topic, p) for p in partitions])
-        return {tp.partition: offset for tp, offset in starts.items()}
+        try:
+            partitions = self._consumer.partitions_for_topic(self.topic) or set()
+            found = getattr(self._consumer, which)([TopicPartition(self.topic, p) for p in partitions])
+        except KafkaError as exc:
+            raise EventLogUnavailable(f"Kafka at {self.bootstrap_servers}: {which} failed: {exc!r}") from exc
+        return {tp.partition: offset for tp, offset in found.items()}
 
     def close(self) -> None:
         if self._consumer is not None:

@@ -62,7 +62,15 @@ def test_broker_sigkill_and_restart_while_producing(kafka_settings: Settings, re
     received: list[AnyEvent] = []
     follower = subscribe(unique_name("survivor"), settings=settings, start="beginning")
     stop = threading.Event()
-    following = threading.Thread(target=lambda: follower.run(received.append, stop=stop))
+    errors: list[BaseException] = []
+
+    def follow() -> None:
+        try:
+            follower.run(received.append, stop=stop)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    following = threading.Thread(target=follow)
     following.start()
     emitter = threading.Thread(target=emit_through, args=(ledger, events[500:], acknowledged, failed, durations))
     emitter.start()
@@ -74,12 +82,15 @@ def test_broker_sigkill_and_restart_while_producing(kafka_settings: Settings, re
     emitter.join(180)
     ledger.close()
     catch_up(settings)
-    time.sleep(3)
+    in_topic = [decode(r) for r in build_event_log(settings).read("beginning")]
+    topic_ids = [str(e.event_id) for e in in_topic]
+    deadline = time.monotonic() + 90  # the subscriber rejoins its group after the outage
+    while {str(e.event_id) for e in received} != set(topic_ids) and time.monotonic() < deadline and not errors:
+        time.sleep(0.5)
     stop.set()
     following.join(60)
     kill(projector)
-    in_topic = [decode(r) for r in build_event_log(settings).read("beginning")]
-    topic_ids = [str(e.event_id) for e in in_topic]
+    assert not errors, errors
     lost = len(set(acknowledged) - set(topic_ids))
     doubled = len(topic_ids) - len(set(topic_ids))
     report.append(ReliabilityRow("broker SIGKILL + restart", f"kill -9 Kafka mid-stream, {len(failed)} emits raised",
