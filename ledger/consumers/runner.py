@@ -13,7 +13,7 @@ import time
 from types import FrameType
 
 from ledger.consumers.lag import log_lag
-from ledger.consumers.projector import Projector, ProjectorStats
+from ledger.consumers.projector import TRANSIENT, Projector, ProjectorStats
 from ledger.eventlog.base import EventLog
 
 log = logging.getLogger(__name__)
@@ -35,17 +35,33 @@ def run_projector(
     *,
     lag_every_s: float = 30.0,
 ) -> ProjectorStats:
-    """Project until ``stop`` is set, logging the lag every ``lag_every_s`` seconds."""
-    projector.start()
+    """Project until ``stop`` is set, logging the lag every ``lag_every_s`` seconds. A
+    backend that is away at start, or when the lag is measured, is waited for, not fatal."""
+    _start_when_ready(projector, stop)
     log.info("projector started", extra={"topic": projector.topic, "projection": projector.projection})
     next_lag = time.monotonic()
     try:
         while not stop.is_set():
             projector.step(stop)
             if time.monotonic() >= next_lag:
-                log_lag(event_log, projector.store, projector.projection)
                 next_lag = time.monotonic() + lag_every_s
+                try:
+                    log_lag(event_log, projector.store, projector.projection)
+                except TRANSIENT as exc:
+                    log.warning("lag not measured: a backend is away", extra={"error": str(exc)})
     finally:
         projector.close()
     log.info("projector stopped", extra={"events": projector.stats.events, "batches": projector.stats.batches})
     return projector.stats
+
+
+def _start_when_ready(projector: Projector, stop: threading.Event, max_backoff_s: float = 5.0) -> None:
+    delay = 0.2
+    while not stop.is_set():
+        try:
+            projector.start()
+            return
+        except TRANSIENT as exc:
+            log.warning("backend away at start, retrying", extra={"error": str(exc), "delay": delay})
+            stop.wait(delay)
+            delay = min(delay * 2, max_backoff_s)

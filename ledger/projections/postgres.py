@@ -100,17 +100,17 @@ def _columns(names: Sequence[str]) -> sql.Composable:
 
 def connect(dsn: str, schema: str, timeout: int, *, readonly: bool = False) -> psycopg2.extensions.connection:
     """A connection whose search path is ``schema``; ``ViewStoreUnavailable`` naming the
-    server when it cannot be reached."""
+    server when it cannot be reached (or drops us before the connection is ready)."""
     try:
         conn = psycopg2.connect(dsn, connect_timeout=timeout, application_name=APPLICATION_NAME)
-    except psycopg2.OperationalError as exc:
+        if readonly:
+            conn.set_session(readonly=True)
+        with conn, conn.cursor() as cur:
+            cur.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+    except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
         where = psycopg2.extensions.parse_dsn(dsn)
         target = f"{where.get('host', 'localhost')}:{where.get('port', 5432)}/{where.get('dbname', '')}"
         raise ViewStoreUnavailable(f"PostgreSQL at {target} is not reachable: {exc}".strip()) from exc
-    if readonly:
-        conn.set_session(readonly=True)
-    with conn, conn.cursor() as cur:
-        cur.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
     return conn
 
 

@@ -72,6 +72,10 @@ def test_broker_sigkill_and_restart_while_producing(kafka_settings: Settings, re
 
     following = threading.Thread(target=follow)
     following.start()
+    deadline = time.monotonic() + 90
+    while not follower._seen:  # a member of its group, positioned, before the outage hits
+        assert time.monotonic() < deadline and not errors, errors
+        time.sleep(0.1)
     emitter = threading.Thread(target=emit_through, args=(ledger, events[500:], acknowledged, failed, durations))
     emitter.start()
     time.sleep(1.0)
@@ -138,7 +142,7 @@ def test_postgres_restart_and_killed_backends_mid_stream(
     ledger.emit_many(events[8000:])
     ledger.close()
     time.sleep(2)
-    assert projector.poll() is None  # it waited for the database instead of dying
+    assert projector.poll() is None, projector.stderr.read() if projector.stderr else ""  # it waited, not died
     catch_up(settings)
     projector.send_signal(signal.SIGTERM)
     assert projector.wait(timeout=30) == 0
