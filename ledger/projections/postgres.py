@@ -114,20 +114,35 @@ def connect(dsn: str, schema: str, timeout: int, *, readonly: bool = False) -> p
     return conn
 
 
+class LazyConnection:
+    """One connection to ``schema``, opened on first use and again after it was lost or closed."""
+
+    def __init__(self, dsn: str, schema: str, timeout: int, *, readonly: bool = False) -> None:
+        self.dsn, self.schema, self.timeout, self.readonly = dsn, schema, timeout, readonly
+        self._conn: psycopg2.extensions.connection | None = None
+
+    def get(self) -> psycopg2.extensions.connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self.dsn, self.schema, self.timeout, readonly=self.readonly)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None and not self._conn.closed:
+            self._conn.close()
+        self._conn = None
+
+
 class PostgresViewStore(ViewStore):
     """Views in one PostgreSQL schema (so tests and rebuilds get their own set)."""
 
     def __init__(self, dsn: str, schema: str = "ledger", *, connect_timeout: int = 10) -> None:
         self.dsn, self.schema = dsn, schema
-        self._connect_timeout = connect_timeout
-        self._conn: psycopg2.extensions.connection | None = None
+        self._connection = LazyConnection(dsn, schema, connect_timeout)
 
     # -- connection -----------------------------------------------------------------------
     @property
     def conn(self) -> psycopg2.extensions.connection:
-        if self._conn is None or self._conn.closed:
-            self._conn = connect(self.dsn, self.schema, self._connect_timeout)
-        return self._conn
+        return self._connection.get()
 
     @contextmanager
     def _tx(self) -> Iterator[psycopg2.extensions.cursor]:
@@ -143,9 +158,7 @@ class PostgresViewStore(ViewStore):
             raise ViewStoreUnavailable(f"PostgreSQL connection lost ({self.schema}): {str(exc).strip()}") from exc
 
     def close(self) -> None:
-        if self._conn is not None and not self._conn.closed:
-            self._conn.close()
-        self._conn = None
+        self._connection.close()
 
     # -- schema ---------------------------------------------------------------------------
     def migrate(self) -> list[str]:

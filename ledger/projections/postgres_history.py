@@ -20,7 +20,7 @@ from psycopg2 import sql
 from ledger.domain.statuses import TaskStatus
 from ledger.projections.columns import TASK_EVENT_COLUMNS, history_from_row
 from ledger.projections.history import HistoryReader, precedence_sql
-from ledger.projections.postgres import connect
+from ledger.projections.postgres import LazyConnection
 from ledger.projections.store import HistoryRow
 
 __all__ = ["PostgresHistoryReader"]
@@ -45,14 +45,11 @@ class PostgresHistoryReader(HistoryReader):
 
     def __init__(self, dsn: str, schema: str = "ledger", *, connect_timeout: int = 10) -> None:
         self.dsn, self.schema = dsn, schema
-        self._connect_timeout = connect_timeout
-        self._conn: psycopg2.extensions.connection | None = None
+        self._connection = LazyConnection(dsn, schema, connect_timeout, readonly=True)
 
     @property
     def conn(self) -> psycopg2.extensions.connection:
-        if self._conn is None or self._conn.closed:
-            self._conn = connect(self.dsn, self.schema, self._connect_timeout, readonly=True)
-        return self._conn
+        return self._connection.get()
 
     def _task_events(self, task_id: str, until: datetime | None) -> list[HistoryRow]:
         conn = self.conn
@@ -71,6 +68,4 @@ class PostgresHistoryReader(HistoryReader):
             return {TaskStatus(s): n for s, n in cur.fetchall()}
 
     def close(self) -> None:
-        if self._conn is not None and not self._conn.closed:
-            self._conn.close()
-        self._conn = None
+        self._connection.close()
