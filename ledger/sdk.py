@@ -2,33 +2,35 @@
 
 Two kinds of call, two failure policies. Direct calls (``emit``, ``pending`` … ``revoked``,
 the periodic methods) raise: the caller asked to record something and must know it was
-not (``AppendError`` from the log, ``InvalidEvent`` for bad input). ``track`` and the
-``task`` decorator wrap the user's own work: there, a failure to record never breaks the
-task; it is logged and counted in ``Ledger.emit_errors``, and the task's own outcome
+not (``AppendError`` from the log, ``InvalidEvent`` for bad input, ``InvalidTransition``
+for a step the run cannot take). ``track`` and the ``task`` decorator wrap the user's own
+work (``ledger.tracked``): there, a failure to record never breaks the task; it is logged
+and counted (``Ledger.emit_errors``, ``Ledger.refused_steps``), and the task's own outcome
 (its result, or its exception) is what the caller sees.
 
-Payloads must be JSON. Values that are not (a ``Decimal``, a model instance) are recorded
-as their ``repr()`` and logged at WARNING with the field's name; ``strict=True`` raises
-``NotSerializable`` instead, for development and tests.
+Every step of a task goes through its run (``domain.aggregates.TaskRun``) before anything
+is appended: an impossible one (succeed twice, start after a revoke) is refused, and each
+appended event takes its id from the step, so the same transition sent twice is held once.
+``emit``/``emit_many`` append events as given: the way to import a history wholesale.
+
+Importing an existing history: every direct call also takes ``attempt``, ``occurred_at``,
+``event_id`` and ``emitter`` (the original worker's host, pid and name), validated like
+everything else. Payload rules: ``ledger.payloads``.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
 import threading
-import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from time import perf_counter
-from types import TracebackType
-from typing import Any, Final, ParamSpec, TypeVar
-from uuid import uuid4
+from typing import Any, ParamSpec, TypedDict, TypeVar, Unpack
+from uuid import UUID
 
-from pydantic import JsonValue, ValidationError
+from pydantic import ValidationError
 
 from ledger.codec import PLAIN, Codec
+from ledger.domain.aggregates import InvalidTransition, PeriodicTask, TaskRun
 from ledger.domain.events import (
     Emitter,
     PeriodicTaskEvent,
@@ -46,9 +48,12 @@ from ledger.domain.events import (
     this_process,
 )
 from ledger.eventlog.base import EventLog, Position
+from ledger.payloads import InvalidEvent, JsonPolicy, NotSerializable
+from ledger.runs import Registry, new_periodic_tasks, new_task_runs
+from ledger.tracked import Retry, Run, tracked
 from ledger.wire import describe_validation_error, encode
 
-__all__ = ["InvalidEvent", "Ledger", "NotSerializable", "Retry", "Run"]
+__all__ = ["InvalidEvent", "InvalidTransition", "Ledger", "NotSerializable", "Origin", "Retry", "Run"]
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -57,54 +62,43 @@ E = TypeVar("E")
 Args = Sequence[Any] | None
 Kwargs = Mapping[str, Any] | None
 
-MAX_MESSAGE_CHARS: Final = 4096
-MAX_TRACEBACK_CHARS: Final = 32_768
-MAX_REPR_CHARS: Final = 4096
-"""Bounds on text taken from exceptions and reprs, so one event stays well under the wire
-limit (``wire.MAX_EVENT_BYTES``); tracebacks keep their end, where the error is."""
 
+class Origin(TypedDict, total=False):
+    """Where and when a step happened, for importing history; each defaults to now, here."""
 
-class InvalidEvent(ValueError):
-    """Input that makes no valid event; the message names the field and the rule."""
-
-
-class NotSerializable(InvalidEvent):
-    """``strict=True``: an args/kwargs/result value is not JSON."""
-
-
-class Retry(Exception):
-    """Raised by a tracked body to say "retry me": recorded as RETRY, then re-raised so the
-    caller's retry machinery still runs."""
-
-    def __init__(
-        self,
-        *,
-        eta: datetime | None = None,
-        countdown: float | None = None,
-        exc: BaseException | None = None,
-    ) -> None:
-        super().__init__(f"retry (eta={eta}, countdown={countdown}, exc={exc!r})")
-        self.eta, self.countdown, self.exc = eta, countdown, exc
+    attempt: int | None
+    """The attempt the step belongs to (default: the run's current one, 0 for a new run)."""
+    occurred_at: datetime
+    event_id: UUID | str
+    """Default: derived from the step (task id, status, attempt)."""
+    emitter: Emitter | Mapping[str, Any]
+    """The process that took the step: ``{"host": …, "pid": …, "worker": …}``."""
 
 
 class Ledger:
     """Records task transitions into an ``EventLog``, through a ``Codec``."""
 
-    def __init__(self, log: EventLog, codec: Codec = PLAIN, *, strict: bool = False,
-                 worker: str | None = None) -> None:
+    def __init__(self, log: EventLog, codec: Codec = PLAIN, *, strict: bool = False, worker: str | None = None,
+                 runs: Registry[TaskRun] | None = None,
+                 periodic: Registry[PeriodicTask] | None = None) -> None:  # fmt: skip
         self.log, self.codec, self.strict, self.worker = log, codec, strict, worker
+        self.payloads = JsonPolicy(strict=strict)
+        self.runs = runs if runs is not None else new_task_runs()
+        self.periodic = periodic if periodic is not None else new_periodic_tasks()
         self.emit_errors = 0
-        """Emissions that failed inside ``track``/``task`` (logged, never raised there)."""
+        """Emissions that failed inside ``track``/``task`` or a recorder (logged, never raised there)."""
+        self.refused_steps = 0
+        """Steps refused there as impossible (``InvalidTransition``; logged, never raised there)."""
         self._lock = threading.Lock()
         self._event(Emitter, host="-", pid=0, worker=worker)  # a bad worker fails now
 
     # -- direct calls: they raise -----------------------------------------------------------
     def emit(self, event: TaskEvent | PeriodicTaskEvent) -> Position:
-        """Append one event; ``AppendError`` if the log did not acknowledge it."""
+        """Append one event as given; ``AppendError`` if the log did not acknowledge it."""
         return self.log.append([encode(event, self.codec)])[0]
 
     def emit_many(self, events: Iterable[TaskEvent | PeriodicTaskEvent]) -> list[Position]:
-        """Append events in one call, in order (one batch for the producer)."""
+        """Append events as given, in one call, in order (one batch for the producer)."""
         records = [encode(event, self.codec) for event in events]
         return self.log.append(records) if records else []
 
@@ -118,201 +112,145 @@ class Ledger:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def pending(self, task_id: str, name: str | None = None, *, args: Args = None,
-                kwargs: Kwargs = None, eta: datetime | None = None, attempt: int = 0) -> Position:
-        payload = self._payload(args, kwargs)
-        return self._task(TaskPending, task_id, name, attempt, eta=eta, **payload)
+    def pending(self, task_id: str, name: str | None = None, *, args: Args = None, kwargs: Kwargs = None,
+                eta: datetime | None = None, **origin: Unpack[Origin]) -> Position:  # fmt: skip
+        return self._step(TaskPending, task_id, name, origin, eta=eta, **self._payload(args, kwargs))
 
-    def received(self, task_id: str, name: str | None = None, *, args: Args = None,
-                 kwargs: Kwargs = None, eta: datetime | None = None, attempt: int = 0) -> Position:
-        payload = self._payload(args, kwargs)
-        return self._task(TaskReceived, task_id, name, attempt, eta=eta, **payload)
+    def received(self, task_id: str, name: str | None = None, *, args: Args = None, kwargs: Kwargs = None,
+                 eta: datetime | None = None, **origin: Unpack[Origin]) -> Position:  # fmt: skip
+        return self._step(TaskReceived, task_id, name, origin, eta=eta, **self._payload(args, kwargs))
 
-    def started(self, task_id: str, name: str | None = None, *, args: Args = None,
-                kwargs: Kwargs = None, attempt: int = 0) -> Position:
-        return self._task(TaskStarted, task_id, name, attempt, **self._payload(args, kwargs))
+    def started(self, task_id: str, name: str | None = None, *, args: Args = None, kwargs: Kwargs = None,
+                **origin: Unpack[Origin]) -> Position:  # fmt: skip
+        return self._step(TaskStarted, task_id, name, origin, **self._payload(args, kwargs))
 
     def retried(self, task_id: str, name: str | None = None, *, exc: BaseException | None = None,
                 eta: datetime | None = None, countdown: float | None = None,
-                attempt: int = 0) -> Position:
-        failure = describe_exception(exc) if exc is not None else {}
-        return self._task(TaskRetried, task_id, name, attempt, eta=eta, countdown=countdown,
-                          **failure)
+                **origin: Unpack[Origin]) -> Position:  # fmt: skip
+        failure = self.payloads.exception(exc) if exc is not None else {}
+        return self._step(TaskRetried, task_id, name, origin, eta=eta, countdown=countdown, **failure)
 
-    def failed(self, task_id: str, name: str | None = None, *, exc: BaseException,
-               runtime: float | None = None, attempt: int = 0) -> Position:
-        failure = describe_exception(exc)
-        return self._task(TaskFailed, task_id, name, attempt, runtime=runtime, **failure)
+    def failed(self, task_id: str, name: str | None = None, *, exc: BaseException, runtime: float | None = None,
+               **origin: Unpack[Origin]) -> Position:  # fmt: skip
+        failure = self.payloads.exception(exc)
+        return self._step(TaskFailed, task_id, name, origin, runtime=runtime, **failure)
 
-    def succeeded(self, task_id: str, name: str | None = None, *, result: Any = None,
-                  runtime: float | None = None, attempt: int = 0) -> Position:
-        result = self._json("result", result)
-        return self._task(TaskSucceeded, task_id, name, attempt, result=result, runtime=runtime)
+    def succeeded(self, task_id: str, name: str | None = None, *, result: Any = None, runtime: float | None = None,
+                  **origin: Unpack[Origin]) -> Position:  # fmt: skip
+        result = self.payloads.value("result", result)
+        return self._step(TaskSucceeded, task_id, name, origin, result=result, runtime=runtime)
 
-    def revoked(self, task_id: str, name: str | None = None, *, reason: str | None = None,
-                terminated: bool = False, attempt: int = 0) -> Position:
-        return self._task(TaskRevoked, task_id, name, attempt, reason=reason,
-                          terminated=terminated)
+    def revoked(self, task_id: str, name: str | None = None, *, reason: str | None = None, terminated: bool = False,
+                **origin: Unpack[Origin]) -> Position:  # fmt: skip
+        return self._step(TaskRevoked, task_id, name, origin, reason=reason, terminated=terminated)
 
     # -- periodic tasks ---------------------------------------------------------------------
     def register_periodic(self, name: str, task: str, interval_seconds: float) -> Position:
-        return self.emit(self._event(PeriodicTaskRegistered, name=name, task=task,
-                                     interval_seconds=interval_seconds))
+        self._event(PeriodicTaskRegistered, name=name, task=task, interval_seconds=interval_seconds)
+        return self._periodic_step(name, lambda entry: entry.register(task, interval_seconds))[0]
 
     def unregister_periodic(self, name: str, reason: str | None = None) -> Position:
-        return self.emit(self._event(PeriodicTaskUnregistered, name=name, reason=reason))
+        self._event(PeriodicTaskUnregistered, name=name, reason=reason)
+        return self._periodic_step(name, lambda entry: entry.disable(reason))[0]
 
-    def delay_periodic(self, name: str, dispatch: Callable[[], str], *,
-                       task: str | None = None) -> str:
+    def delay_periodic(self, name: str, dispatch: Callable[[], str], *, task: str | None = None) -> str:
         """The seed's ``PeriodicTaskMeta.delay()``: run ``dispatch`` (it sends the task and
-        returns its id), then record the run. Returns the dispatched task id."""
-        self._event(PeriodicTaskTriggered, name=name, task_id="-", task=task)  # bad name: no run
+        returns its id), then record the run. Returns the dispatched task id. A bad name or
+        a disabled entry dispatches nothing."""
+        self._event(PeriodicTaskTriggered, name=name, task_id="-", task=task)
+        with self.periodic.lease(name) as entry:
+            entry.check_delay()
         task_id = dispatch()
         try:
-            self.emit(self._event(PeriodicTaskTriggered, name=name, task_id=task_id, task=task))
+            self._periodic_step(name, lambda entry: entry.delay(task_id), task=task)
         except Exception as exc:
             exc.add_note(f"periodic {name!r} was dispatched as task {task_id!r} but not counted")
             raise
         return task_id
 
     # -- the user's code path: never broken by the ledger -----------------------------------
-    def track(self, task_id: str, name: str | None = None, *, attempt: int = 0,
-              args: Args = None, kwargs: Kwargs = None) -> Run:
-        """``with ledger.track(id, name) as run: run.result = work()``. STARTED on enter;
-        on exit SUCCEEDED (with ``run.result``), RETRY (the body raised ``Retry``) or
-        FAILURE, with the runtime. Exceptions always propagate; recording failures never do."""
+    def track(self, task_id: str, name: str | None = None, *, attempt: int | None = None,
+              args: Args = None, kwargs: Kwargs = None) -> Run:  # fmt: skip
+        """``with ledger.track(id, name) as run: run.result = work()`` (``async with`` too).
+        STARTED on enter; on exit SUCCEEDED (with ``run.result``), RETRY (the body raised
+        ``Retry``) or FAILURE, with the runtime. Exceptions always propagate; recording
+        failures never do."""
         return Run(self, task_id, name, attempt=attempt, args=args, kwargs=kwargs)
 
     def task(self, name: str | None = None) -> Callable[[Callable[P, R]], Callable[P, R]]:
-        """Track every call of the decorated function (name: its dotted path by default).
-        Each call gets a new task id (uuid4) unless the caller passes ``task_id=...``: the
-        wrapper strips that keyword before calling the function."""
-
-        def decorate(function: Callable[P, R]) -> Callable[P, R]:
-            task_name = name or f"{function.__module__}.{function.__qualname__}"
-
-            @functools.wraps(function)
-            def tracked(*args: P.args, **kwargs: P.kwargs) -> R:
-                given = kwargs.pop("task_id", None)
-                task_id = str(uuid4()) if given is None else str(given)
-                with self.track(task_id, task_name, args=args, kwargs=kwargs) as run:
-                    result = function(*args, **kwargs)
-                    run.result = result
-                return result
-
-            return tracked
-
-        return decorate
+        """Track every call of the decorated function (name: its dotted path by default);
+        ``async def`` functions are tracked when awaited. Each call gets a new task id
+        (uuid4) unless the caller passes ``task_id=...``: the wrapper strips that keyword."""
+        return lambda function: tracked(self, function, name)
 
     def quietly(self, what: str, record: Callable[[], object]) -> None:
-        """Run ``record``; on any failure log it and count it in ``emit_errors``."""
+        """Run ``record``; on any failure log it and count it: a refused step in
+        ``refused_steps`` (a warning), anything else in ``emit_errors``."""
         try:
             record()
+        except InvalidTransition as refused:
+            with self._lock:
+                self.refused_steps += 1
+            log.warning("ledger: refused to record %s: %s", what, refused)
         except Exception:
             with self._lock:
                 self.emit_errors += 1
             log.exception("ledger: could not record %s; the task itself is not affected", what)
 
     # -- building events --------------------------------------------------------------------
-    def _task(self, cls: Callable[..., TaskEvent], task_id: str, name: str | None, attempt: int,
-              **fields: Any) -> Position:
-        event = self._event(cls, task_id=task_id, task_name=name, attempt=attempt, **fields)
-        return self.emit(event)
+    def _step(self, cls: type[TaskEvent], task_id: str, name: str | None, origin: Origin, **fields: Any) -> Position:
+        """Take one step of ``task_id``'s run, then append its event (``cls``)."""
+        assert cls.status is not None
+        with self.runs.lease(task_id) as run:
+            step = run.plan(cls.status, origin.get("attempt"))
+            given = {**origin, **fields, "attempt": step.attempt, "event_id": origin.get("event_id") or step.event_id}
+            event = self._event(cls, task_id=task_id, task_name=name, **given)
+            run.take(step)
+            self.runs.keep(task_id, run)
+        try:
+            return self.emit(event)
+        except Exception:
+            self.runs.forget(task_id)
+            raise
+
+    def _periodic_step(self, name: str, step: Callable[[PeriodicTask], None], *,
+                       task: str | None = None) -> list[Position]:  # fmt: skip
+        with self.periodic.lease(name) as entry:
+            if task is not None and entry.task is None:
+                entry.task = task  # a run of an entry registered elsewhere names its task
+            try:
+                step(entry)
+            except InvalidTransition:
+                raise
+            except ValueError as exc:
+                raise InvalidEvent(str(exc)) from None
+            events = entry.to_ledger_events(self._emitter(None))
+            self.periodic.keep(name, entry)
+        try:
+            return self.emit_many(events)
+        except Exception:
+            self.periodic.forget(name)
+            raise
 
     def _event(self, cls: Callable[..., E], **fields: Any) -> E:
         """Build a model, turning pydantic's error into ``InvalidEvent`` naming the field."""
         try:
             if cls is not Emitter:
-                fields["emitter"] = this_process(self.worker)
-            return cls(**fields)
+                fields["emitter"] = self._emitter(fields.get("emitter"))
+            return cls(**{k: v for k, v in fields.items() if v is not None})  # None: the default
         except ValidationError as exc:
             raise InvalidEvent(describe_validation_error(exc)) from exc
 
-    def _payload(self, args: Args, kwargs: Kwargs) -> dict[str, Any]:
-        return {
-            "args": None if args is None else [
-                self._json(f"args[{index}]", value) for index, value in enumerate(args)
-            ],
-            "kwargs": None if kwargs is None else {
-                self._key(key): self._json(f"kwargs[{key!r}]", value)
-                for key, value in kwargs.items()
-            },
-        }
-
-    def _json(self, field: str, value: Any) -> JsonValue:
-        """``value`` as JSON data, as Celery's json serializer would send it (tuples become
-        lists), or the documented fallback when it is not JSON."""
+    def _emitter(self, given: Emitter | Mapping[str, Any] | None) -> Emitter:
+        if given is None:
+            return this_process(self.worker)
+        if isinstance(given, Emitter):
+            return given
         try:
-            data: JsonValue = json.loads(json.dumps(value, allow_nan=False))
-        except (TypeError, ValueError) as exc:
-            return self._fallback(field, value, str(exc))
-        return data
+            return Emitter.model_validate(given)
+        except ValidationError as exc:
+            raise InvalidEvent("emitter." + describe_validation_error(exc)) from exc
 
-    def _key(self, key: object) -> str:
-        return key if isinstance(key, str) else self._fallback("kwargs key", key, "not a str")
+    def _payload(self, args: Args, kwargs: Kwargs) -> dict[str, Any]:
+        return {"args": self.payloads.args(args), "kwargs": self.payloads.kwargs(kwargs)}
 
-    def _fallback(self, field: str, value: object, why: str) -> str:
-        if self.strict:
-            raise NotSerializable(f"{field}: {type(value).__name__} is not JSON ({why})")
-        log.warning("ledger: %s is not JSON (%s); recording its repr()", field, why)
-        return _safe_repr(value)
-
-
-class Run:
-    """One tracked execution (``Ledger.track``): set ``result`` before the block ends."""
-
-    def __init__(self, ledger: Ledger, task_id: str, name: str | None, *, attempt: int = 0,
-                 args: Args = None, kwargs: Kwargs = None) -> None:
-        self.ledger, self.task_id, self.name, self.attempt = ledger, task_id, name, attempt
-        self.args, self.kwargs = args, kwargs
-        self.result: Any = None
-        self.runtime: float | None = None
-        self._began = 0.0
-
-    def __enter__(self) -> Run:
-        self.ledger.quietly(f"task {self.task_id!r} started", lambda: self.ledger.started(
-            self.task_id, self.name, args=self.args, kwargs=self.kwargs, attempt=self.attempt))
-        self._began = perf_counter()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        """Record the outcome; returning None lets the body's exception propagate as is."""
-        self.runtime = perf_counter() - self._began
-        outcome = "succeeded" if exc is None else "retried" if isinstance(exc, Retry) else "failed"
-        self.ledger.quietly(f"task {self.task_id!r} {outcome}", lambda: self._record(exc))
-
-    def _record(self, exc: BaseException | None) -> None:
-        ledger, task_id, name, attempt = self.ledger, self.task_id, self.name, self.attempt
-        if exc is None:
-            ledger.succeeded(task_id, name, result=self.result, runtime=self.runtime,
-                             attempt=attempt)
-        elif isinstance(exc, Retry):
-            ledger.retried(task_id, name, exc=exc.exc, eta=exc.eta, countdown=exc.countdown,
-                           attempt=attempt)
-        else:
-            ledger.failed(task_id, name, exc=exc, runtime=self.runtime, attempt=attempt)
-
-
-def describe_exception(exc: BaseException) -> dict[str, str]:
-    """exc_type (the qualified class name), exc_message and traceback, bounded in size."""
-    cls = type(exc)
-    qualified = cls.__qualname__
-    if cls.__module__ != "builtins":
-        qualified = f"{cls.__module__}.{qualified}"
-    return {
-        "exc_type": qualified,
-        "exc_message": _safe_text(str, exc)[:MAX_MESSAGE_CHARS],
-        "traceback": "".join(traceback.format_exception(exc))[-MAX_TRACEBACK_CHARS:],
-    }
-
-
-def _safe_repr(value: object) -> str:
-    return _safe_text(repr, value)[:MAX_REPR_CHARS]
-
-
-def _safe_text(render: Callable[[object], str], value: object) -> str:
-    try:
-        return render(value)
-    except Exception:  # a broken __str__/__repr__ must not lose the event
-        return object.__repr__(value)

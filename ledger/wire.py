@@ -34,11 +34,13 @@ from pydantic import TypeAdapter, ValidationError
 
 from ledger.codec import PLAIN, Codec, CodecError, generate_cipher_key
 from ledger.domain.events import AnyEvent, PeriodicTaskEvent, TaskEvent, event_key
+from ledger.domain.limits import fit
 from ledger.eventlog.base import Headers, LogRecord, StoredRecord
 
 __all__ = [
     "CE_TYPE_PREFIX",
     "EVENT_ADAPTER",
+    "FIT_EVENT_BYTES",
     "MAX_EVENT_BYTES",
     "PLAIN",
     "SCHEMA_ID",
@@ -64,6 +66,9 @@ CE_TYPE_PREFIX: Final = "io.taskledger."
 MAX_EVENT_BYTES: Final = 1024 * 1024
 """Largest event JSON (decoded) a record may carry, whatever the settings: a reader's
 memory bound and Kafka's default ``message.max.bytes``."""
+FIT_EVENT_BYTES: Final = MAX_EVENT_BYTES - 64 * 1024
+"""What ``encode`` cuts a bigger event down to (``limits.fit``): room left for the key, the
+headers and Kafka's record overhead under a broker's default 1 MiB message limit."""
 _CODEC_OVERHEAD: Final = 1024  # room for a nonce, tag and incompressible zlib framing
 _TAGS: Final = frozenset(EVENT_ADAPTER.json_schema()["discriminator"]["mapping"])
 
@@ -79,14 +84,13 @@ class InvalidRecord(ValueError):
 
 # -- encode ---------------------------------------------------------------------------------
 def encode(event: TaskEvent | PeriodicTaskEvent, codec: Codec = PLAIN) -> LogRecord:
-    """The record to append for ``event``. Raises ``InvalidRecord`` if it is too large for
-    any reader, so a producer never writes what ``decode`` would reject."""
+    """The record to append for ``event``. An event over ``FIT_EVENT_BYTES`` is appended
+    with its bulky fields cut and named in ``truncated`` (``limits.fit``): never dropped,
+    and never what ``decode`` would reject."""
     payload = dump_event(event)
-    if len(payload) > MAX_EVENT_BYTES:
-        raise InvalidRecord(
-            f"value: event too large ({len(payload)} bytes > {MAX_EVENT_BYTES}); "
-            "shrink its args, kwargs, result or traceback"
-        )
+    if len(payload) > FIT_EVENT_BYTES:
+        event = fit(event, FIT_EVENT_BYTES)
+        payload = dump_event(event)
     value = codec.encode(payload)
     return LogRecord(key=event_key(event), value=value, headers=headers(event, codec))
 

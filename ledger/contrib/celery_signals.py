@@ -31,7 +31,8 @@ __all__ = ["CeleryLedger", "install", "installed"]
 _publishing: ContextVar[object | None] = ContextVar("ledger_celery_publishing", default=None)
 _installed: WeakKeyDictionary[Any, CeleryLedger] = WeakKeyDictionary()
 _REMEMBERED: Final = 10_000
-"""Attempts remembered per process for failures reported outside the task (time limits)."""
+"""Received tasks remembered per process (attempt and worker) for failures reported outside
+the task (a hard time limit, a lost pool child), where the task's request is not at hand."""
 
 
 def install(app: Any, ledger: Ledger | None = None, *, settings: Settings | None = None) -> CeleryLedger:
@@ -65,7 +66,7 @@ class CeleryLedger(Recorder):
     def __init__(self, app: Any, ledger: Ledger | None, settings: Settings | None) -> None:
         super().__init__(app, ledger, settings)
         self._began: dict[str, float] = {}
-        self._attempts: dict[str, int] = {}
+        self._received: dict[str, tuple[int, str | None]] = {}
         self._connected: list[tuple[Any, Callable[..., None]]] = []
         self._send_task: Any = None
 
@@ -139,7 +140,7 @@ class CeleryLedger(Recorder):
         if not self._mine(sender):
             return
         attempt = request.request_dict.get("retries") or 0
-        self._remember(request.id, attempt)
+        self._remember(request.id, attempt, request.hostname)
         self.record(
             f"task {request.id!r} received",
             request.hostname,
@@ -175,14 +176,16 @@ class CeleryLedger(Recorder):
         if not self._mine(sender):
             return
         context = sender.request
-        inside = context.id == task_id  # else reported by the main process (time limit, lost worker)
-        attempt = (context.retries or 0) if inside else self._attempts.get(task_id, 0)
+        if context.id == task_id:
+            attempt, hostname = context.retries or 0, context.hostname
+        else:  # reported by the main process without the request (hard time limit): as received
+            attempt, hostname = self._received.get(task_id, (0, None))
         began = self._began.get(task_id)
         runtime = perf_counter() - began if began is not None else None
         exc = exception if isinstance(exception, BaseException) else RuntimeError(repr(exception))
         self.record(
             f"task {task_id!r} failed",
-            context.hostname if inside else None,
+            hostname,
             lambda w: w.failed(task_id, sender.name, exc=exc, runtime=runtime, attempt=attempt),
         )
 
@@ -225,7 +228,7 @@ class CeleryLedger(Recorder):
     def _on_postrun(self, sender: Any = None, task_id: str = "", **_: Any) -> None:
         if self._mine(sender):
             self._began.pop(task_id, None)
-            self._attempts.pop(task_id, None)
+            self._received.pop(task_id, None)
 
     def _on_worker_shutdown(self, sender: Any = None, **_: Any) -> None:
         if self._mine(sender):
@@ -235,12 +238,12 @@ class CeleryLedger(Recorder):
         self.flush()  # a pool child: it names no app, and its appends in flight are ours
 
     # -- helpers --------------------------------------------------------------------------
-    def _remember(self, task_id: str, attempt: int) -> None:
-        """The attempt a worker received, for a failure the main process reports (a time
-        limit, a lost child), where the task's own request is not at hand."""
-        if len(self._attempts) >= _REMEMBERED:
-            self._attempts.pop(next(iter(self._attempts)), None)
-        self._attempts[task_id] = attempt
+    def _remember(self, task_id: str, attempt: int, hostname: str | None) -> None:
+        """The attempt and worker that received a task, for a failure the main process
+        reports (a time limit, a lost child), where the task's own request is not at hand."""
+        if len(self._received) >= _REMEMBERED:
+            self._received.pop(next(iter(self._received)), None)
+        self._received[task_id] = (attempt, hostname)
 
     def _eta(self, value: Any) -> datetime | None:
         """Celery's eta (an ISO string in messages, a datetime on requests) made aware the

@@ -1,8 +1,9 @@
 """Emitting from inside someone else's process (a Celery worker, beat, a web app that
 publishes tasks), where recording must never make the host wait or fail.
 
-``WorkerLedger`` is the user's ``Ledger`` as one worker writes it: the same log, codec and
-strictness, events stamped with that worker's name, and appends handed to the producer
+``WorkerLedger`` is the user's ``Ledger`` as one worker writes it: the same log, codec,
+strictness and runs (so the rules see every step this process records, whichever worker
+name it is written as), events stamped with that worker's name, and appends handed to the producer
 without waiting for the broker's acknowledgement where the log can (Kafka's
 ``append_nowait``), so a task's thread never waits on a network round trip. A failure
 that only shows when the acknowledgement comes back is collected by ``InFlight`` and
@@ -74,7 +75,8 @@ class WorkerLedger(Ledger):
     """``owner``'s log and codec, written as ``worker``, without waiting for acks."""
 
     def __init__(self, owner: Ledger, worker: str | None, in_flight: InFlight) -> None:
-        super().__init__(owner.log, owner.codec, strict=owner.strict, worker=worker)
+        super().__init__(owner.log, owner.codec, strict=owner.strict, worker=worker, runs=owner.runs,
+                         periodic=owner.periodic)
         self._in_flight = in_flight
         nowait: Callable[[Sequence[LogRecord]], Completion] | None
         nowait = getattr(owner.log, "append_nowait", None)

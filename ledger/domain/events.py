@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import socket
-from datetime import UTC, datetime
-from typing import Annotated, ClassVar, Final, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, ClassVar, Final, Literal, Self
 from uuid import UUID, uuid4
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, model_validator
 
+from ledger.domain.fields import Args, FreeText, Kwargs, Name, PeriodicName, TaskId, no_nul
 from ledger.domain.statuses import TaskStatus
 
 __all__ = [
@@ -41,16 +42,8 @@ __all__ = [
 ]
 
 
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be blank")
-    return value
-
-
-TaskId = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_not_blank)]
-Name = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_not_blank)]
-PeriodicName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_not_blank)]
 Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+ShortText = Annotated[str, Field(max_length=255), AfterValidator(no_nul)]
 
 
 def utc_now() -> datetime:
@@ -64,9 +57,9 @@ class _Frozen(BaseModel):
 class Emitter(_Frozen):
     """Who wrote the event: lets an operator trace a transition back to a process."""
 
-    host: Annotated[str, Field(min_length=1, max_length=255)]
+    host: Name
     pid: Annotated[int, Field(ge=0)]
-    worker: Annotated[str, Field(max_length=255)] | None = None
+    worker: ShortText | None = None
 
 
 _HOST: Final = socket.gethostname() or "unknown"
@@ -96,10 +89,13 @@ class TaskEvent(_Event):
 
     status: ClassVar[TaskStatus | None]
     task_id: TaskId
-    task_name: Annotated[str, Field(max_length=255)] | None = None
+    task_name: ShortText | None = None
     attempt: Annotated[int, Field(ge=0)] = 0
-    args: list[JsonValue] | None = None
-    kwargs: dict[str, JsonValue] | None = None
+    args: Args = None
+    kwargs: Kwargs = None
+    truncated: dict[str, Annotated[int, Field(ge=0)]] | None = None
+    """Fields cut to keep the event under the size limit (``limits.fit``): each field's name
+    and its original size in bytes of JSON."""
 
 
 class TaskPending(TaskEvent):
@@ -130,11 +126,19 @@ class TaskRetried(TaskEvent):
 
     status: ClassVar[TaskStatus | None] = TaskStatus.RETRY
     type: Literal["task.retried"] = "task.retried"
-    exc_type: str | None = None
-    exc_message: str | None = None
-    traceback: str | None = None
+    exc_type: ShortText | None = None
+    exc_message: FreeText | None = None
+    exc_args: list[JsonValue] | None = None
+    traceback: FreeText | None = None
     eta: AwareDatetime | None = None
+    """When the next attempt may run; given only a ``countdown``, ``occurred_at + countdown``."""
     countdown: Seconds | None = None
+
+    @model_validator(mode="after")
+    def _eta_from_countdown(self) -> Self:
+        if self.eta is None and self.countdown is not None:
+            self.__dict__["eta"] = self.occurred_at + timedelta(seconds=self.countdown)
+        return self
 
 
 class TaskFailed(TaskEvent):
@@ -142,9 +146,11 @@ class TaskFailed(TaskEvent):
 
     status: ClassVar[TaskStatus | None] = TaskStatus.FAILURE
     type: Literal["task.failed"] = "task.failed"
-    exc_type: Annotated[str, Field(min_length=1)]
-    exc_message: str | None = None
-    traceback: str | None = None
+    exc_type: Annotated[str, Field(min_length=1, max_length=255), AfterValidator(no_nul)]
+    exc_message: FreeText | None = None
+    exc_args: list[JsonValue] | None = None
+    """The exception's ``args`` as JSON: what Celery's result backends store as ``exc_message``."""
+    traceback: FreeText | None = None
     runtime: Seconds | None = None
 
 
@@ -162,7 +168,7 @@ class TaskRevoked(TaskEvent):
 
     status: ClassVar[TaskStatus | None] = TaskStatus.REVOKED
     type: Literal["task.revoked"] = "task.revoked"
-    reason: str | None = None
+    reason: FreeText | None = None
     terminated: bool = False
 
 
@@ -194,7 +200,7 @@ class PeriodicTaskTriggered(PeriodicTaskEvent):
 
     type: Literal["periodic.triggered"] = "periodic.triggered"
     task_id: TaskId
-    task: Annotated[str, Field(max_length=255)] | None = None
+    task: ShortText | None = None
     scheduled_for: AwareDatetime | None = None
 
 
@@ -202,7 +208,7 @@ class PeriodicTaskUnregistered(PeriodicTaskEvent):
     """Disable ``name``: no more runs until it is registered again."""
 
     type: Literal["periodic.unregistered"] = "periodic.unregistered"
-    reason: str | None = None
+    reason: FreeText | None = None
 
 
 AnyTaskEvent = Annotated[

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from ledger.domain.events import (
@@ -21,7 +21,7 @@ from ledger.domain.events import (
     PeriodicTaskUnregistered,
 )
 
-__all__ = ["PeriodicState", "evolve_periodic", "fold_periodic"]
+__all__ = ["PeriodicState", "evolve_periodic", "fold_periodic", "is_due", "next_run_at"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,23 @@ class PeriodicState:
     registered_at: datetime | None = None
     registered_event_id: UUID | None = None
     last_run_event_id: UUID | None = None
+
+
+def next_run_at(state: PeriodicState) -> datetime | None:
+    """When the next run is due: one interval after the last run or, for an entry that has
+    not run yet, after its registration (a scheduler runs a new entry one interval after it
+    starts: beat's daily ``celery.backend_cleanup`` is not due the moment beat starts).
+    None when the interval is unknown."""
+    since = state.last_run_at or state.registered_at
+    if not state.interval_seconds or since is None:
+        return None
+    return since + timedelta(seconds=state.interval_seconds)
+
+
+def is_due(state: PeriodicState, now: datetime) -> bool:
+    """Enabled, with a known interval, and its next run is not in the future."""
+    upcoming = next_run_at(state)
+    return state.enabled and upcoming is not None and upcoming <= now
 
 
 def evolve_periodic(state: PeriodicState | None, event: PeriodicTaskEvent) -> PeriodicState:

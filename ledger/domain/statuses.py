@@ -34,6 +34,8 @@ __all__ = [
 class TaskStatus(StrEnum):
     """A task's status; values equal names so they compare equal to the seed's strings."""
 
+    __hash__ = str.__hash__  # as its value (values equal names): a C call, not Enum's Python one
+
     PENDING = "PENDING"
     RECEIVED = "RECEIVED"
     STARTED = "STARTED"

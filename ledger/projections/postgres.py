@@ -56,7 +56,7 @@ psycopg2.extras.register_uuid()  # type: ignore[no-untyped-call]
 
 DIALECT = Dialect(
     dump_json=json_text,
-    load_json=lambda value: value if not isinstance(value, str) else json.loads(value),
+    load_json=json.loads,  # jsonb arrives as its text (``connect``): a JSON string is not mistaken for it
     dump_time=lambda value: value.isoformat(),
     dump_uuid=str,
     dump_bool=lambda value: value,
@@ -103,6 +103,7 @@ def connect(dsn: str, schema: str, timeout: int, *, readonly: bool = False) -> p
     server when it cannot be reached (or drops us before the connection is ready)."""
     try:
         conn = psycopg2.connect(dsn, connect_timeout=timeout, application_name=APPLICATION_NAME)
+        psycopg2.extras.register_default_jsonb(conn, loads=str)
         if readonly:
             conn.set_session(readonly=True)
         with conn, conn.cursor() as cur:

@@ -11,13 +11,13 @@ import base64
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from itertools import pairwise
 
 from pydantic import JsonValue
 
 from ledger.domain.fold import TaskState
-from ledger.domain.periodic import PeriodicState
+from ledger.domain.periodic import PeriodicState, is_due, next_run_at
 from ledger.domain.statuses import TaskStatus
 from ledger.projections.store import Cursor, RunOutcome, TaskFilter, ViewStore
 
@@ -151,8 +151,8 @@ class TaskQueries:
         ]
 
     def get_waiting_tasks(self) -> list[PeriodicTaskMeta]:
-        """Enabled periodic tasks that are due now (last_run_at + interval <= now, or never
-        run), as Celery 0.3's periodic manager returned them."""
+        """Enabled periodic tasks that are due now (``domain.periodic.is_due``), as Celery
+        0.3's periodic manager returned them."""
         return [p for p in self.periodic_tasks() if p.due]
 
     @staticmethod
@@ -160,10 +160,6 @@ class TaskQueries:
         last = runs[-1] if runs else None
         done = [r.date_done for r in runs if r.status is TaskStatus.DONE and r.date_done]
         failed = [r.date_done for r in runs if r.status is TaskStatus.FAILURE and r.date_done]
-        next_run = None
-        if state.interval_seconds and state.last_run_at:
-            next_run = state.last_run_at + timedelta(seconds=state.interval_seconds)
-        due = bool(state.enabled and state.interval_seconds and (next_run is None or next_run <= now))
         return PeriodicTaskMeta(
             state=state,
             last_run_status=last.status if last else None,
@@ -171,6 +167,6 @@ class TaskQueries:
             last_failure_at=max(failed, default=None),
             missed_runs=missed_runs(runs, state.interval_seconds, grace, now) if state.enabled else 0,
             duplicate_firings=duplicate_firings(runs, state.interval_seconds),
-            next_run_at=next_run,
-            due=due,
+            next_run_at=next_run_at(state),
+            due=is_due(state, now),
         )

@@ -4,8 +4,11 @@ it did to the status, and what looks missing.
 Pure (no I/O): it takes the stored history rows (``HistoryReader.task_events`` or
 ``ViewStore.task_history``) and folds them in LOG order with the domain's ``evolve``, so
 each entry shows the status the live projector saw before and after that event. An event
-that ranks below the state it arrived at (``is_late``) cannot move the status: it is kept,
-marked ``late``, and leaves ``status_after == status_before``.
+that ranks below the state it arrived at cannot move the status (``status_after ==
+status_before``). ``late`` is narrower: the event arrived after a later state of its own
+attempt (a RECEIVED after that attempt's DONE). An older attempt's event arriving after a
+newer attempt began is not late: Celery publishes a retry's next attempt (PENDING,
+attempt n + 1) before the worker reports the RETRY of attempt n, every time.
 
 Gaps are findings, not errors: a log delivers what workers sent, and a worker killed
 mid-task or an emitter that never sends PENDING leaves holes an operator wants pointed at.
@@ -21,7 +24,7 @@ from typing import Final
 from uuid import UUID
 
 from ledger.domain.events import Emitter, TaskEvent
-from ledger.domain.fold import TaskState, evolve, is_late
+from ledger.domain.fold import Rank, TaskState, evolve, rank
 from ledger.domain.statuses import PRECEDENCE, READY_STATES, TaskStatus
 from ledger.eventlog.base import Position
 from ledger.projections.store import HistoryRow
@@ -61,7 +64,7 @@ class TimelineEntry:
     status_before: TaskStatus | None
     status_after: TaskStatus
     late: bool
-    """It ranked below the state it arrived at, so it did not change the status."""
+    """It arrived after a later state of its own attempt (so it did not change the status)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +95,12 @@ def build_timeline(rows: Sequence[HistoryRow]) -> Timeline:
     task_id = ordered[0].key
     entries: list[TimelineEntry] = []
     state: TaskState | None = None
+    tops: dict[int, Rank] = {}  # per attempt, the highest rank arrived so far
     for row in ordered:
         event = _task_event(row, task_id)
-        late = is_late(state, event)
+        ranked, top = rank(event), tops.get(event.attempt)
+        late = top is not None and ranked < top
+        tops[event.attempt] = ranked if top is None else max(top, ranked)
         before = state.status if state is not None else None
         state = evolve(state, event, row.offset)
         entries.append(_entry(row, event, before, state.status, late))

@@ -79,9 +79,12 @@ def test_periodic_tasks_show_runs_outcomes_and_what_is_due(settings: Settings, s
     assert minute.last_success_at is not None and minute.last_failure_at is not None
     assert minute.missed_runs == 4  # five minutes with no trigger, less the grace: four missed
     assert minute.due
-    assert by_name["hourly"].due and by_name["hourly"].state.total_run_count == 0  # never run: due
-    later = TaskQueries(store, now=lambda: now)
-    assert {p.state.name for p in later.get_waiting_tasks()} == {"hourly"}
+    hourly = by_name["hourly"]  # never run: due one interval after its registration, not at once
+    assert not hourly.due and hourly.state.total_run_count == 0 and hourly.state.registered_at is not None
+    assert hourly.next_run_at == hourly.state.registered_at + timedelta(hours=1)
+    assert {p.state.name for p in TaskQueries(store, now=lambda: now).get_waiting_tasks()} == set()
+    in_an_hour = TaskQueries(store, now=lambda: now + timedelta(minutes=61))
+    assert {p.state.name for p in in_an_hour.get_waiting_tasks()} == {"every-minute", "hourly"}
 
 
 def test_lag_counts_what_is_not_projected_yet(settings: Settings, log: EventLog, store: ViewStore) -> None:

@@ -1,108 +1,91 @@
-from __future__ import annotations
+"""The emit side's rules: what a run may do next, and the ids of the events it records."""
 
-from uuid import uuid5
+from __future__ import annotations
 
 import pytest
 
 from ledger.domain.aggregates import (
-    TASK_NAMESPACE,
     TRANSITIONS,
     InvalidTransition,
     PeriodicTask,
     TaskRun,
+    may_follow,
+    step_event_id,
+    trigger_event_id,
 )
 from ledger.domain.events import (
     PeriodicTaskRegistered,
     PeriodicTaskTriggered,
     PeriodicTaskUnregistered,
-    TaskEvent,
-    TaskPending,
-    TaskReceived,
-    TaskRetried,
-    TaskStarted,
-    TaskSucceeded,
 )
-from ledger.domain.fold import fold
 from ledger.domain.periodic import fold_periodic
 from ledger.domain.statuses import READY_STATES, TaskStatus
 
-
-def test_transition_table_covers_every_status_and_finished_ones_lead_nowhere() -> None:
-    assert set(TRANSITIONS) == {None, *TaskStatus}
-    assert all(TRANSITIONS[status] == frozenset() for status in READY_STATES)
-    assert TaskStatus.STARTED in TRANSITIONS[TaskStatus.RETRY]
+S = TaskStatus
 
 
-def test_a_run_with_a_retry_becomes_ledger_events_with_attempts() -> None:
-    run = TaskRun("job-1", name="tasks.add", args=[1, 2], kwargs={"z": 3})
-    assert run.id == uuid5(TASK_NAMESPACE, "job-1")
-    run.enqueue()
-    run.receive()
-    run.start()
-    run.retry(exc_type="IOError", exc_message="disk", countdown=2.0)
-    assert (run.status, run.attempt) == (TaskStatus.RETRY, 1)
-    run.receive()
-    run.start()
-    run.succeed(result={"sum": 3}, runtime=0.5)
-    events = run.to_ledger_events()
-    steps = [TaskPending, TaskReceived, TaskStarted, TaskRetried, TaskReceived, TaskStarted]
-    assert [type(e) for e in events] == [*steps, TaskSucceeded]
-    assert [e.attempt for e in events if isinstance(e, TaskEvent)] == [0, 0, 0, 0, 1, 1, 1]
-    assert all(isinstance(e, TaskEvent) and e.task_id == "job-1" for e in events)
-    retried, done = events[3], events[-1]
-    assert (
-        isinstance(retried, TaskRetried)
-        and retried.countdown == 2.0
-        and retried.exc_type == "IOError"
-    )
-    assert isinstance(done, TaskSucceeded) and done.result == {"sum": 3} and done.runtime == 0.5
-    assert events[0].args == [1, 2] and events[0].kwargs == {"z": 3}  # type: ignore[union-attr]
-    assert len({e.event_id for e in events}) == len(events)
-    assert run.to_ledger_events() == []  # collected once
+def walk(run: TaskRun, *steps: tuple[TaskStatus, int | None]) -> list[tuple[TaskStatus, int]]:
+    taken = []
+    for status, attempt in steps:
+        step = run.plan(status, attempt)
+        run.take(step)
+        taken.append((step.status, step.attempt))
+    return taken
 
 
-def test_the_runs_events_fold_to_its_state() -> None:
-    run = TaskRun("job-2", name="tasks.mul")
-    run.receive()
-    run.start()
-    run.fail(exc_type="ZeroDivisionError", exc_message="division by zero", runtime=0.1)
-    events = run.to_ledger_events()
-    state = fold([(e, None) for e in events if isinstance(e, TaskEvent)])
-    assert state is not None
-    assert (state.status, state.name, state.exc_type) == (
-        TaskStatus.FAILURE,
-        "tasks.mul",
-        "ZeroDivisionError",
-    )
-    assert state.date_done == events[-1].occurred_at
+def test_within_an_attempt_a_run_only_moves_forward_and_nothing_follows_an_outcome() -> None:
+    assert TRANSITIONS[None] == frozenset(TaskStatus)  # a first step may be any step
+    assert TRANSITIONS[S.PENDING] == {S.RECEIVED, S.STARTED, S.RETRY, S.FAILURE, S.DONE, S.REVOKED}
+    assert TRANSITIONS[S.STARTED] == {S.RETRY, S.FAILURE, S.DONE, S.REVOKED}
+    assert all(TRANSITIONS[status] == frozenset() for status in (*READY_STATES, S.RETRY))
+    assert not may_follow(S.STARTED, S.RECEIVED) and may_follow(S.PENDING, S.DONE)  # skips are other processes'
 
 
-@pytest.mark.parametrize("finish", ["fail", "succeed", "revoke"])
-def test_nothing_leaves_a_finished_run(finish: str) -> None:
-    run = TaskRun("job-3")
-    run.start()
-    if finish == "fail":
-        run.fail("ValueError")
-    else:
-        getattr(run, finish)()
-    for step in (run.start, run.receive, run.enqueue, run.retry, run.succeed, run.revoke):
-        with pytest.raises(InvalidTransition, match=r"cannot go from .* none: it is finished"):
-            step()
-    assert len(run.to_ledger_events()) == 2  # the refused steps recorded nothing
+def test_a_retry_moves_the_run_to_the_next_attempt() -> None:
+    run = TaskRun("t")
+    steps = walk(run, (S.RECEIVED, None), (S.STARTED, None), (S.RETRY, None), (S.RECEIVED, None), (S.STARTED, None),
+                 (S.DONE, None))  # fmt: skip
+    assert [a for _, a in steps] == [0, 0, 0, 1, 1, 1]
+    assert run.finished == (S.DONE, 1)
 
 
-def test_impossible_steps_are_refused_with_a_clear_message() -> None:
-    run = TaskRun("job-4")
-    with pytest.raises(InvalidTransition, match="'job-4': cannot go from nothing recorded to DONE"):
-        run.succeed(1)
-    run.enqueue()
-    with pytest.raises(InvalidTransition, match="from PENDING to RETRY"):
-        run.retry()
-    assert run.status is TaskStatus.PENDING and run.attempt == 0
+def test_celerys_order_a_retry_recorded_after_the_next_attempts_publish_is_allowed() -> None:
+    run = TaskRun("t")
+    walk(run, (S.STARTED, 0), (S.PENDING, 1), (S.RETRY, 0), (S.STARTED, 1))
+    assert run.attempt == 1 and run.statuses == {0: S.RETRY, 1: S.STARTED}
+    with pytest.raises(InvalidTransition, match=r"cannot go from RETRY to STARTED at attempt 0 \(allowed: none: "):
+        run.plan(S.STARTED, 0)
+
+
+@pytest.mark.parametrize(
+    ("steps", "refused", "message"),
+    [
+        ([S.RECEIVED, S.STARTED, S.DONE], S.DONE, r"task 't' is finished \(DONE at attempt 0\): cannot record DONE"),
+        ([S.STARTED, S.FAILURE], S.RETRY, r"is finished \(FAILURE at attempt 0\): cannot record RETRY"),
+        ([S.PENDING, S.REVOKED], S.STARTED, r"is finished \(REVOKED at attempt 0\): cannot record STARTED"),
+        ([S.PENDING, S.STARTED], S.RECEIVED, r"cannot go from STARTED to RECEIVED at attempt 0 \(allowed: "),
+    ],
+)
+def test_impossible_steps_are_refused_naming_both_states(
+    steps: list[TaskStatus], refused: TaskStatus, message: str
+) -> None:
+    run = TaskRun("t")
+    walk(run, *((status, None) for status in steps))
+    with pytest.raises(InvalidTransition, match=message):
+        run.plan(refused)
+    assert run.plan is not None and len(run.statuses) == 1  # nothing changed by the refusal
+
+
+def test_event_ids_come_from_the_step_so_the_same_transition_is_one_event() -> None:
+    first, again = TaskRun("t"), TaskRun("t")  # two processes recording the same task
+    assert first.plan(S.STARTED, 2).event_id == again.plan(S.STARTED, 2).event_id == step_event_id("t", S.STARTED, 2)
+    distinct = {step_event_id(t, s, a) for t in ("t", "u") for s in (S.STARTED, S.DONE) for a in (0, 1)}
+    assert len(distinct) == 8
 
 
 def test_periodic_task_delay_counts_runs_like_the_seed() -> None:
-    periodic = PeriodicTask("nightly", "reports.build", 86_400.0)
+    periodic = PeriodicTask("nightly")
+    periodic.register("reports.build", 86_400.0)
     periodic.delay("run-1")
     periodic.delay("run-2")
     assert periodic.total_run_count == 2 and periodic.last_run_at is not None
@@ -118,20 +101,17 @@ def test_periodic_task_delay_counts_runs_like_the_seed() -> None:
     ]  # fmt: skip
     trigger = events[2]
     assert isinstance(trigger, PeriodicTaskTriggered) and trigger.task_id == "run-2"
+    assert trigger.event_id == trigger_event_id("nightly", "run-2")
     assert trigger.task == "reports.build" and trigger.occurred_at == periodic.last_run_at
-    state = fold_periodic([e for e in events if not isinstance(e, TaskEvent)])
+    state = fold_periodic(events)
     assert state is not None
     assert (state.total_run_count, state.last_run_task_id, state.enabled) == (2, "run-2", False)
+    assert periodic.to_ledger_events() == []  # translated once
 
 
-def test_an_untranslatable_step_loses_nothing() -> None:
-    run = TaskRun("", name="tasks.nameless")  # the wire rules refuse an empty task id
-    run.start()
-    with pytest.raises(ValueError, match="task_id"):
-        run.to_ledger_events()
-    assert len(run.pending_events) == 2  # still there to fix or inspect
-
-
-def test_periodic_interval_must_be_positive() -> None:
+def test_an_entry_registered_elsewhere_may_run_and_its_interval_must_be_positive() -> None:
+    elsewhere = PeriodicTask("hourly")
+    elsewhere.delay("run-1")
+    assert elsewhere.enabled is None and elsewhere.total_run_count == 1
     with pytest.raises(ValueError, match="interval_seconds"):
-        PeriodicTask("bad", "x", 0)
+        PeriodicTask("bad").register("x", 0)

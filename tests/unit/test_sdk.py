@@ -316,3 +316,136 @@ def test_encrypted_ledger_round_trips(log: ListLog) -> None:
 def test_a_bad_worker_name_is_refused_up_front(log: ListLog) -> None:
     with pytest.raises(InvalidEvent, match=r"^worker: String should have at most 255 characters"):
         Ledger(log, worker="w" * 256)
+
+
+ARGS_RULE = "must be a list or tuple of positional arguments"
+KWARGS_RULE = "must be a mapping of argument names to values"
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda sdk: sdk.started("t", args="abc"), f"args: {ARGS_RULE}, got str"),
+        (lambda sdk: sdk.started("t", args={"a": 1}), f"args: {ARGS_RULE}, got dict"),
+        (lambda sdk: sdk.started("t", kwargs=[1, 2]), f"kwargs: {KWARGS_RULE}, got list"),
+        (lambda sdk: sdk.failed("t", exc="oops"), "exc: must be an exception instance, got str"),
+        (lambda sdk: sdk.failed("t", exc=None), "exc: must be an exception instance, got NoneType"),
+        (lambda sdk: sdk.started("t\x00u"), "task_id: must not contain NUL characters"),
+        (lambda sdk: sdk.started("t", occurred_at=datetime(2026, 1, 1)),
+         "occurred_at: Input should have timezone info"),
+        (lambda sdk: sdk.started("t", emitter={"host": "h", "pid": -1}),
+         "emitter.pid: Input should be greater than or equal to 0"),
+    ],
+)
+def test_one_rule_per_field_names_the_field(ledger: Ledger, log: ListLog, call: Any, message: str) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        call(ledger)
+    assert str(caught.value) == message
+    assert log.records == []
+
+
+def test_the_same_field_rules_guard_the_topic() -> None:
+    from pydantic import TypeAdapter, ValidationError
+
+    from ledger.domain.fields import TaskId
+
+    for bad in ("t\x00u", "", "  "):
+        with pytest.raises(ValidationError):
+            TypeAdapter(TaskId).validate_python(bad)
+    with pytest.raises(ValidationError, match="args"):
+        TaskStarted.model_validate({"task_id": "t", "args": "abc"})
+
+
+def test_text_taken_from_an_exception_keeps_a_nul_as_a_replacement_character(ledger: Ledger, log: ListLog) -> None:
+    ledger.failed("t", exc=ValueError("bad\x00byte"))
+    ledger.succeeded("u", result={"raw": "a\x00b"})
+    failed, done = emitted(log)
+    assert isinstance(failed, TaskFailed) and failed.exc_message == "bad\ufffdbyte"
+    assert failed.exc_args == ["bad\ufffdbyte"]
+    assert isinstance(done, TaskSucceeded) and done.result == {"raw": "a\ufffdb"}
+
+
+def test_an_impossible_step_is_refused_before_anything_is_appended(ledger: Ledger, log: ListLog) -> None:
+    from ledger.domain.aggregates import InvalidTransition
+
+    ledger.received("t", "tasks.add")
+    ledger.started("t", "tasks.add")
+    ledger.succeeded("t", "tasks.add", result=3)
+    with pytest.raises(InvalidTransition, match=r"is finished \(DONE at attempt 0\): cannot record DONE"):
+        ledger.succeeded("t", "tasks.add", result=4)
+    with pytest.raises(InvalidTransition, match="cannot record STARTED"):
+        ledger.started("t")
+    assert [e.type for e in emitted(log)] == ["task.received", "task.started", "task.succeeded"]
+
+
+def test_inside_track_a_refused_step_is_counted_and_logged_never_raised(
+    ledger: Ledger, log: ListLog, caplog: pytest.LogCaptureFixture
+) -> None:
+    ledger.revoked("t", reason="cancelled by user")
+    with caplog.at_level(logging.WARNING, logger="ledger.sdk"), ledger.track("t", "tasks.add") as run:
+        run.result = 1  # a revoked task must not start: both steps are refused, the body runs
+    assert run.result == 1 and (ledger.refused_steps, ledger.emit_errors) == (2, 0)
+    assert "refused to record task 't' started" in caplog.text and "REVOKED" in caplog.text
+    assert [e.type for e in emitted(log)] == ["task.revoked"]
+
+
+def test_event_ids_come_from_the_steps_and_a_retry_moves_to_the_next_attempt(ledger: Ledger, log: ListLog) -> None:
+    from ledger.domain.aggregates import step_event_id
+    from ledger.domain.statuses import TaskStatus
+
+    ledger.started("t")
+    ledger.retried("t", exc=ConnectionError("busy"), countdown=5)
+    ledger.received("t")  # the next attempt: no attempt= needed
+    started, retried, received = emitted(log)
+    assert started.event_id == step_event_id("t", TaskStatus.STARTED, 0)
+    assert (retried.attempt, received.attempt) == (0, 1)  # type: ignore[union-attr]
+    assert isinstance(retried, TaskRetried) and retried.eta == retried.occurred_at + timedelta(seconds=5)
+
+
+def test_a_failed_append_forgets_the_run_so_the_call_can_be_retried() -> None:
+    log = ListLog(failing=True)
+    ledger = Ledger(log)
+    with pytest.raises(AppendError):
+        ledger.succeeded("t", result=1)
+    log.failing = False
+    ledger.succeeded("t", result=1)  # not "finished": whether the first reached the log is unknown
+    (done,) = emitted(log)
+    assert isinstance(done, TaskSucceeded) and done.result == 1
+
+
+def test_importing_a_history_keeps_its_times_ids_and_emitters(ledger: Ledger, log: ListLog) -> None:
+    t0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+    worker = {"host": "vm-7", "pid": 4242, "worker": "celery@vm-7"}
+    ledger.pending("old", "etl.load", args=[1], occurred_at=t0, event_id="7d7cb5a5-0bf1-4a4c-8f6a-6bd3a9b2f001",
+                   emitter={"host": "web-1", "pid": 10})  # fmt: skip
+    ledger.started("old", "etl.load", occurred_at=t0 + timedelta(seconds=3), emitter=worker, attempt=2)
+    pending, started = emitted(log)
+    assert (pending.occurred_at, str(pending.event_id), pending.emitter.host) == (
+        t0, "7d7cb5a5-0bf1-4a4c-8f6a-6bd3a9b2f001", "web-1")
+    assert (started.attempt, started.emitter.pid, started.emitter.worker) == (2, 4242, "celery@vm-7")  # type: ignore[union-attr]
+
+
+def test_an_async_task_records_its_awaited_outcome(ledger: Ledger, log: ListLog) -> None:
+    import asyncio
+
+    @ledger.task("tasks.fetch")
+    async def fetch(x: int) -> int:
+        await asyncio.sleep(0)
+        if x < 0:
+            raise Boom("negative")
+        return x * 2
+
+    assert asyncio.run(fetch(21)) == 42
+    with pytest.raises(Boom):
+        asyncio.run(fetch(-1))
+    _, done, _, failed = emitted(log)
+    assert isinstance(done, TaskSucceeded) and done.result == 42
+    assert isinstance(failed, TaskFailed) and failed.exc_message == "negative"
+
+
+def test_a_generator_function_cannot_be_tracked(ledger: Ledger) -> None:
+    with pytest.raises(TypeError, match=r"cannot track generator function '.*numbers'"):
+
+        @ledger.task()
+        def numbers() -> Iterator[int]:
+            yield 1

@@ -86,13 +86,25 @@ def test_entries_follow_log_order_with_statuses_before_and_after_and_who_sent_th
 def test_a_late_event_is_marked_and_leaves_the_status_unchanged() -> None:
     events = retried_then_done()
     late_received = ev(TaskReceived, 8, attempt=1, emitter=W2)  # after DONE by the clock
-    stale_retry = ev(TaskRetried, 4, exc_type="KeyError")  # an older attempt, delivered last
-    timeline = build_timeline(rows(*events, late_received, stale_retry))
+    stale_start = ev(TaskStarted, 2.5)  # attempt 0, delivered after that attempt's RETRY
+    timeline = build_timeline(rows(*events, late_received, stale_start))
     late = [e for e in timeline.entries if e.late]
-    assert [e.event_id for e in late] == [late_received.event_id, stale_retry.event_id]
+    assert [e.event_id for e in late] == [late_received.event_id, stale_start.event_id]
     assert all(e.status_before == e.status_after == D for e in late)
-    assert late[0].status is R and late[1].status is RT
+    assert late[0].status is R and late[1].status is S
     assert timeline.in_progress is False and timeline.gaps == []
+
+
+def test_celerys_retry_order_is_not_late() -> None:
+    """Celery publishes the next attempt (PENDING, attempt 1) before the worker reports the
+    RETRY of attempt 0: normal, so nothing is late; the RETRY cannot move the status back."""
+    events = [
+        ev(TaskPending, 0, emitter=API), ev(TaskStarted, 2), ev(TaskPending, 3, attempt=1, emitter=API),
+        ev(TaskRetried, 3.1, exc_type="KeyError"), ev(TaskStarted, 5, attempt=1), ev(TaskSucceeded, 6, attempt=1),
+    ]  # fmt: skip
+    timeline = build_timeline(rows(*events))
+    assert not any(e.late for e in timeline.entries)
+    assert [e.status_after for e in timeline.entries] == [P, S, P, P, S, D]
 
 
 def test_out_of_order_delivery_is_late_only_where_it_ranks_below() -> None:

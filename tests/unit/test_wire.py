@@ -30,6 +30,7 @@ from ledger.eventlog.base import LogRecord, StoredRecord
 from ledger.settings import Settings
 from ledger.wire import (
     EVENT_ADAPTER,
+    FIT_EVENT_BYTES,
     MAX_EVENT_BYTES,
     SCHEMA_ID,
     InvalidRecord,
@@ -255,10 +256,22 @@ def test_payload_too_large_raw_or_inflated() -> None:
     )
 
 
-def test_encode_refuses_an_event_no_reader_would_accept() -> None:
-    event = TaskSucceeded(task_id="t", result="x" * MAX_EVENT_BYTES)
-    with pytest.raises(InvalidRecord, match="value: event too large"):
-        encode(event)
+def test_a_big_event_is_cut_to_fit_never_refused() -> None:
+    big = [{"row": i, "blob": "x" * 1000} for i in range(1500)]  # ~1.5 MB of args
+    trace = "Traceback (most recent call last):\n" + "  frame\n" * 200_000 + "ValueError: the end"
+    event = TaskFailed(task_id="t", task_name="etl.load", args=big, kwargs={"mode": "full"},
+                       exc_type="ValueError", exc_message="the end", traceback=trace)  # fmt: skip
+    record = encode(event)
+    assert len(record.value) <= FIT_EVENT_BYTES
+    kept = decode(stored(record), PLAIN)
+    assert isinstance(kept, TaskFailed)
+    assert (kept.event_id, kept.task_id, kept.exc_type) == (event.event_id, "t", "ValueError")
+    assert kept.kwargs == {"mode": "full"}
+    assert kept.args is None and kept.truncated is not None
+    assert kept.truncated["args"] == len(json.dumps(big, separators=(",", ":")))
+    assert kept.traceback is None or kept.traceback.endswith("ValueError: the end")
+    small = SAMPLES[0]
+    assert decode(stored(encode(small)), PLAIN) == small  # under the limit: untouched
 
 
 def test_codec_from_settings() -> None:

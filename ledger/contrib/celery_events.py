@@ -1,0 +1,185 @@
+"""Celery's own task events (``task-sent``, ``task-received`` …, the dicts ``celery.events``
+delivers to ``celery events``, Flower and other monitors) → the ledger's events.
+
+For importing what a Celery fleet already publishes (``worker_send_task_events``,
+``task_send_sent_event``) with no change to its code. The rules are the ledger's:
+
+- **Attempt**, the way a worker derives it: ``task-sent`` and ``task-received`` carry
+  ``retries``; the events after them do not, so each takes the attempt last seen for its
+  task (remembered per translator, bounded), and a ``task-retried`` ends that attempt.
+- **Event id** from the step (``domain.aggregates.step_event_id``: task id, status,
+  attempt), so a transition recorded both by ``install(app)`` and from Celery's events,
+  or delivered twice, is one event.
+- **Who and when**: the original worker (``hostname``, ``pid``) and ``timestamp``.
+- **Values**: Celery's events carry ``repr()`` text of args, kwargs and results (its
+  ``saferepr``). Literal ones (numbers, strings, lists, dicts, tuples …) are parsed back;
+  any other is kept as its text (args: a one-element list holding the text; kwargs:
+  ``{"repr": text}``). An
+  exception's text (``ValueError('no stock')``) gives its type and args the same way.
+
+Pure translation (no Celery import): it takes mappings and returns ledger events.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import OrderedDict
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from pydantic import ValidationError
+
+from ledger.domain.aggregates import step_event_id
+from ledger.domain.events import (
+    AnyTaskEvent,
+    TaskEvent,
+    TaskFailed,
+    TaskPending,
+    TaskReceived,
+    TaskRetried,
+    TaskRevoked,
+    TaskStarted,
+    TaskSucceeded,
+)
+from ledger.payloads import InvalidEvent, JsonPolicy
+from ledger.wire import describe_validation_error
+
+__all__ = ["TASK_EVENT_TYPES", "CeleryEventTranslator"]
+
+TASK_EVENT_TYPES: Final[Mapping[str, type[TaskEvent]]] = {
+    "task-sent": TaskPending,
+    "task-received": TaskReceived,
+    "task-started": TaskStarted,
+    "task-succeeded": TaskSucceeded,
+    "task-failed": TaskFailed,
+    "task-retried": TaskRetried,
+    "task-revoked": TaskRevoked,
+    "task-rejected": TaskRevoked,
+}
+"""Celery's task event types and the ledger event each becomes."""
+_REMEMBERED: Final = 100_000
+_EXCEPTION: Final = re.compile(r"^\s*([A-Za-z_][\w.]*)\((.*)\)\s*$", re.DOTALL)
+
+
+class CeleryEventTranslator:
+    """Stateful only in the attempts it remembers; one per stream of Celery events."""
+
+    def __init__(self, remembered: int = _REMEMBERED) -> None:
+        self._attempts: OrderedDict[str, int] = OrderedDict()
+        self._remembered = remembered
+        self._payloads = JsonPolicy()
+
+    def translate(self, event: Mapping[str, Any]) -> AnyTaskEvent | None:
+        """The ledger event of one Celery event; None for what is not a task's transition
+        (worker heartbeats, a rejected message that goes back to its queue).
+        ``InvalidEvent`` naming the field for a task event that makes no valid event."""
+        kind = event.get("type")
+        cls = TASK_EVENT_TYPES.get(kind) if isinstance(kind, str) else None
+        if cls is None or (kind == "task-rejected" and event.get("requeue")):
+            return None
+        task_id = event.get("uuid")
+        if not isinstance(task_id, str):
+            raise InvalidEvent(f"uuid: a {kind} event needs the task id, got {task_id!r}")
+        assert cls.status is not None
+        attempt = self._attempt(task_id, event)
+        fields: dict[str, Any] = {
+            "task_id": task_id,
+            "task_name": event.get("name"),
+            "attempt": attempt,
+            "event_id": step_event_id(task_id, cls.status, attempt),
+            "occurred_at": _when(event.get("timestamp")),
+            "emitter": _emitter(event),
+            **self._details(str(kind), event),
+        }
+        try:
+            built = cls(**{k: v for k, v in fields.items() if v is not None})
+        except ValidationError as exc:
+            raise InvalidEvent(describe_validation_error(exc)) from None
+        return built  # type: ignore[return-value]
+
+    def _attempt(self, task_id: str, event: Mapping[str, Any]) -> int:
+        retries = event.get("retries")
+        attempt = retries if isinstance(retries, int) and retries >= 0 else self._attempts.get(task_id, 0)
+        self._attempts[task_id] = attempt + 1 if event.get("type") == "task-retried" else attempt
+        self._attempts.move_to_end(task_id)
+        while len(self._attempts) > self._remembered:
+            self._attempts.popitem(last=False)
+        return attempt
+
+    def _details(self, kind: str, event: Mapping[str, Any]) -> dict[str, Any]:
+        if kind in ("task-sent", "task-received"):
+            return {"args": self._args(event.get("args")), "kwargs": self._kwargs(event.get("kwargs")),
+                    "eta": _eta(event.get("eta"))}  # fmt: skip
+        if kind == "task-succeeded":
+            return {"result": self._literal("result", event.get("result")), "runtime": event.get("runtime")}
+        if kind in ("task-failed", "task-retried"):
+            return {**self._exception(event.get("exception")), "traceback": event.get("traceback")}
+        if kind == "task-rejected":
+            return {"reason": "rejected by the worker (not requeued)"}
+        if kind == "task-revoked":
+            terminated = bool(event.get("terminated"))
+            reason = "expired" if event.get("expired") else "terminated" if terminated else "revoked"
+            return {"reason": reason, "terminated": terminated}
+        return {}
+
+    def _literal(self, field: str, text: Any) -> Any:
+        if not isinstance(text, str):
+            return self._payloads.value(field, text)
+        try:
+            return self._payloads.value(field, ast.literal_eval(text))
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return text
+
+    def _args(self, text: Any) -> list[Any] | None:
+        value = self._literal("args", text)
+        return value if value is None or isinstance(value, list) else [value]
+
+    def _kwargs(self, text: Any) -> dict[str, Any] | None:
+        value = self._literal("kwargs", text)
+        return value if value is None or isinstance(value, dict) else {"repr": text}
+
+    def _exception(self, text: Any) -> dict[str, Any]:
+        """``ValueError('no stock')`` → type ValueError, args ['no stock'], message 'no stock'."""
+        if not isinstance(text, str) or not text:
+            return {"exc_type": "Exception", "exc_message": None if text is None else str(text)}
+        match = _EXCEPTION.match(text)
+        if match is None:
+            return {"exc_type": "Exception", "exc_message": text}
+        args = self._literal("exc_args", f"({match.group(2)},)" if match.group(2).strip() else "()")
+        if not isinstance(args, list):
+            return {"exc_type": match.group(1), "exc_message": match.group(2)}
+        message = str(args[0]) if len(args) == 1 else ", ".join(map(str, args)) if args else ""
+        return {"exc_type": match.group(1), "exc_args": args, "exc_message": message}
+
+
+def _when(timestamp: Any) -> datetime | None:
+    """Celery stamps events with ``time.time()``: seconds since the epoch, UTC by nature."""
+    if isinstance(timestamp, int | float):
+        return datetime.fromtimestamp(timestamp, UTC)
+    return None
+
+
+def _eta(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _emitter(event: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The worker (``celery@host``) that sent the event, on its host, with its pid (the
+    publisher of a ``task-sent``: no worker)."""
+    hostname = event.get("hostname")
+    if not isinstance(hostname, str) or not hostname:
+        return None
+    pid = event.get("pid")
+    return {
+        "host": hostname.rpartition("@")[2] or hostname,
+        "pid": pid if isinstance(pid, int) and pid >= 0 else 0,
+        "worker": hostname if event.get("type") != "task-sent" else None,
+    }

@@ -1,0 +1,92 @@
+"""Celery's own task events (built with ``celery.events.Event``, as workers send them) →
+the ledger's events: attempts derived from ``retries``, ids shared with ``install(app)``,
+the original worker and time kept, reprs parsed back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from celery.events import Event
+
+from ledger.contrib.celery_events import CeleryEventTranslator
+from ledger.domain.aggregates import step_event_id
+from ledger.domain.events import TaskFailed, TaskPending, TaskReceived, TaskRetried, TaskRevoked, TaskSucceeded
+from ledger.domain.fold import fold
+from ledger.domain.statuses import TaskStatus
+from ledger.sdk import InvalidEvent
+
+T0 = 1_780_000_000.0
+WORKER = {"hostname": "celery@vm-3", "pid": 4242}
+
+
+def life() -> list[dict[str, object]]:
+    """A task that fails once (retried) and then succeeds, as a fleet's events show it."""
+    return [
+        Event("task-sent", uuid="t1", name="shop.charge", args="(42, 'eur')", kwargs="{'retry': True}", retries=0,
+              eta=None, hostname="web@api-1", pid=10, timestamp=T0),
+        Event("task-received", uuid="t1", name="shop.charge", args="(42, 'eur')", kwargs="{'retry': True}", retries=0,
+              timestamp=T0 + 1, **WORKER),
+        Event("task-started", uuid="t1", timestamp=T0 + 2, **WORKER),
+        Event("task-retried", uuid="t1", exception="ConnectionError('gateway busy')", traceback="Traceback…",
+              timestamp=T0 + 3, **WORKER),
+        Event("task-received", uuid="t1", name="shop.charge", args="(42, 'eur')", kwargs="{}", retries=1,
+              eta="2026-06-01T00:00:05+00:00", timestamp=T0 + 4, **WORKER),
+        Event("task-started", uuid="t1", timestamp=T0 + 5, **WORKER),
+        Event("task-succeeded", uuid="t1", result="{'charged': True, 'order': 42}", runtime=0.25,
+              timestamp=T0 + 6, **WORKER),
+    ]  # fmt: skip
+
+
+def test_a_lifes_events_translate_with_attempts_a_worker_would_give() -> None:
+    translator = CeleryEventTranslator()
+    events = [translator.translate(e) for e in life()]
+    assert [(e.type, e.attempt) for e in events if e] == [
+        ("task.pending", 0), ("task.received", 0), ("task.started", 0), ("task.retried", 0),
+        ("task.received", 1), ("task.started", 1), ("task.succeeded", 1),
+    ]  # fmt: skip
+    sent, received, _, retried, received_again, _, done = events
+    assert isinstance(sent, TaskPending) and sent.args == [42, "eur"] and sent.kwargs == {"retry": True}
+    assert (sent.emitter.host, sent.emitter.worker) == ("api-1", None)
+    assert isinstance(received, TaskReceived) and received.occurred_at == datetime.fromtimestamp(T0 + 1, UTC)
+    assert (received.emitter.host, received.emitter.pid, received.emitter.worker) == ("vm-3", 4242, "celery@vm-3")
+    assert isinstance(retried, TaskRetried) and (retried.exc_type, retried.exc_message) == (
+        "ConnectionError", "gateway busy")
+    assert retried.exc_args == ["gateway busy"]
+    assert isinstance(received_again, TaskReceived) and received_again.eta == datetime(2026, 6, 1, 0, 0, 5, tzinfo=UTC)
+    assert isinstance(done, TaskSucceeded) and done.result == {"charged": True, "order": 42} and done.runtime == 0.25
+    state = fold([(e, None) for e in events if e])
+    assert state is not None and (state.status, state.retries, state.worker) == (TaskStatus.DONE, 1, "celery@vm-3")
+
+
+def test_ids_are_the_steps_so_install_and_the_event_stream_record_one_event() -> None:
+    translator = CeleryEventTranslator()
+    events = [translator.translate(e) for e in life()]
+    assert events[2] is not None and events[2].event_id == step_event_id("t1", TaskStatus.STARTED, 0)
+    again = [CeleryEventTranslator().translate(e) for e in life()[:3]]  # a second ingester, same events
+    assert [e.event_id for e in again if e] == [e.event_id for e in events[:3] if e]
+
+
+def test_reprs_that_are_not_literals_and_failures_are_kept_as_text() -> None:
+    translator = CeleryEventTranslator()
+    sent = translator.translate(Event("task-sent", uuid="t2", name="x", args="(<Order 7>,)", kwargs="{'o': <Order 7>}",
+                                      retries=0, timestamp=T0))  # fmt: skip
+    assert isinstance(sent, TaskPending) and sent.args == ["(<Order 7>,)"]
+    assert sent.kwargs == {"repr": "{'o': <Order 7>}"}
+    failed = translator.translate(Event("task-failed", uuid="t2", exception="KeyError('sku')", traceback="tb",
+                                        timestamp=T0 + 1, **WORKER))  # fmt: skip
+    assert isinstance(failed, TaskFailed) and (failed.exc_type, failed.exc_args) == ("KeyError", ["sku"])
+    odd = translator.translate(Event("task-failed", uuid="t3", exception="<weird>", timestamp=T0, **WORKER))
+    assert isinstance(odd, TaskFailed) and (odd.exc_type, odd.exc_message) == ("Exception", "<weird>")
+
+
+def test_what_is_not_a_transition_is_none_and_a_broken_event_names_its_field() -> None:
+    translator = CeleryEventTranslator()
+    assert translator.translate(Event("worker-heartbeat", timestamp=T0, **WORKER)) is None
+    assert translator.translate(Event("task-rejected", uuid="t4", requeue=True, timestamp=T0)) is None
+    rejected = translator.translate(Event("task-rejected", uuid="t4", requeue=False, timestamp=T0))
+    assert isinstance(rejected, TaskRevoked) and rejected.reason and "rejected" in rejected.reason
+    with pytest.raises(InvalidEvent, match=r"^uuid: a task-started event needs the task id"):
+        translator.translate(Event("task-started", timestamp=T0))
+    with pytest.raises(InvalidEvent, match=r"^task_id: must not contain NUL characters"):
+        translator.translate(Event("task-started", uuid="a\x00b", timestamp=T0))
