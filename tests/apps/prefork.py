@@ -18,13 +18,14 @@ from ledger.contrib.celery import install
 
 
 def make_app(broker_dir: Path) -> Celery:
-    for folder in ("queue", "processed"):
+    for folder in ("queue", "processed", "control"):
         (broker_dir / folder).mkdir(parents=True, exist_ok=True)
     app = Celery("prefork", broker="filesystem://", set_as_current=False)
     app.conf.broker_transport_options = {
         "data_folder_in": str(broker_dir / "queue"),
         "data_folder_out": str(broker_dir / "queue"),
         "processed_folder": str(broker_dir / "processed"),
+        "control_folder": str(broker_dir / "control"),
         "store_processed": False,
         "polling_interval": 0.05,
     }
