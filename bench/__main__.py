@@ -22,6 +22,7 @@ from bench import report
 from bench.baselines import consume_raw, copy_raw
 from bench.children import Child
 from bench.data import RawRecord, SizeStats
+from bench.emit_rules import measure_emit_rules
 from bench.latency import measure_latency
 from bench.machine import machine_info
 from bench.peer import measure_celery_state
@@ -42,6 +43,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="also measure latency with this projector batch wait (-1: skip)")
     parser.add_argument("--query-rows", type=int, default=1_000_000, help="task_meta rows for the query phase")
     parser.add_argument("--no-confluent", action="store_true", help="skip the confluent-kafka baseline")
+    parser.add_argument("--rules-tasks", type=int, default=20_000, help="tasks of the emit-rules phase")
     parser.add_argument("--output", default=None, help="directory of the JSON result (default bench/results)")
     args = parser.parse_args(argv)
     if args.events < 100:
@@ -89,6 +91,7 @@ def run_all(run: BenchRun, args: argparse.Namespace) -> dict[str, Any]:
         tuned = measure_latency(run, args.latency_rate, args.latency_seconds, args.latency_batch_wait_ms, seed=4343)
     query = measure_queries(run, args.query_rows)
     celery = measure_celery_state(records)
+    rules = measure_emit_rules(args.rules_tasks)
     rows = {
         "produce": produced["row"],
         "project": folded["project"],
@@ -96,6 +99,7 @@ def run_all(run: BenchRun, args: argparse.Namespace) -> dict[str, Any]:
         "latency": report.latency_row(latency, tuned),
         "query": report.query_row(query),
         "in-memory peer": report.peer_row(celery, folded["project"]["ledger"]["events_per_s"]),
+        "emit rules": report.rules_row(rules),
     }
     return {"rows": rows, "event_sizes": produced["sizes"], "projector_memory": folded["memory"]}
 

@@ -71,6 +71,16 @@ def peer_row(celery: dict[str, float], project_rate: float) -> Row:
             "target": "— (reference)", "met": None}  # fmt: skip
 
 
+def rules_row(rules: dict[str, Any]) -> Row:
+    """What the run rules (aggregates) cost per task of four steps, beside the SDK's whole
+    emit path and the encoding of the same events without the rules."""
+    ledger = {k: rules[k] for k in ("rules_us_per_task", "sdk_us_per_task", "tasks")}
+    return {"ledger": ledger, "baseline": {"encode_us_per_task": rules["encode_us_per_task"]},
+            "ratio": _ratio(rules["rules_us_per_task"], rules["encode_us_per_task"]),
+            "ratio_note": "rules / encoding the four events", "target": "rules <= 50 us per task",
+            "met": rules["rules_us_per_task"] <= 50}  # fmt: skip
+
+
 def _n(value: float) -> str:
     return f"{value:,.0f}"
 
@@ -96,6 +106,9 @@ def summaries(name: str, row: Row) -> tuple[str, str]:
                 f"list page p50 {led['list_page_p50_ms']:.2f} / p99 {led['list_page_p99_ms']:.2f} ms\n"
                 f"({_n(led['rows'])} rows)",
                 f"pk select p50 {base['pk_select_p50_ms']:.2f} / p99 {base['pk_select_p99_ms']:.2f} ms")  # fmt: skip
+    if name == "emit rules":
+        return (f"rules {led['rules_us_per_task']:.1f} µs/task\nSDK emit path {led['sdk_us_per_task']:.1f} µs/task",
+                f"encode only {base['encode_us_per_task']:.1f} µs/task")  # fmt: skip
     return "—", f"Celery State {_n(base['celery_state_events_per_s'])} ev/s"
 
 

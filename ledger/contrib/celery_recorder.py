@@ -67,6 +67,12 @@ class Recorder:
             return self._open()
 
     @property
+    def refused_steps(self) -> int:
+        """Steps refused in this process as impossible (a second FAILURE of one attempt,
+        say): logged at WARNING, never appended."""
+        return self._ledger.refused_steps if self._ledger is not None else 0
+
+    @property
     def emit_errors(self) -> int:
         """Events not recorded in this process: the ledger's ``emit_errors`` plus those
         dropped while no ledger could be opened."""

@@ -13,7 +13,7 @@ import pytest
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 ROOT = Path(__file__).resolve().parents[2]
-ROWS = ("produce", "project", "replay", "latency", "query", "in-memory peer")
+ROWS = ("produce", "project", "replay", "latency", "query", "in-memory peer", "emit rules")
 
 
 def _numbers(values: dict[str, object]) -> list[float]:
@@ -25,7 +25,7 @@ def test_bench_writes_every_row(kafka_bootstrap: str, postgres_dsn: str, tmp_pat
     env = {**os.environ, "LEDGER_BACKEND": "kafka+postgres", "LEDGER_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
            "LEDGER_POSTGRES_DSN": postgres_dsn, "PYTHONPATH": str(ROOT)}  # fmt: skip
     command = [sys.executable, "-m", "bench", "--events", "2000", "--latency-seconds", "1",
-               "--query-rows", "5000", "--output", str(tmp_path)]  # fmt: skip
+               "--query-rows", "5000", "--rules-tasks", "200", "--output", str(tmp_path)]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
     [path] = tmp_path.glob("bench-*.json")
