@@ -93,6 +93,6 @@ def stuck_tasks(store: ViewStore, older_than: timedelta, now: datetime, *, page_
         found += page
         if len(page) < page_size:
             break
-        after = Cursor(page[-1].date_done, page[-1].task_id)
+        after = Cursor(page[-1].first_seen, page[-1].task_id)
     found.reverse()  # the store pages newest first
     return found
