@@ -41,7 +41,8 @@ def top_up(run: BenchRun, rows: int) -> dict[str, int]:
                 cur.execute(sql.SQL(
                     "INSERT INTO {0} SELECT t.task_id || '~' || g, name, status, result, traceback, exc_type, "
                     "exc_message, retries, args, kwargs, worker, eta, date_pending, date_received, date_started, "
-                    "date_done, runtime, last_event_id, last_offset FROM {0} t, generate_series(1, %s) g LIMIT %s"
+                    "date_done, runtime, last_event_id, last_offset, first_seen "
+                    "FROM {0} t, generate_series(1, %s) g LIMIT %s"
                 ).format(table), (copies, rows - real))  # fmt: skip
             cur.execute(sql.SQL("ANALYZE {}").format(table))
             cur.execute(sql.SQL("SELECT count(*) FROM {}").format(table))

@@ -55,7 +55,7 @@ def tasks(
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
     as_json: JsonFlag = False,
 ) -> None:
-    """List tasks, newest change first."""
+    """List tasks, newest first (by when the ledger first saw them)."""
 
     def go() -> None:
         where = TaskFilter(

@@ -7,6 +7,12 @@ permutation (or duplication) of a task's events gives the same state. The log po
 deliberately NOT part of the rank: a shuffled or re-appended delivery changes positions,
 so the offset is only recorded (``last_offset``), never used to decide.
 
+One field is about the log rather than the events' content: ``first_seen``, the
+``occurred_at`` of the task's first event in log order (lowest offset). It never changes
+once the task exists, so listings ordered by it page without repeats however tasks change
+(one task's events share a partition and arrive in offset order, and a replay of the same
+log finds the same first event).
+
 ``evolve`` is the incremental step, exact when the event outranks the current top (the
 normal, in-order case). ``is_late`` tells the projector when it is not; the projector then
 refolds the task's history with ``fold``. The hot path builds plain tuples, no pydantic.
@@ -68,6 +74,9 @@ class TaskState:
     runtime: float | None
     last_event_id: UUID
     last_offset: int | None
+    first_seen: datetime
+    """``occurred_at`` of the task's first event in log order (lowest offset; with offsets
+    unknown, the lowest-ranked event): set when the task first appears, never changed."""
     expired: bool = False
 
 
@@ -133,7 +142,7 @@ _GAP_IDX: Final = tuple((FIELDS.index(name), source) for name, source in GAP_FIE
 _DATE_IDX: Final[dict[TaskStatus | None, int]] = {
     status: FIELDS.index(name) for status, name in STATUS_DATES.items()
 }
-_TASK_ID, _STATUS, _RETRIES, _DATE_DONE, _EVENT_ID, _OFFSET, _EXPIRED = (
+_TASK_ID, _STATUS, _RETRIES, _DATE_DONE, _EVENT_ID, _OFFSET, _FIRST_SEEN, _EXPIRED = (
     FIELDS.index(name)
     for name in (
         "task_id",
@@ -142,6 +151,7 @@ _TASK_ID, _STATUS, _RETRIES, _DATE_DONE, _EVENT_ID, _OFFSET, _EXPIRED = (
         "date_done",
         "last_event_id",
         "last_offset",
+        "first_seen",
         "expired",
     )
 )
@@ -191,6 +201,7 @@ def evolve(state: TaskState | None, event: TaskEvent, offset: int | None = None)
     gap fields that are still empty (``is_late`` says when to ``fold`` instead)."""
     if state is None:
         values = _blank(event.task_id)
+        values[_FIRST_SEEN] = event.occurred_at
         _step(values, None, event, offset)
         return TaskState(*values)
     if state.task_id != event.task_id:
@@ -202,7 +213,8 @@ def evolve(state: TaskState | None, event: TaskEvent, offset: int | None = None)
 
 def fold(events: Iterable[tuple[TaskEvent, int | None]]) -> TaskState | None:
     """The state after all ``(event, offset)`` pairs, whatever their order or duplication:
-    dedupe by event id (earliest offset wins), sort by rank, evolve in rank order."""
+    dedupe by event id (earliest offset wins), sort by rank, evolve in rank order;
+    ``first_seen`` from the event with the lowest offset (unknown offsets last, ties by rank)."""
     unique: dict[int, tuple[TaskEvent, int | None]] = {}  # by UUID.int: UUID's hash is slow
     for event, offset in events:
         seen = unique.get(event.event_id.int)
@@ -213,6 +225,7 @@ def fold(events: Iterable[tuple[TaskEvent, int | None]]) -> TaskState | None:
     ordered = sorted(unique.values(), key=lambda pair: rank(pair[0]))
     task_id = ordered[0][0].task_id
     values = _blank(task_id)
+    values[_FIRST_SEEN] = min(ordered, key=lambda pair: (pair[1] is None, pair[1] or 0))[0].occurred_at
     top: Rank | None = None
     for event, offset in ordered:  # evolve's step, building one TaskState at the end
         if event.task_id != task_id:

@@ -60,9 +60,7 @@ def _in_utc(value: datetime) -> datetime:
 
 def _cursor(value: str) -> str:
     cursor = decode_cursor(_no_nul(value))
-    if cursor.date_done.tzinfo is None:
-        raise ValueError(f"not a cursor this ledger issued ({value!r})")
-    _in_utc(cursor.date_done)
+    _in_utc(cursor.first_seen)
     _no_nul(cursor.task_id)
     return value
 

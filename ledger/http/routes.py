@@ -76,7 +76,11 @@ def list_tasks(
     cursor: Annotated[Cursor | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> PageOut:
-    """Tasks, newest status change first, in keyset pages (stable while tasks change)."""
+    """Tasks, newest first by first appearance (``first_seen``), in keyset pages: following
+    ``next_cursor`` returns every task that existed when the walk began exactly once,
+    whatever changes meanwhile (with filters: every such task still matching when reached);
+    tasks created during the walk may or may not appear. ``since``/``until`` bound
+    ``date_done``, when the status last changed."""
     where = TaskFilter(tuple(dict.fromkeys(status or ())), name, worker, since, until)
     with backends.queries() as queries:
         page = queries.list_tasks(where, cursor=cursor, limit=limit)

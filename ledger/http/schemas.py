@@ -61,6 +61,9 @@ class TaskOut(_Out):
     date_received: datetime | None = None
     date_started: datetime | None = None
     date_done: datetime | None = Field(None, description="when the status last changed")
+    first_seen: datetime | None = Field(
+        None, description="occurred_at of the task's first event in the log; never changes, and lists are ordered by it"
+    )
     runtime: float | None = None
     last_event_id: UUID | None = None
 
@@ -75,7 +78,9 @@ class TaskOut(_Out):
 
 
 class PageOut(_Out):
-    """A keyset page, newest change first; pass ``next_cursor`` back as ``cursor``."""
+    """A keyset page, newest ``first_seen`` first; pass ``next_cursor`` back as ``cursor``.
+    Following the cursors returns every task that existed when the walk began exactly once,
+    whatever changes meanwhile."""
 
     items: list[TaskOut]
     next_cursor: str | None

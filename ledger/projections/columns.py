@@ -39,9 +39,10 @@ TASK_COLUMNS = (
     "runtime",
     "last_event_id",
     "last_offset",
+    "first_seen",
 )
 TASK_JSON = frozenset({"result", "args", "kwargs"})
-TASK_TIMES = frozenset({"eta", "date_pending", "date_received", "date_started", "date_done"})
+TASK_TIMES = frozenset({"eta", "date_pending", "date_received", "date_started", "date_done", "first_seen"})
 
 PERIODIC_COLUMNS = (
     "name",
@@ -139,7 +140,8 @@ def task_values(state: TaskState, dialect: Dialect) -> tuple[Any, ...]:
     """What ``_values`` gives for a task row, unrolled: this runs for every row a batch
     writes, and the generic loop's per-column set look-ups cost more than the values."""
     (task_id, name, status, result, traceback, exc_type, exc_message, retries, args, kwargs, worker, eta,
-     date_pending, date_received, date_started, date_done, runtime, last_event_id, last_offset) = _task_fields(state)
+     date_pending, date_received, date_started, date_done, runtime, last_event_id, last_offset,
+     first_seen) = _task_fields(state)
     json_, time_ = dialect.dump_json, dialect.dump_time
     return (task_id, name, str(status) if isinstance(status, TaskStatus) else status,
             None if result is None else json_(result), traceback, exc_type, exc_message, retries,
@@ -147,7 +149,8 @@ def task_values(state: TaskState, dialect: Dialect) -> tuple[Any, ...]:
             None if eta is None else time_(eta), None if date_pending is None else time_(date_pending),
             None if date_received is None else time_(date_received),
             None if date_started is None else time_(date_started), None if date_done is None else time_(date_done),
-            runtime, None if last_event_id is None else dialect.dump_uuid(last_event_id), last_offset)  # fmt: skip
+            runtime, None if last_event_id is None else dialect.dump_uuid(last_event_id), last_offset,
+            time_(first_seen))  # fmt: skip
 
 
 def task_from_row(row: Sequence[Any], dialect: Dialect) -> TaskState:

@@ -19,6 +19,7 @@ from typing import Self
 
 from ledger.domain.fold import TaskState, fold
 from ledger.domain.statuses import PRECEDENCE, UNREADY_STATES, TaskStatus
+from ledger.domain.waiting import waiting_since
 from ledger.projections.rows import history_events
 from ledger.projections.store import Cursor, HistoryRow, TaskFilter, ViewStore
 from ledger.timeutil import require_aware
@@ -76,23 +77,27 @@ def as_of(reader: HistoryReader, task_id: str, at: datetime) -> TaskState | None
 
 
 def stuck_tasks(store: ViewStore, older_than: timedelta, now: datetime, *, page_size: int = 500) -> list[TaskState]:
-    """Unfinished tasks (status not a ready state) whose status has not changed for longer
-    than ``older_than`` before ``now``: a worker died, a retry was never picked up, a message
-    was lost. Longest-stuck first. Reads the current views (``date_done`` is when the status
-    last changed), paging through all of them."""
+    """Unfinished tasks that have been waiting (``waiting_since``: since their last status
+    change, or their ETA when that is later) for longer than ``older_than`` before ``now``:
+    a worker died, a retry was never picked up, a message was lost. Longest-stuck first,
+    then by task id. The store preselects unfinished tasks whose status changed before the
+    cut-off (one that changed since cannot be stuck), paging through all of them; the
+    domain's rule decides."""
     if older_than < timedelta(0):
         raise ValueError(f"older_than: must not be negative, got {older_than}")
     if page_size < 1:
         raise ValueError(f"page_size: must be at least 1, got {page_size}")
-    statuses = tuple(sorted(UNREADY_STATES))
-    where = TaskFilter(statuses=statuses, until=require_aware(now, "now") - older_than)
-    found: list[TaskState] = []
+    cutoff = require_aware(now, "now") - older_than
+    where = TaskFilter(statuses=tuple(sorted(UNREADY_STATES)), until=cutoff)
+    found: list[tuple[datetime, str, TaskState]] = []
     after: Cursor | None = None
     while True:
         page = store.list_tasks(where, after=after, limit=page_size)
-        found += page
+        for state in page:
+            since = waiting_since(state)
+            if since is not None and since < cutoff:
+                found.append((since, state.task_id, state))
         if len(page) < page_size:
             break
-        after = Cursor(page[-1].date_done, page[-1].task_id)
-    found.reverse()  # the store pages newest first
-    return found
+        after = Cursor(page[-1].first_seen, page[-1].task_id)
+    return [state for _, _, state in sorted(found, key=lambda entry: entry[:2])]

@@ -347,9 +347,9 @@ class PostgresViewStore(ViewStore):
     def list_tasks(self, where: TaskFilter, *, after: Cursor | None, limit: int) -> list[TaskState]:
         clauses, params = _filter_sql(where)
         if after is not None:
-            clauses.append("(date_done, task_id) < (%s, %s)")
-            params += [after.date_done, after.task_id]
-        query = sql.SQL("SELECT {} FROM task_meta {} ORDER BY date_done DESC, task_id DESC LIMIT %s").format(
+            clauses.append("(first_seen, task_id) < (%s, %s)")
+            params += [after.first_seen, after.task_id]
+        query = sql.SQL("SELECT {} FROM task_meta {} ORDER BY first_seen DESC, task_id DESC LIMIT %s").format(
             _columns(TASK_COLUMNS), sql.SQL("WHERE " + " AND ".join(clauses) if clauses else "")
         )
         with self._tx() as cur:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
+from typing import Final
 
 from pydantic import JsonValue
 
@@ -61,18 +62,43 @@ class PeriodicTaskMeta:
     due: bool
 
 
+CURSOR_VERSION: Final = "2"
+"""Bumped whenever the order a cursor positions in changes. Version 2: (first_seen,
+task_id). Version 1 cursors (no version field; ``date_done|task_id``) are refused."""
+
+
 def encode_cursor(state: TaskState) -> str:
-    raw = f"{state.date_done.astimezone(UTC).isoformat()}|{state.task_id}"
+    raw = f"{CURSOR_VERSION}|{state.first_seen.astimezone(UTC).isoformat()}|{state.task_id}"
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
 def decode_cursor(cursor: str) -> Cursor:
-    """Raises ValueError naming the parameter when the cursor is not one we issued."""
+    """Raises ValueError naming the parameter when the cursor is not one this version of
+    the ledger issued (a cursor from before an upgrade says so: start the walk again)."""
+    not_ours = ValueError(f"cursor: not a cursor this ledger issued ({cursor!r})")
     try:
-        when, _, task_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return Cursor(datetime.fromisoformat(when), task_id)
+        version, _, rest = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cursor: not a cursor this ledger issued ({cursor!r})") from exc
+        raise not_ours from exc
+    if version != CURSOR_VERSION:
+        if _instant(version) is not None:
+            raise ValueError(
+                "cursor: issued by an older version of the ledger, whose pages were in another order; "
+                "start the walk again without a cursor"
+            )
+        raise not_ours
+    when, separator, task_id = rest.partition("|")
+    first_seen = _instant(when)
+    if not separator or first_seen is None or first_seen.tzinfo is None:
+        raise not_ours
+    return Cursor(first_seen, task_id)
+
+
+def _instant(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def missed_runs(runs: list[RunOutcome], interval: float | None, grace: float, now: datetime) -> int:
@@ -132,6 +158,12 @@ class TaskQueries:
         return self.get_task(task_id).status is TaskStatus.DONE
 
     def list_tasks(self, where: TaskFilter = ALL_TASKS, *, cursor: str | None = None, limit: int = 50) -> Page:
+        """One page of the tasks matching ``where``, newest first by first appearance
+        (``first_seen``, the time of the task's first event in the log); pass ``next_cursor``
+        back as ``cursor`` for the next page. A walk over all pages returns every task that
+        existed when it began exactly once, whatever changes meanwhile (with a filter: each
+        such task that still matches when the walk reaches it; an expired task is gone);
+        tasks created during the walk may or may not appear."""
         if not 1 <= limit <= 1000:
             raise ValueError(f"limit: must be between 1 and 1000, got {limit}")
         after = decode_cursor(cursor) if cursor else None

@@ -221,12 +221,12 @@ class SqliteViewStore(ViewStore):
                 clauses.append(f"date_done {op} ?")
                 params.append(utc_text(bound))
         if after is not None:
-            clauses.append("(date_done < ? OR (date_done = ? AND task_id < ?))")
-            params += [utc_text(after.date_done), utc_text(after.date_done), after.task_id]
+            clauses.append("(first_seen < ? OR (first_seen = ? AND task_id < ?))")
+            params += [utc_text(after.first_seen), utc_text(after.first_seen), after.task_id]
         where_sql = "WHERE " + " AND ".join(clauses) if clauses else ""
         rows = self.conn.execute(
             f"SELECT {', '.join(TASK_COLUMNS)} FROM task_meta {where_sql} "
-            "ORDER BY date_done DESC, task_id DESC LIMIT ?",
+            "ORDER BY first_seen DESC, task_id DESC LIMIT ?",
             [*params, limit],
         )
         return [task_from_row(r, DIALECT) for r in rows]

@@ -61,7 +61,8 @@ class Changes:
 
 @dataclass(frozen=True, slots=True)
 class TaskFilter:
-    """What ``list_tasks`` selects; every field is optional."""
+    """What ``list_tasks`` selects; every field is optional. ``since`` (inclusive) and
+    ``until`` (exclusive) bound ``date_done``: when the status last changed."""
 
     statuses: tuple[TaskStatus, ...] = ()
     name: str | None = None
@@ -72,9 +73,10 @@ class TaskFilter:
 
 @dataclass(frozen=True, slots=True)
 class Cursor:
-    """Keyset position: rows strictly after (date_done, task_id) in descending order."""
+    """Keyset position: rows strictly after (first_seen, task_id) in descending order.
+    Both are immutable for a task, so a task never moves across a cursor."""
 
-    date_done: datetime
+    first_seen: datetime
     task_id: str
 
 
@@ -142,7 +144,9 @@ class ViewStore(ABC):
 
     @abstractmethod
     def list_tasks(self, where: TaskFilter, *, after: Cursor | None, limit: int) -> list[TaskState]:
-        """Rows matching ``where``, newest ``date_done`` first, keyset-paginated."""
+        """Rows matching ``where``, newest ``first_seen`` first (then ``task_id`` descending),
+        strictly after ``after``: a walk over pages returns each task at most once, and every
+        task present when it began and still matching when reached exactly once."""
 
     @abstractmethod
     def slowest_tasks(self, limit: int) -> list[TaskState]:

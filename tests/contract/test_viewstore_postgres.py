@@ -1,8 +1,10 @@
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
+import psycopg2.extras
 import pytest
 
-from ledger.projections.postgres import PostgresViewStore
+from ledger.projections.postgres import DIALECT, PostgresViewStore
 from ledger.projections.store import ViewStore, ViewStoreUnavailable
 from tests.contract.viewstore_contract import ViewStoreContract
 
@@ -10,12 +12,32 @@ pytestmark = pytest.mark.postgres
 
 
 class TestPostgresViewStore(ViewStoreContract):
+    dialect = DIALECT
+
+    def raw_insert(self, store: ViewStore, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        assert isinstance(store, PostgresViewStore)
+        names = ", ".join(f'"{c}"' for c in columns)
+        with store.conn, store.conn.cursor() as cur:
+            psycopg2.extras.execute_values(cur, f"INSERT INTO {table} ({names}) VALUES %s", rows)
+
     @pytest.fixture
     def store(self, postgres_dsn: str, pg_schema: str) -> Iterator[ViewStore]:
         store = PostgresViewStore(postgres_dsn, pg_schema)
-        assert store.migrate() == ["0001_views", "0002_history_index"]
+        assert store.migrate() == ["0001_views", "0002_history_index", "0003_first_seen"]
         yield store
         store.close()
+
+    @pytest.fixture
+    def other(self, postgres_dsn: str, pg_schema: str, store: ViewStore) -> Iterator[ViewStore]:
+        other = PostgresViewStore(postgres_dsn, pg_schema)
+        yield other
+        other.close()
+
+    @pytest.fixture
+    def blank(self, postgres_dsn: str, pg_schema: str) -> Iterator[ViewStore]:
+        blank = PostgresViewStore(postgres_dsn, pg_schema)
+        yield blank
+        blank.close()
 
 
 def test_an_unreachable_server_is_named() -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import random
+import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -13,14 +17,18 @@ from ledger.domain.events import (
     TaskEvent,
     TaskFailed,
     TaskPending,
+    TaskReceived,
     TaskStarted,
     TaskSucceeded,
 )
 from ledger.domain.fold import fold
 from ledger.domain.periodic import fold_periodic
 from ledger.domain.statuses import TaskStatus
-from ledger.projections.rows import Decoded, history_events, history_row
-from ledger.projections.store import Changes, StaleOffsets, TaskFilter, ViewStore
+from ledger.projections import migrations
+from ledger.projections.columns import TASK_COLUMNS, TASK_EVENT_COLUMNS, Dialect, task_event_values, task_values
+from ledger.projections.queries import TaskQueries
+from ledger.projections.rows import BatchPlanner, Decoded, history_events, history_row
+from ledger.projections.store import Changes, Cursor, StaleOffsets, TaskFilter, ViewStore
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 
@@ -79,8 +87,89 @@ def changes_for(events: list[TaskEvent], *, partition: int = 0, first_offset: in
     )
 
 
+def project(store: ViewStore, events: list[TaskEvent]) -> None:
+    """What the projector does with one batch read from partition 0 (the planner folds,
+    refolds late events from the stored history, and the store writes rows and offsets)."""
+    start = store.offsets("views", "topic").get(0, 0)
+    items = [Decoded(e, 0, start + i) for i, e in enumerate(events)]
+    changes = BatchPlanner(store).plan(
+        items, projection="views", topic="topic", expected_offsets={0: start}, offsets={0: start + len(items)}
+    )
+    store.write(changes)
+
+
+class Turns:
+    """The walker and the writer thread: after each page the writer projects a batch aimed
+    at what that page showed, and the walker reads the next page only once it has landed;
+    meanwhile the writer keeps projecting other batches (at most ``noise`` per page), so
+    writes also overlap the reads."""
+
+    def __init__(self, noise: int = 3) -> None:
+        self.cond = threading.Condition()
+        self.pages = self.answered = self.noisy = 0
+        self.noise, self.done = noise, False
+
+    def page_read(self) -> None:
+        with self.cond:
+            self.pages += 1
+            self.cond.notify_all()
+            self.cond.wait_for(lambda: self.answered >= self.pages or self.done)
+
+    def next_turn(self) -> bool | None:
+        """True: answer the last page now; False: a batch of noise; None: the walk is over."""
+        with self.cond:
+            self.cond.wait_for(lambda: self.pages > self.answered or self.noisy < self.noise or self.done)
+            if self.done:
+                return None
+            if self.pages > self.answered:
+                self.noisy = 0
+                return True
+            self.noisy += 1
+            return False
+
+    def answered_page(self) -> None:
+        with self.cond:
+            self.answered = self.pages
+            self.cond.notify_all()
+
+    def finish(self) -> None:
+        with self.cond:
+            self.done = True
+            self.cond.notify_all()
+
+
 class ViewStoreContract:
-    """Subclasses provide ``store`` (a migrated, empty store) as a fixture."""
+    """Subclasses provide ``store`` (a migrated, empty store), ``other`` (a second store on
+    the same views, as another process would open them) and ``blank`` (a store on views
+    never migrated) as fixtures, their backend's ``dialect``, and ``raw_insert``."""
+
+    dialect: Dialect
+
+    def raw_insert(self, store: ViewStore, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        """Insert rows as they are, bypassing ``write`` (rows an older version wrote)."""
+        raise NotImplementedError
+
+    def test_migration_0003_gives_existing_rows_the_first_seen_a_rebuild_gives(
+        self, blank: ViewStore, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        every = migrations.load
+        monkeypatch.setattr(migrations, "load", lambda dialect: [m for m in every(dialect) if m.version < 3])
+        assert blank.migrate() == ["0001_views", "0002_history_index"]
+        monkeypatch.undo()
+        received = TaskReceived(task_id="skewed", task_name="app.add", occurred_at=T0 + timedelta(seconds=20))
+        pending = TaskPending(task_id="skewed", occurred_at=T0 + timedelta(seconds=10))  # logged after
+        history = [history_row(Decoded(received, 2, 5)), history_row(Decoded(pending, 2, 7))]
+        skewed = fold(history_events(history))
+        orphan = fold([(TaskReceived(task_id="orphan", occurred_at=T0 + timedelta(seconds=30)), None),
+                       (TaskSucceeded(task_id="orphan", occurred_at=T0 + timedelta(seconds=40)), None)])  # fmt: skip
+        assert skewed is not None and orphan is not None and TASK_COLUMNS[-1] == "first_seen"
+        self.raw_insert(blank, "task_event", TASK_EVENT_COLUMNS, [task_event_values(r, self.dialect) for r in history])
+        self.raw_insert(blank, "task_meta", TASK_COLUMNS[:-1],
+                        [task_values(s, self.dialect)[:-1] for s in (skewed, orphan)])  # fmt: skip
+        assert blank.migrate() == ["0003_first_seen"]
+        assert skewed.first_seen == received.occurred_at  # the first in the log, not the earliest
+        assert blank.get_task("skewed") == skewed
+        assert blank.get_task("orphan") == orphan  # no history left: its earliest known date
 
     def test_migrate_twice_is_harmless(self, store: ViewStore) -> None:
         assert store.migrate() == []
@@ -115,7 +204,7 @@ class ViewStoreContract:
         events: list[TaskEvent] = []
         for i in range(25):
             status = TaskStatus.FAILURE if i % 5 == 0 else TaskStatus.DONE
-            at = T0 + timedelta(seconds=i // 2)  # ties on date_done: task_id breaks them
+            at = T0 + timedelta(seconds=i // 2)  # ties on first_seen: task_id breaks them
             events += lifecycle(f"t{i:02d}", status=status, at=at, worker=f"w{i % 2}")
         store.write(changes_for(events))
         seen: list[str] = []
@@ -125,17 +214,85 @@ class ViewStoreContract:
             if not page:
                 break
             seen += [s.task_id for s in page]
-            from ledger.projections.store import Cursor
-
-            after = Cursor(page[-1].date_done, page[-1].task_id)
+            after = Cursor(page[-1].first_seen, page[-1].task_id)
         assert len(seen) == 25 == len(set(seen))
-        dones = [store.get_task(t).date_done for t in seen]  # type: ignore[union-attr]
-        assert dones == sorted(dones, reverse=True)
+        firsts = [store.get_task(t).first_seen for t in seen]  # type: ignore[union-attr]
+        assert firsts == sorted(firsts, reverse=True)
         failed = store.list_tasks(TaskFilter(statuses=(TaskStatus.FAILURE,)), after=None, limit=100)
         assert sorted(s.task_id for s in failed) == ["t00", "t05", "t10", "t15", "t20"]
         w1 = store.list_tasks(TaskFilter(worker="w1", since=T0 + timedelta(seconds=6)), after=None, limit=100)
         assert w1 and all(s.worker == "w1" and s.date_done >= T0 + timedelta(seconds=6) for s in w1)
         assert store.status_counts() == {TaskStatus.DONE: 20, TaskStatus.FAILURE: 5}
+
+    def test_a_walk_returns_each_task_once_while_tasks_change_under_skewed_clocks(
+        self, store: ViewStore, other: ViewStore
+    ) -> None:
+        """The pagination guarantee: every task that existed when the walk began comes back
+        exactly once, in order of first appearance, whatever happens to it meanwhile. A
+        thread projects, between and during pages: outcomes from workers whose clock is
+        hours behind (for tasks already walked) or a day ahead (for tasks not reached yet),
+        late events that make the projector refold, and new tasks."""
+        initial = [f"task{i:03d}" for i in range(60)]
+        project(store, [e for i, t in enumerate(initial) for e in lifecycle(t, at=T0 + timedelta(seconds=10 * i))])
+        seen: list[str] = []
+        turns = Turns()
+        failures: list[BaseException] = []
+
+        def write() -> None:
+            rng = random.Random(5)
+            try:
+                for attempt in range(1, 10_000):
+                    answer = turns.next_turn()
+                    if answer is None:
+                        return
+                    with turns.cond:
+                        walked = list(seen)
+                    if answer:  # outcomes skewed so that a date_done order would repeat or skip
+                        ahead = [t for t in reversed(initial) if t not in walked][:2]
+                        behind, late = walked[-2:], walked[:1] + ahead[:1]
+                        born = T0 + timedelta(milliseconds=attempt)  # behind the cursor: walked too
+                    else:
+                        ahead, behind, late = rng.sample(initial, 1), rng.sample(initial, 1), rng.sample(initial, 1)
+                        born = T0 + timedelta(seconds=rng.randrange(900))
+                    past, future = T0 - timedelta(hours=3), T0 + timedelta(days=1)
+                    project(other, [
+                        *(TaskSucceeded(task_id=t, attempt=attempt, occurred_at=past) for t in behind),
+                        *(TaskSucceeded(task_id=t, attempt=attempt, occurred_at=future) for t in ahead),
+                        *(TaskReceived(task_id=t, occurred_at=T0 - timedelta(days=1)) for t in late),  # a refold
+                        TaskPending(task_id=f"new{attempt:04d}", occurred_at=born),
+                    ])  # fmt: skip
+                    if answer:
+                        turns.answered_page()
+            except BaseException as exc:  # surfaced by the walking thread
+                failures.append(exc)
+                turns.finish()
+
+        writer = threading.Thread(target=write, name="skewed-writer")
+        writer.start()
+        queries, walked, cursor = TaskQueries(store), [], None
+        try:
+            while True:
+                page = queries.list_tasks(cursor=cursor, limit=7)
+                walked += page.items
+                with turns.cond:
+                    seen.extend(s.task_id for s in page.items)
+                if page.next_cursor is None or failures:
+                    break
+                cursor = page.next_cursor
+                turns.page_read()
+        finally:
+            turns.finish()
+            writer.join()
+        assert not failures, failures
+        ids = [s.task_id for s in walked]
+        repeated = sorted({t for t in ids if ids.count(t) > 1})
+        missing = sorted(set(initial) - set(ids))
+        assert not repeated and not missing, f"walked twice: {repeated}; never walked: {missing}"
+        assert len(ids) > len(initial), "new tasks landed behind the cursor: the walk reaches them too"
+        firsts = [(s.first_seen, s.task_id) for s in walked]
+        assert firsts == sorted(firsts, reverse=True)
+        assert all(s.first_seen == T0 + timedelta(seconds=10 * i) for i, t in enumerate(initial)
+                   for s in [store.get_task(t)] if s is not None)  # fmt: skip
 
     def test_deleted_tasks_leave_rows_and_history(self, store: ViewStore) -> None:
         store.write(changes_for(lifecycle("t1") + lifecycle("t2")))

@@ -3,8 +3,9 @@ a projected stream, keyset pages, time travel, 404/422/401/503 bodies, metrics, 
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from ledger.bootstrap import build_projector
-from ledger.domain.events import TaskEvent, TaskPending
+from ledger.domain.events import TaskEvent, TaskPending, TaskSucceeded
 from ledger.domain.fold import fold
 from ledger.domain.statuses import TaskStatus
 from ledger.eventlog.base import EventLog
@@ -117,6 +118,36 @@ def test_listing_walks_every_task_once_and_filters(
     assert sorted(during) == sorted(tasks) and len(during) == len(set(during)) and len(written) == 3
 
 
+def test_a_skewed_late_outcome_does_not_bring_a_walked_task_back(
+    settings: Settings, log: EventLog, store: ViewStore
+) -> None:
+    """Issue 12, defect 5: take a page of DONE tasks, then a worker whose clock is three
+    hours behind reports attempt 5 of five tasks already seen; the rest of the walk must
+    neither repeat them nor miss any other task."""
+    now = datetime.now(UTC)
+    done = [f"job-{i:03d}" for i in range(40)]
+    append_all(log, [event for i, task_id in enumerate(done) for event in (
+        TaskPending(task_id=task_id, task_name="report.build", occurred_at=now - timedelta(minutes=30, seconds=i)),
+        TaskSucceeded(task_id=task_id, task_name="report.build", occurred_at=now - timedelta(minutes=20, seconds=i)),
+    )])  # fmt: skip
+    project_all(settings)
+    with TestClient(create_app(settings)) as client:
+        first = client.get("/tasks", params={"limit": 10, "status": "DONE"}).json()
+        walked = [item["task_id"] for item in first["items"]]
+        skewed = walked[:5]
+        append_all(log, [TaskSucceeded(task_id=t, attempt=5, occurred_at=now - timedelta(hours=3)) for t in skewed])
+        project_all(settings)
+        assert {client.get(f"/tasks/{t}").json()["retries"] for t in skewed} == {5}
+        cursor = first["next_cursor"]
+        rest: list[str] = []
+        while cursor:
+            page = client.get("/tasks", params={"limit": 10, "status": "DONE", "cursor": cursor}).json()
+            rest += [item["task_id"] for item in page["items"]]
+            cursor = page["next_cursor"]
+    assert set(rest) & set(skewed) == set()
+    assert sorted(walked + rest) == sorted(done)
+
+
 def test_history_stats_and_periodic_tasks(client: TestClient, projected: Projected) -> None:
     late_seen = False
     for task_id, state in projected.tasks.items():
@@ -148,6 +179,10 @@ def test_history_stats_and_periodic_tasks(client: TestClient, projected: Project
     assert [p["name"] for p in due] == [p["name"] for p in periodic if p["due"]]
 
 
+V1_CURSOR = base64.urlsafe_b64encode(b"2026-03-01T02:00:00+00:00|task-1").decode()
+"""A next_cursor as versions ordered by date_done issued it."""
+
+
 def test_bad_parameters_are_422_naming_the_parameter(settings: Settings, store: ViewStore) -> None:
     naive = "2026-03-01T02:00:00"
     cases: list[tuple[str, dict[str, Any], dict[str, str], list[Any]]] = [
@@ -156,6 +191,7 @@ def test_bad_parameters_are_422_naming_the_parameter(settings: Settings, store: 
         ("/tasks", {"limit": 0}, {}, ["query", "limit"]),
         ("/tasks", {"limit": 1001}, {}, ["query", "limit"]),
         ("/tasks", {"cursor": "not-a-cursor"}, {}, ["query", "cursor"]),
+        ("/tasks", {"cursor": V1_CURSOR}, {}, ["query", "cursor"]),
         ("/tasks", {"since": naive}, {}, ["query", "since"]),
         ("/tasks", {"until": "yesterday"}, {}, ["query", "until"]),
         ("/tasks", {"name": "a\x00b"}, {}, ["query", "name"]),
@@ -174,6 +210,8 @@ def test_bad_parameters_are_422_naming_the_parameter(settings: Settings, store: 
             assert response.status_code == 422, (path, params, headers, response.text)
             errors = response.json()["detail"]
             assert any(e["loc"] == loc and e["msg"] for e in errors), (loc, errors)
+        old = client.get("/tasks", params={"cursor": V1_CURSOR}).json()["detail"][0]["msg"]
+        assert "cursor: issued by an older version of the ledger" in old and "without a cursor" in old
 
 
 @pytest.mark.parametrize("settings", ["embedded"], indirect=True)

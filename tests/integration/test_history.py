@@ -192,6 +192,32 @@ def test_stuck_tasks_are_exactly_the_unfinished_ones_older_than_the_threshold(
         stuck_tasks(store, timedelta(minutes=-1), now)
 
 
+def test_a_task_waiting_for_its_eta_is_not_stuck(settings: Settings, log: EventLog, store: ViewStore) -> None:
+    """Issue 12, defect 13: a task scheduled for later waits from its ETA, not from when it
+    was sent; once the ETA is long past with nothing happening, it is stuck."""
+    now = T0 + timedelta(hours=1)
+    append_all(log, [
+        TaskPending(task_id="eta-ahead", occurred_at=now - timedelta(minutes=5), eta=now + timedelta(hours=1)),
+        TaskReceived(task_id="eta-ahead-received", occurred_at=now - timedelta(hours=2), eta=now + timedelta(hours=1)),
+        TaskPending(task_id="eta-just-passed", occurred_at=now - timedelta(hours=3), eta=now - timedelta(minutes=5)),
+        TaskPending(task_id="eta-long-passed", occurred_at=now - timedelta(hours=3), eta=now - timedelta(hours=2)),
+        TaskPending(task_id="no-eta", occurred_at=now - timedelta(minutes=90)),
+        TaskPending(task_id="eta-before-sent", occurred_at=now - timedelta(minutes=80), eta=now - timedelta(hours=4)),
+    ])  # fmt: skip
+    project_all(settings)
+    assert [s.task_id for s in stuck_tasks(store, timedelta(seconds=10), now)] == [
+        "eta-long-passed",  # waiting since its ETA, two hours ago
+        "no-eta",
+        "eta-before-sent",  # an ETA before it was even sent: waiting since it was sent
+        "eta-just-passed",
+    ]
+    assert [s.task_id for s in stuck_tasks(store, timedelta(minutes=30), now)] == [
+        "eta-long-passed",
+        "no-eta",
+        "eta-before-sent",
+    ]
+
+
 def test_replay_windows_by_record_time_and_by_position(log: EventLog) -> None:
     first = stream(seed=43, tasks=8, periodic=0, duplicates=0, late=0)
     second = stream(seed=44, tasks=8, periodic=0, duplicates=0, late=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -56,6 +57,12 @@ def test_pages_follow_each_other_without_gaps_or_repeats(settings: Settings, log
     assert {t.task_id for t in failures} == {t for t, s in tasks.items() if s.status is TaskStatus.FAILURE}
     with pytest.raises(ValueError, match="cursor"):
         queries.list_tasks(cursor="not-a-cursor")
+    before_first_seen = base64.urlsafe_b64encode(f"{T0.isoformat()}|{seen[0]}".encode()).decode()
+    with pytest.raises(ValueError, match=r"^cursor: issued by an older version"):
+        queries.list_tasks(cursor=before_first_seen)
+    unversioned = base64.urlsafe_b64encode(f"9|{T0.isoformat()}|{seen[0]}".encode()).decode()
+    with pytest.raises(ValueError, match=r"^cursor: not a cursor this ledger issued"):
+        queries.list_tasks(cursor=unversioned)
     with pytest.raises(ValueError, match="limit"):
         queries.list_tasks(limit=0)
 

@@ -87,9 +87,11 @@ def logged(events: list[TaskEvent]) -> Logged:
     return [(event, offset) for offset, event in enumerate(events, start=10)]
 
 
-def ignoring_offset(state: TaskState | None) -> TaskState:
+def ignoring_positions(state: TaskState | None) -> TaskState:
+    """The state without what depends on log positions (the last offset, and which event
+    came first in the log)."""
     assert state is not None
-    return dataclasses.replace(state, last_offset=None)
+    return dataclasses.replace(state, last_offset=None, first_seen=T0)
 
 
 def evolve_all(pairs: Logged) -> TaskState | None:
@@ -108,9 +110,11 @@ def test_any_permutation_folds_to_the_same_state(
     shuffled = data.draw(st.permutations(original))
     assert fold(shuffled) == fold(original)
     assert fold(list(reversed(original))) == fold(original)
-    # A shuffled delivery gets new positions: only the recorded offset may differ.
+    # A shuffled delivery gets new positions: only what follows from positions may differ.
     redelivered = [(event, position) for position, (event, _) in enumerate(shuffled)]
-    assert ignoring_offset(fold(redelivered)) == ignoring_offset(fold(original))
+    assert ignoring_positions(fold(redelivered)) == ignoring_positions(fold(original))
+    state = fold(redelivered)
+    assert state is not None and state.first_seen == shuffled[0][0].occurred_at
     assert fold([(event, None) for event, _ in shuffled]) == evolve_all([(e, None) for e in events])
 
 
@@ -254,6 +258,27 @@ def test_duplicate_keeps_the_earliest_offset() -> None:
     assert fold([(started, None), (started, 7)]) == evolve(None, started, 7)
 
 
+def test_first_seen_is_the_time_of_the_first_event_in_the_log_and_never_moves() -> None:
+    """The sort key of listings: whatever later events say, and whatever their clocks."""
+    pending = ev(TaskPending, 10)
+    started = ev(TaskStarted, 5)  # a worker whose clock is behind
+    done = ev(TaskSucceeded, -3600, attempt=5)  # much further behind, and a later attempt
+    state = evolve(None, pending, 0)
+    for event, offset in ((started, 1), (done, 2)):
+        state = evolve(state, event, offset)
+        assert state.first_seen == pending.occurred_at
+    assert state.date_done == done.occurred_at
+    assert fold([(done, 2), (started, 1), (pending, 0)]) == state
+    late = ev(TaskReceived, -7200)  # ranks below the top: the projector refolds
+    assert is_late(state, late)
+    refolded = fold([(late, 3), (pending, 0), (done, 2), (started, 1)])
+    assert refolded is not None and refolded.first_seen == pending.occurred_at
+    unknown = fold([(started, 4), (pending, None)])  # an unknown offset counts after known ones
+    assert unknown is not None and unknown.first_seen == started.occurred_at
+    unranked = fold([(started, None), (pending, None)])  # none known: the lowest-ranked event
+    assert unranked is not None and unranked.first_seen == pending.occurred_at
+
+
 def test_empty_history_folds_to_none_and_tasks_cannot_mix() -> None:
     assert fold([]) is None
     other = TaskStarted(task_id="other")
@@ -266,7 +291,7 @@ def test_empty_history_folds_to_none_and_tasks_cannot_mix() -> None:
 def test_every_state_field_has_exactly_one_rule() -> None:
     """The rules are data: each column is status group, gap, status date, or identity."""
     names = [f.name for f in dataclasses.fields(TaskState)]
-    ruled = [*STATUS_GROUP, *GAP_FIELDS, *STATUS_DATES.values(), "task_id", "expired"]
+    ruled = [*STATUS_GROUP, *GAP_FIELDS, *STATUS_DATES.values(), "task_id", "first_seen", "expired"]
     assert sorted(ruled) == sorted(names)
 
 
