@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Final, Generic, TypeVar
 
 from ledger.domain.aggregates import PeriodicTask, TaskRun
@@ -24,24 +23,23 @@ REMEMBERED: Final = 10_000
 
 
 class Registry(Generic[T]):
-    """Aggregates by key, least recently used first out. ``lease`` hands one to a single
-    thread at a time; only an aggregate the caller keeps (``keep``) is remembered, so a
-    step refused for bad input leaves no trace."""
+    """Aggregates by key, least recently used first out. Only an aggregate the caller
+    keeps (``keep``) is remembered, so a step refused for bad input leaves no trace. Two
+    threads recording the same task at once may both take a step: harmless, as the same
+    step has the same event id."""
 
     def __init__(self, factory: Callable[[str], T], limit: int = REMEMBERED) -> None:
         self._factory, self._limit = factory, limit
         self._items: OrderedDict[str, T] = OrderedDict()
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._items)
 
-    @contextmanager
-    def lease(self, key: str) -> Iterator[T]:
+    def get(self, key: str) -> T:
         """The remembered aggregate of ``key``, or a new one (not yet remembered)."""
-        with self._lock:
-            item = self._items.get(key)
-            yield item if item is not None else self._factory(key)
+        item = self._items.get(key)  # a dict read is atomic: no lock
+        return item if item is not None else self._factory(key)
 
     def keep(self, key: str, item: T) -> None:
         with self._lock:

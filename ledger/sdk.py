@@ -158,8 +158,7 @@ class Ledger:
         returns its id), then record the run. Returns the dispatched task id. A bad name or
         a disabled entry dispatches nothing."""
         self._event(PeriodicTaskTriggered, name=name, task_id="-", task=task)
-        with self.periodic.lease(name) as entry:
-            entry.check_delay()
+        self.periodic.get(name).check_delay()
         task_id = dispatch()
         try:
             self._periodic_step(name, lambda entry: entry.delay(task_id), task=task)
@@ -201,12 +200,12 @@ class Ledger:
     def _step(self, cls: type[TaskEvent], task_id: str, name: str | None, origin: Origin, **fields: Any) -> Position:
         """Take one step of ``task_id``'s run, then append its event (``cls``)."""
         assert cls.status is not None
-        with self.runs.lease(task_id) as run:
-            step = run.plan(cls.status, origin.get("attempt"))
-            given = {**origin, **fields, "attempt": step.attempt, "event_id": origin.get("event_id") or step.event_id}
-            event = self._event(cls, task_id=task_id, task_name=name, **given)
-            run.take(step)
-            self.runs.keep(task_id, run)
+        run = self.runs.get(task_id)
+        step = run.plan(cls.status, origin.get("attempt"))
+        given = {**origin, **fields, "attempt": step.attempt, "event_id": origin.get("event_id") or step.event_id}
+        event = self._event(cls, task_id=task_id, task_name=name, **given)
+        run.take(step, event.occurred_at)
+        self.runs.keep(task_id, run)
         try:
             return self.emit(event)
         except Exception:
@@ -215,17 +214,17 @@ class Ledger:
 
     def _periodic_step(self, name: str, step: Callable[[PeriodicTask], None], *,
                        task: str | None = None) -> list[Position]:  # fmt: skip
-        with self.periodic.lease(name) as entry:
-            if task is not None and entry.task is None:
-                entry.task = task  # a run of an entry registered elsewhere names its task
-            try:
-                step(entry)
-            except InvalidTransition:
-                raise
-            except ValueError as exc:
-                raise InvalidEvent(str(exc)) from None
-            events = entry.to_ledger_events(self._emitter(None))
-            self.periodic.keep(name, entry)
+        entry = self.periodic.get(name)
+        if task is not None and entry.task is None:
+            entry.task = task  # a run of an entry registered elsewhere names its task
+        try:
+            step(entry)
+        except InvalidTransition:
+            raise
+        except ValueError as exc:
+            raise InvalidEvent(str(exc)) from None
+        events = entry.to_ledger_events(self._emitter(None))
+        self.periodic.keep(name, entry)
         try:
             return self.emit_many(events)
         except Exception:

@@ -131,10 +131,11 @@ class TaskRun(Aggregate):
             )
         return Step(status, at, step_event_id(self.task_id, status, at))
 
-    def take(self, step: Step) -> None:
-        """Record ``step`` (one the run planned). The aggregate events are not kept: the
-        ledger event appended for the step is the record."""
-        self.trigger_event(self.Stepped, status=step.status, attempt=step.attempt)
+    def take(self, step: Step, at: datetime | None = None) -> None:
+        """Record ``step`` (one the run planned) as taken ``at`` (default now: the ledger
+        event's ``occurred_at``). The aggregate events are not kept: the ledger event
+        appended for the step is the record."""
+        self.trigger_event(self.Stepped, status=step.status, attempt=step.attempt, timestamp=at)
         self.collect_events()
 
     def _moved(self, status: TaskStatus, attempt: int) -> None:
