@@ -34,7 +34,10 @@ def celery_status(status: TaskStatus) -> str:
 class TaskResult:
     """Celery's task meta (``AsyncResult._get_task_meta()``, with ``result_extended``'s
     fields). ``result`` is the return value on SUCCESS and, on FAILURE or RETRY, the
-    exception as Celery's JSON serializer stores it (``exc_type``, ``exc_message``)."""
+    exception as a result backend with Celery's JSON serializer stores it
+    (``Backend.prepare_exception``): ``{"exc_type": "ValueError", "exc_message": ["no stock"],
+    "exc_module": "builtins"}``. ``exc_message`` holds the exception's args; for a failure
+    recorded before the ledger kept them, ``[message]``."""
 
     task_id: str
     status: str
@@ -80,5 +83,15 @@ def task_state(task_id: str, queries: TaskQueries) -> TaskResult:
 
 def _result(state: TaskState) -> JsonValue:
     if state.status in (TaskStatus.FAILURE, TaskStatus.RETRY) and state.exc_type:
-        return {"exc_type": state.exc_type, "exc_message": state.exc_message}
+        return exception_meta(state.exc_type, state.exc_args, state.exc_message)
     return state.result if state.status is TaskStatus.DONE else None
+
+
+def exception_meta(exc_type: str, exc_args: list[JsonValue] | None, exc_message: str | None) -> JsonValue:
+    """Celery's serialized exception from the ledger's fields. The ledger's ``exc_type`` is
+    module-qualified (bare for builtins): the module is what precedes the last dot (for a
+    class nested in another, that is the outer class's path: Celery's own reading of such a
+    type fails the same way)."""
+    module, _, name = exc_type.rpartition(".")
+    args: list[JsonValue] = exc_args if exc_args is not None else [] if exc_message is None else [exc_message]
+    return {"exc_type": name, "exc_message": args, "exc_module": module or "builtins"}

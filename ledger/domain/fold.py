@@ -16,6 +16,11 @@ log finds the same first event).
 ``evolve`` is the incremental step, exact when the event outranks the current top (the
 normal, in-order case). ``is_late`` tells the projector when it is not; the projector then
 refolds the task's history with ``fold``. The hot path builds plain tuples, no pydantic.
+
+An expiry (``TaskExpired``) is not folded: it removes the task, if ``expires`` says so at
+the point of the log where it stands, and the events after it start the task afresh. The
+projector applies that rule as it reads the log; ``fold`` applies the same rule in log
+order, so the two agree on every interleaving of expiries and status events.
 """
 
 from __future__ import annotations
@@ -30,17 +35,17 @@ from uuid import UUID
 
 from pydantic import JsonValue
 
-from ledger.domain.events import TaskEvent
-from ledger.domain.statuses import PRECEDENCE, TaskStatus
+from ledger.domain.events import TaskEvent, TaskExpired
+from ledger.domain.statuses import PRECEDENCE, READY_STATES, TaskStatus
 
 __all__ = [
-    "EXPIRY_PRECEDENCE",
     "GAP_FIELDS",
     "STATUS_DATES",
     "STATUS_GROUP",
     "Rank",
     "TaskState",
     "evolve",
+    "expires",
     "fold",
     "is_late",
     "rank",
@@ -61,6 +66,8 @@ class TaskState:
     result: JsonValue
     exc_type: str | None
     exc_message: str | None
+    exc_args: list[JsonValue] | None
+    """The exception's ``args`` (what Celery's result backends store as ``exc_message``)."""
     traceback: str | None
     args: list[JsonValue] | None
     kwargs: dict[str, JsonValue] | None
@@ -77,7 +84,6 @@ class TaskState:
     first_seen: datetime
     """``occurred_at`` of the task's first event in log order (lowest offset; with offsets
     unknown, the lowest-ranked event): set when the task first appears, never changed."""
-    expired: bool = False
 
 
 # -- the rules ------------------------------------------------------------------------------
@@ -87,6 +93,7 @@ STATUS_GROUP: Final[tuple[str, ...]] = (
     "result",
     "exc_type",
     "exc_message",
+    "exc_args",
     "traceback",
     "runtime",
     "worker",
@@ -112,8 +119,6 @@ STATUS_DATES: Final[Mapping[TaskStatus, str]] = MappingProxyType(
 )
 """Status → field holding ``occurred_at`` of the highest-ranked event of that status."""
 
-EXPIRY_PRECEDENCE: Final = max(PRECEDENCE.values()) + 1
-"""An expiry outranks every status of its attempt: only a later attempt revives the task."""
 
 
 def _status_group(event: TaskEvent, offset: int | None) -> tuple[Any, ...]:
@@ -126,6 +131,7 @@ def _status_group(event: TaskEvent, offset: int | None) -> tuple[Any, ...]:
         values.get("result"),
         values.get("exc_type"),
         values.get("exc_message"),
+        values.get("exc_args"),
         values.get("traceback"),
         values.get("runtime"),
         emitter.worker or emitter.host,
@@ -142,29 +148,14 @@ _GAP_IDX: Final = tuple((FIELDS.index(name), source) for name, source in GAP_FIE
 _DATE_IDX: Final[dict[TaskStatus | None, int]] = {
     status: FIELDS.index(name) for status, name in STATUS_DATES.items()
 }
-_TASK_ID, _STATUS, _RETRIES, _DATE_DONE, _EVENT_ID, _OFFSET, _FIRST_SEEN, _EXPIRED = (
-    FIELDS.index(name)
-    for name in (
-        "task_id",
-        "status",
-        "retries",
-        "date_done",
-        "last_event_id",
-        "last_offset",
-        "first_seen",
-        "expired",
-    )
-)
-_PRECEDENCE: Final[dict[TaskStatus | None, int]] = {
-    None: EXPIRY_PRECEDENCE,
-    **{status: precedence for status, precedence in PRECEDENCE.items()},
-}
+_TASK_ID, _OFFSET, _FIRST_SEEN = (FIELDS.index(name) for name in ("task_id", "last_offset", "first_seen"))
+_PRECEDENCE: Final[dict[TaskStatus | None, int]] = {status: rank for status, rank in PRECEDENCE.items()}
 _RULES: dict[type[TaskEvent], tuple[int, int | None]] = {}
 
 
 def _rules(cls: type[TaskEvent]) -> tuple[int, int | None]:
     """(precedence, date field index) of an event class: the tables above, looked up once
-    per class (an enum key's hash is a Python call; a class's is not)."""
+    per class."""
     rules = _RULES.get(cls)
     if rules is None:
         rules = _RULES[cls] = (_PRECEDENCE[cls.status], _DATE_IDX.get(cls.status))
@@ -186,19 +177,26 @@ def top_rank(state: TaskState) -> Rank:
 
 def is_late(state: TaskState | None, event: TaskEvent) -> bool:
     """True when ``evolve`` would not be exact and the task must be refolded from history:
-    the event ranks below the current top. An expired state keeps no rank of its expiry, so
-    any status event after it is late too (rare: expired tasks have left the views)."""
+    the event ranks below the current top."""
     if state is None:
         return False
-    if event.status is not None and state.expired:
-        return True
     return rank(event) < top_rank(state)
+
+
+def expires(state: TaskState | None, event: TaskExpired) -> bool:
+    """Does this expiry remove the task? Only if, where the expiry stands in the log, the
+    task is finished and its status changed before the cut-off: an expiry racing a retry
+    never deletes a live task. The one rule, for the projector and for ``fold``."""
+    return state is not None and state.status in READY_STATES and state.date_done < event.expired_before
 
 
 # -- folding --------------------------------------------------------------------------------
 def evolve(state: TaskState | None, event: TaskEvent, offset: int | None = None) -> TaskState:
     """Apply one event. Exact when it outranks the current top; a late event only fills
-    gap fields that are still empty (``is_late`` says when to ``fold`` instead)."""
+    gap fields that are still empty (``is_late`` says when to ``fold`` instead). An
+    expiry is not a step of the state: ``expires`` decides what it does."""
+    if isinstance(event, TaskExpired):
+        raise ValueError("event: an expiry removes a task (see expires), it does not evolve one")
     if state is None:
         values = _blank(event.task_id)
         values[_FIRST_SEEN] = event.occurred_at
@@ -214,15 +212,34 @@ def evolve(state: TaskState | None, event: TaskEvent, offset: int | None = None)
 def fold(events: Iterable[tuple[TaskEvent, int | None]]) -> TaskState | None:
     """The state after all ``(event, offset)`` pairs, whatever their order or duplication:
     dedupe by event id (earliest offset wins), sort by rank, evolve in rank order;
-    ``first_seen`` from the event with the lowest offset (unknown offsets last, ties by rank)."""
+    ``first_seen`` from the event with the lowest offset (unknown offsets last, ties by rank).
+    Expiries act where they stand in the log (``expires``); None when nothing is left."""
     unique: dict[int, tuple[TaskEvent, int | None]] = {}  # by UUID.int: UUID's hash is slow
     for event, offset in events:
         seen = unique.get(event.event_id.int)
         if seen is None or _earlier(offset, seen[1]):
             unique[event.event_id.int] = (event, offset)
-    if not unique:
-        return None
-    ordered = sorted(unique.values(), key=lambda pair: rank(pair[0]))
+    pairs = list(unique.values())
+    if any(isinstance(event, TaskExpired) for event, _ in pairs):
+        pairs = _after_expiries(pairs)
+    return _fold_ranked(pairs) if pairs else None
+
+
+def _after_expiries(pairs: list[tuple[TaskEvent, int | None]]) -> list[tuple[TaskEvent, int | None]]:
+    """The status events left once each expiry, taken in log order, has removed the task
+    (or not) as it stood at that point."""
+    live: list[tuple[TaskEvent, int | None]] = []
+    for event, offset in sorted(pairs, key=lambda pair: (pair[1] is None, pair[1] or 0)):
+        if not isinstance(event, TaskExpired):
+            live.append((event, offset))
+        elif live and expires(_fold_ranked(live), event):
+            live = []
+    return live
+
+
+def _fold_ranked(pairs: list[tuple[TaskEvent, int | None]]) -> TaskState:
+    """Status events, unique by id, folded in rank order."""
+    ordered = sorted(pairs, key=lambda pair: rank(pair[0]))
     task_id = ordered[0][0].task_id
     values = _blank(task_id)
     values[_FIRST_SEEN] = min(ordered, key=lambda pair: (pair[1] is None, pair[1] or 0))[0].occurred_at
@@ -238,13 +255,10 @@ def _step(values: list[Any], top: Rank | None, event: TaskEvent, offset: int | N
     """Apply one event to a state's field values (``FIELDS`` order) in place, given the
     rank of its top event (None: no state yet); return the new top rank."""
     precedence, date_index = _rules(type(event))
-    if precedence == EXPIRY_PRECEDENCE:
-        return _expire(values, top, event, offset)
     event_rank = (event.attempt, precedence, event.occurred_at, event.event_id)
     if top is None or event_rank > top:
         for index, value in zip(_STATUS_IDX, _status_group(event, offset), strict=True):
             values[index] = value
-        values[_EXPIRED] = False
         _fill_gaps(values, event, date_index, overwrite=True)
         return event_rank
     if event_rank == top:  # the top event again: keep its earliest offset
@@ -263,20 +277,6 @@ def _fill_gaps(values: list[Any], event: TaskEvent, date_index: int | None, *, o
             values[index] = value
     if date_index is not None and (overwrite or values[date_index] is None):
         values[date_index] = event.occurred_at
-
-
-def _expire(values: list[Any], top: Rank | None, event: TaskEvent, offset: int | None) -> Rank:
-    """An expiry flags the task and changes nothing else. With no state yet it leaves a
-    flagged PENDING placeholder whose rank every later event beats."""
-    values[_EXPIRED] = True
-    if top is not None:
-        return top
-    values[_STATUS] = TaskStatus.PENDING
-    values[_RETRIES] = event.attempt
-    values[_DATE_DONE] = event.occurred_at
-    values[_EVENT_ID] = event.event_id
-    values[_OFFSET] = offset
-    return (event.attempt, PRECEDENCE[TaskStatus.PENDING], event.occurred_at, event.event_id)
 
 
 def _blank(task_id: str) -> list[Any]:

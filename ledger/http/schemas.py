@@ -52,6 +52,7 @@ class TaskOut(_Out):
     result: JsonValue = None
     exc_type: str | None = None
     exc_message: str | None = None
+    exc_args: list[JsonValue] | None = Field(None, description="the exception's args (Celery's exc_message)")
     traceback: str | None = None
     args: list[JsonValue] | None = None
     kwargs: dict[str, JsonValue] | None = None

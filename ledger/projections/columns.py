@@ -40,8 +40,9 @@ TASK_COLUMNS = (
     "last_event_id",
     "last_offset",
     "first_seen",
+    "exc_args",
 )
-TASK_JSON = frozenset({"result", "args", "kwargs"})
+TASK_JSON = frozenset({"result", "args", "kwargs", "exc_args"})
 TASK_TIMES = frozenset({"eta", "date_pending", "date_received", "date_started", "date_done", "first_seen"})
 
 PERIODIC_COLUMNS = (
@@ -141,7 +142,7 @@ def task_values(state: TaskState, dialect: Dialect) -> tuple[Any, ...]:
     writes, and the generic loop's per-column set look-ups cost more than the values."""
     (task_id, name, status, result, traceback, exc_type, exc_message, retries, args, kwargs, worker, eta,
      date_pending, date_received, date_started, date_done, runtime, last_event_id, last_offset,
-     first_seen) = _task_fields(state)
+     first_seen, exc_args) = _task_fields(state)
     json_, time_ = dialect.dump_json, dialect.dump_time
     return (task_id, name, str(status) if isinstance(status, TaskStatus) else status,
             None if result is None else json_(result), traceback, exc_type, exc_message, retries,
@@ -150,7 +151,7 @@ def task_values(state: TaskState, dialect: Dialect) -> tuple[Any, ...]:
             None if date_received is None else time_(date_received),
             None if date_started is None else time_(date_started), None if date_done is None else time_(date_done),
             runtime, None if last_event_id is None else dialect.dump_uuid(last_event_id), last_offset,
-            time_(first_seen))  # fmt: skip
+            time_(first_seen), None if exc_args is None else json_(exc_args))  # fmt: skip
 
 
 def task_from_row(row: Sequence[Any], dialect: Dialect) -> TaskState:
@@ -161,7 +162,7 @@ def task_from_row(row: Sequence[Any], dialect: Dialect) -> TaskState:
         data[column] = parse_time(data[column])
     data["status"] = TaskStatus(data["status"])
     data["last_event_id"] = UUID(str(data["last_event_id"]))
-    return TaskState(**data, expired=False)
+    return TaskState(**data)
 
 
 def periodic_values(state: PeriodicState, dialect: Dialect) -> tuple[Any, ...]:

@@ -19,9 +19,8 @@ from ledger.domain.events import (
     TaskEvent,
     TaskExpired,
 )
-from ledger.domain.fold import TaskState, evolve, fold, is_late
+from ledger.domain.fold import TaskState, evolve, expires, fold, is_late
 from ledger.domain.periodic import PeriodicState, evolve_periodic
-from ledger.domain.statuses import READY_STATES
 from ledger.projections.store import Changes, HistoryRow, ViewStore
 from ledger.wire import EVENT_ADAPTER, dump_event
 
@@ -111,7 +110,7 @@ class BatchPlanner:
             assert isinstance(event, TaskEvent)
             state = states.get(event.task_id)
             if isinstance(event, TaskExpired):
-                if _expires(state, event):
+                if expires(state, event):
                     states[event.task_id] = None
                     deleted.add(event.task_id)
                     refold.discard(event.task_id)
@@ -165,8 +164,3 @@ class BatchPlanner:
 def _task_id(item: Decoded) -> str | None:
     return item.event.task_id if isinstance(item.event, TaskEvent) else None
 
-
-def _expires(state: TaskState | None, event: TaskExpired) -> bool:
-    """An expiry removes a task only if it is still finished and old enough when applied,
-    so an expiry racing a retry can never delete a live task."""
-    return state is not None and state.status in READY_STATES and state.date_done < event.expired_before

@@ -23,7 +23,7 @@ class TestPostgresViewStore(ViewStoreContract):
     @pytest.fixture
     def store(self, postgres_dsn: str, pg_schema: str) -> Iterator[ViewStore]:
         store = PostgresViewStore(postgres_dsn, pg_schema)
-        assert store.migrate() == ["0001_views", "0002_history_index", "0003_first_seen"]
+        assert store.migrate() == ["0001_views", "0002_history_index", "0003_first_seen", "0004_exc_args"]
         yield store
         store.close()
 

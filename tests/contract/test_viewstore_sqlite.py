@@ -20,7 +20,7 @@ class TestSqliteViewStore(ViewStoreContract):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[ViewStore]:
         store = SqliteViewStore(tmp_path / "views.db")
-        assert store.migrate() == ["0001_views", "0002_history_index", "0003_first_seen"]
+        assert store.migrate() == ["0001_views", "0002_history_index", "0003_first_seen", "0004_exc_args"]
         yield store
         store.close()
 

@@ -162,11 +162,12 @@ class ViewStoreContract:
         skewed = fold(history_events(history))
         orphan = fold([(TaskReceived(task_id="orphan", occurred_at=T0 + timedelta(seconds=30)), None),
                        (TaskSucceeded(task_id="orphan", occurred_at=T0 + timedelta(seconds=40)), None)])  # fmt: skip
-        assert skewed is not None and orphan is not None and TASK_COLUMNS[-1] == "first_seen"
+        assert skewed is not None and orphan is not None
         self.raw_insert(blank, "task_event", TASK_EVENT_COLUMNS, [task_event_values(r, self.dialect) for r in history])
-        self.raw_insert(blank, "task_meta", TASK_COLUMNS[:-1],
-                        [task_values(s, self.dialect)[:-1] for s in (skewed, orphan)])  # fmt: skip
-        assert blank.migrate() == ["0003_first_seen"]
+        kept = [i for i, column in enumerate(TASK_COLUMNS) if column not in ("first_seen", "exc_args")]  # later ones
+        self.raw_insert(blank, "task_meta", [TASK_COLUMNS[i] for i in kept],
+                        [tuple(task_values(s, self.dialect)[i] for i in kept) for s in (skewed, orphan)])  # fmt: skip
+        assert blank.migrate() == ["0003_first_seen", "0004_exc_args"]
         assert skewed.first_seen == received.occurred_at  # the first in the log, not the earliest
         assert blank.get_task("skewed") == skewed
         assert blank.get_task("orphan") == orphan  # no history left: its earliest known date

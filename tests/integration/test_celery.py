@@ -143,7 +143,9 @@ def test_task_state_reads_like_a_result_backend(
     assert (done.status, done.result, done.ready, done.successful, done.name) == ("SUCCESS", 42, True, True, "shop.add")
     assert done.date_done is not None and done.traceback is None
     failure = task_state(failed.id, queries)
-    assert (failure.status, failure.result) == ("FAILURE", {"exc_type": "ValueError", "exc_message": "no stock"})
+    celerys = json.loads(json.dumps(app.backend.prepare_exception(ValueError("no stock"), "json")))
+    assert celerys == {"exc_type": "ValueError", "exc_message": ["no stock"], "exc_module": "builtins"}
+    assert (failure.status, failure.result) == ("FAILURE", celerys)  # a drop-in reader of Celery's shape
     assert failure.traceback and failure.ready and not failure.successful
     unknown = task_state("never-sent", queries)
     assert (unknown.status, unknown.result, unknown.date_done, unknown.ready) == ("PENDING", None, None, False)

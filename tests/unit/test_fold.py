@@ -30,6 +30,7 @@ from ledger.domain.fold import (
     STATUS_GROUP,
     TaskState,
     evolve,
+    expires,
     fold,
     is_late,
     rank,
@@ -231,24 +232,28 @@ def test_a_later_attempt_outranks_an_earlier_outcome() -> None:
     assert state is not None and state.status is TaskStatus.RECEIVED and state.retries == 1
 
 
-def test_expiry_flags_only_and_a_later_attempt_clears_it() -> None:
+def test_an_expiry_removes_a_finished_task_and_later_events_start_it_afresh() -> None:
     done = ev(TaskSucceeded, 1, result=7)
     expiry = ev(TaskExpired, 2, expired_before=T0 + timedelta(days=1))
-    flagged = evolve(evolve(None, done, 0), expiry, 1)
-    assert flagged.expired
-    assert dataclasses.replace(flagged, expired=False) == evolve(None, done, 0)
-    assert is_late(flagged, ev(TaskReceived, 3, attempt=1))  # refold decides after an expiry
-    revived = fold([(done, 0), (expiry, 1), (ev(TaskReceived, 3, attempt=1), 2)])
-    assert revived is not None and not revived.expired and revived.status is TaskStatus.RECEIVED
-    assert fold([(expiry, 1), (done, 0)]) == flagged
+    assert expires(evolve(None, done, 0), expiry)
+    assert fold([(done, 0), (expiry, 1)]) is None
+    assert fold([(expiry, 1), (done, 0)]) is None  # given in any order: it acts where it stands in the log
+    again = ev(TaskReceived, 3, attempt=1)
+    revived = fold([(done, 0), (expiry, 1), (again, 2)])
+    assert revived == evolve(None, again, 2)  # afresh: first_seen too
+    with pytest.raises(ValueError, match="an expiry removes a task"):
+        evolve(evolve(None, done, 0), expiry, 1)
 
 
-def test_an_expiry_of_an_older_attempt_is_late_and_ignored_by_fold() -> None:
-    state = fold([(ev(TaskStarted, 1, attempt=2), 0)])
-    old_expiry = ev(TaskExpired, 2, attempt=1, expired_before=T0)
-    assert is_late(state, old_expiry)
-    folded = fold([(ev(TaskStarted, 1, attempt=2), 0), (old_expiry, 1)])
-    assert folded is not None and not folded.expired
+def test_an_expiry_never_removes_a_live_or_young_task() -> None:
+    started, retried = ev(TaskStarted, 1), ev(TaskRetried, 2)
+    expiry = ev(TaskExpired, 3, expired_before=T0 + timedelta(days=1))
+    racing = fold([(started, 0), (retried, 1), (expiry, 2)])  # a RETRY is not finished
+    assert racing == fold([(started, 0), (retried, 1)]) and racing is not None
+    before_done = fold([(ev(TaskReceived, 1), 0), (expiry, 1), (ev(TaskSucceeded, 4), 2)])
+    assert before_done is not None and before_done.status is TaskStatus.DONE  # it was not finished then
+    young = ev(TaskExpired, 3, expired_before=T0)  # the task changed after the cut-off
+    assert not expires(evolve(None, ev(TaskSucceeded, 1), 0), young)
 
 
 def test_duplicate_keeps_the_earliest_offset() -> None:
@@ -291,7 +296,7 @@ def test_empty_history_folds_to_none_and_tasks_cannot_mix() -> None:
 def test_every_state_field_has_exactly_one_rule() -> None:
     """The rules are data: each column is status group, gap, status date, or identity."""
     names = [f.name for f in dataclasses.fields(TaskState)]
-    ruled = [*STATUS_GROUP, *GAP_FIELDS, *STATUS_DATES.values(), "task_id", "first_seen", "expired"]
+    ruled = [*STATUS_GROUP, *GAP_FIELDS, *STATUS_DATES.values(), "task_id", "first_seen"]
     assert sorted(ruled) == sorted(names)
 
 
