@@ -16,6 +16,7 @@ from typing import Annotated, Any, Final
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, WithJsonSchema
 
+from ledger.domain.fields import Identifier, no_nul
 from ledger.domain.statuses import STATUS_ALIASES, TaskStatus, parse_status
 from ledger.projections.queries import decode_cursor
 
@@ -33,12 +34,6 @@ _POSITIONS: Final = re.compile(r"^\d{1,4}:\d{1,19}(,\d{1,4}:\d{1,19})*$")
 def invalid(location: tuple[str, ...], message: str, given: Any) -> RequestValidationError:
     """A 422 shaped like FastAPI's own, for rules that need more than one parameter."""
     return RequestValidationError([{"type": "value_error", "loc": location, "msg": message, "input": given}])
-
-
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
 
 
 def _status(value: object) -> TaskStatus:
@@ -59,14 +54,15 @@ def _in_utc(value: datetime) -> datetime:
 
 
 def _cursor(value: str) -> str:
-    cursor = decode_cursor(_no_nul(value))
+    cursor = decode_cursor(no_nul(value))
     _in_utc(cursor.first_seen)
-    _no_nul(cursor.task_id)
+    no_nul(cursor.task_id)
     return value
 
 
-Text = Annotated[str, AfterValidator(_no_nul)]
-"""Free text matched against the views (ids, names)."""
+Text = Identifier
+"""Ids and names matched against the views: the domain's rule for them (``fields.Identifier``:
+1 to 255 characters, not blank, no NUL), so what the SDK records can always be asked for."""
 
 Status = Annotated[
     TaskStatus, BeforeValidator(_status), WithJsonSchema({"type": "string", "description": _STATUS_HELP})

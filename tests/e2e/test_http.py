@@ -287,3 +287,25 @@ def test_unreachable_views_are_503_naming_them(settings: Settings, log: EventLog
         at = datetime(2026, 3, 1).isoformat() + "Z"
         assert client.get("/stats", params={"as_of": at}).status_code == 503
         assert client.get("/metrics").status_code == 200
+
+
+@pytest.mark.parametrize("settings", ["embedded"], indirect=True)
+def test_what_the_sdk_records_the_api_reads_and_what_one_refuses_both_refuse(
+    settings: Settings, log: EventLog, store: ViewStore
+) -> None:
+    from ledger.sdk import InvalidEvent
+
+    sdk = Ledger(log)
+    odd_ids = ["x" * 255, "ünïcode task", "with space", "a:b;c"]
+    for task_id in odd_ids:
+        sdk.succeeded(task_id, "app.odd", result=1)
+    with pytest.raises(InvalidEvent, match="task_id: must not contain NUL characters"):
+        sdk.started("a\x00b")
+    project_all(settings)
+    with TestClient(create_app(settings)) as client:
+        for task_id in odd_ids:
+            response = client.get("/tasks/" + task_id.replace(";", "%3B"))
+            assert response.status_code == 200 and response.json()["task_id"] == task_id, response.text
+        refused = client.get("/tasks/a%00b")
+        assert refused.status_code == 422
+        assert refused.json()["detail"][0]["msg"].endswith("must not contain NUL characters")
