@@ -18,6 +18,7 @@ from ledger.domain.aggregates import PeriodicTask, TaskRun
 __all__ = ["REMEMBERED", "Registry", "new_periodic_tasks", "new_task_runs"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 REMEMBERED: Final = 10_000
 """Runs remembered per process: a few MB, and far longer than any task's life."""
 
@@ -48,11 +49,17 @@ class Registry(Generic[T]):
             while len(self._items) > self._limit:
                 self._items.popitem(last=False)
 
-    def forget(self, key: str) -> None:
-        """After a failed append: whether the step reached the log is unknown, so the next
-        one is judged afresh."""
-        with self._lock:
-            self._items.pop(key, None)
+    def keep_while(self, key: str, item: T, append: Callable[[], R]) -> R:
+        """Keep ``item`` for the step just taken and ``append`` its events; if the append
+        fails, forget ``item``: whether the step reached the log is unknown, so the next
+        step is judged afresh (and a retried call is not refused)."""
+        self.keep(key, item)
+        try:
+            return append()
+        except Exception:
+            with self._lock:
+                self._items.pop(key, None)
+            raise
 
 
 def new_task_runs(limit: int = REMEMBERED) -> Registry[TaskRun]:

@@ -205,12 +205,7 @@ class Ledger:
         given = {**origin, **fields, "attempt": step.attempt, "event_id": origin.get("event_id") or step.event_id}
         event = self._event(cls, task_id=task_id, task_name=name, **given)
         run.take(step, event.occurred_at)
-        self.runs.keep(task_id, run)
-        try:
-            return self.emit(event)
-        except Exception:
-            self.runs.forget(task_id)
-            raise
+        return self.runs.keep_while(task_id, run, lambda: self.emit(event))
 
     def _periodic_step(self, name: str, step: Callable[[PeriodicTask], None], *,
                        task: str | None = None) -> list[Position]:  # fmt: skip
@@ -224,12 +219,7 @@ class Ledger:
         except ValueError as exc:
             raise InvalidEvent(str(exc)) from None
         events = entry.to_ledger_events(self._emitter(None))
-        self.periodic.keep(name, entry)
-        try:
-            return self.emit_many(events)
-        except Exception:
-            self.periodic.forget(name)
-            raise
+        return self.periodic.keep_while(name, entry, lambda: self.emit_many(events))
 
     def _event(self, cls: Callable[..., E], **fields: Any) -> E:
         """Build a model, turning pydantic's error into ``InvalidEvent`` naming the field."""
