@@ -133,6 +133,7 @@ def build_subscriber(
     group: str | None,
     start: StartAt = "stored",
     wanted: EventFilter | None = None,
+    save_every: int = 1,
 ) -> Subscriber:
     """A subscriber in consumer group ``group`` (positions saved: Kafka committed offsets,
     or a table beside the embedded log); ``group=None`` follows without saving (``tail``)."""
@@ -156,7 +157,7 @@ def build_subscriber(
 
         source, positions = WholeLogSource(log), SqlitePositions(settings.data_dir / "events.db", group, log.topic)
     return Subscriber(source, positions, log, start=start, wanted=wanted, codec=build_codec(settings),
-                      poll_timeout_ms=settings.consumer_poll_timeout_ms)  # fmt: skip
+                      poll_timeout_ms=settings.consumer_poll_timeout_ms, save_every=save_every)  # fmt: skip
 
 
 def build_history_reader(settings: Settings) -> HistoryReader:

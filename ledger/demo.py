@@ -89,7 +89,7 @@ def project(settings: Settings, store: ViewStore, total: int, console: Console) 
     bar = Progress("project", console=console)
     bar.start(total)
     projector = build_projector(settings, store=build_view_store(settings))
-    projector.on_commit = lambda stats: bar.update(stats.events + stats.dead_letters)
+    projector.add_commit_listener(lambda stats: bar.update(stats.events + stats.dead_letters))
     try:
         stats = projector.run_until_caught_up()
     finally:

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     )
     projector_batch_size: int = Field(5000, ge=1, le=100_000, description="most events in one transaction")
     projector_batch_wait_ms: int = Field(200, ge=0, le=60_000, description="longest wait to fill a batch")
+    projector_metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="port where `ledger project` serves Prometheus metrics (unset: none)"
+    )
 
     log_level: str = Field("WARNING", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$", description="log level")
     log_format: str = Field("text", pattern=r"^(text|json)$", description="text (key=value) or json lines")

@@ -31,18 +31,20 @@ def project(
     until_caught_up: Annotated[bool, typer.Option(help="stop once the log's current end is projected")] = False,
 ) -> None:
     """Run the projector: consume the topic and keep the views up to date (SIGTERM stops it cleanly)."""
+    from ledger.consumers.metrics import projector_metrics
     from ledger.consumers.runner import install_stop_signals, run_projector
 
     def go() -> None:
         config = settings()
         projector = build_projector(config, group=group)
-        if until_caught_up:
-            projector.run_until_caught_up()
-            projector.close()
-            return
-        stop = threading.Event()
-        install_stop_signals(stop)
-        run_projector(projector, build_event_log(config), stop)
+        with projector_metrics(projector, config.projector_metrics_port):
+            if until_caught_up:
+                projector.run_until_caught_up()
+                projector.close()
+                return
+            stop = threading.Event()
+            install_stop_signals(stop)
+            run_projector(projector, build_event_log(config), stop)
 
     run(go)
 

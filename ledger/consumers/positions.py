@@ -1,6 +1,6 @@
 """Where a subscriber keeps its position: the next offset to read per partition, saved only
 after the caller has handled everything before it, so a restart resumes without a gap
-(at worst an event handled just before a crash is delivered again)."""
+(at worst the event in hand at a crash is delivered again)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ class PositionStore(ABC):
 
     @abstractmethod
     def save(self, positions: dict[int, int]) -> None:
-        """Durably record these next offsets."""
+        """Durably record these next offsets (on return they survive a kill -9)."""
+
+    def close(self) -> None:  # noqa: B027 - most stores hold nothing of their own
+        """Release what the store holds. Idempotent."""
 
 
 class MemoryPositions(PositionStore):

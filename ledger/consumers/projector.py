@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ledger.codec import PLAIN, Codec
@@ -47,6 +47,10 @@ class ProjectorStats:
     last_batch_seconds: float = 0.0
 
 
+CommitListener = Callable[[ProjectorStats], None]
+"""Told the running totals after each committed (or refused) batch: progress bars, metrics."""
+
+
 class Projector:
     """Folds a topic's events into a view store, batch by batch, exactly once."""
 
@@ -61,7 +65,7 @@ class Projector:
         batch_size: int = 5000,
         batch_wait_ms: int = 200,
         poll_timeout_ms: int = 500,
-        on_commit: Callable[[ProjectorStats], None] | None = None,
+        listeners: Iterable[CommitListener] = (),
         max_backoff_s: float = 5.0,
     ) -> None:
         self.source, self.store, self.dead_letters = source, store, dead_letters
@@ -72,8 +76,13 @@ class Projector:
         self._expected: dict[int, int] = {}
         self._failures = 0
         self.max_backoff_s = max_backoff_s
-        self.on_commit = on_commit
+        self._listeners = list(listeners)
         self._started = False
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        """Call ``listener`` after each batch; any number of them (a progress bar and the
+        metrics of the same run), in the order added."""
+        self._listeners.append(listener)
 
     @property
     def topic(self) -> str:
@@ -219,6 +228,7 @@ class Projector:
         positions = {p: stored.get(p, 0) for p in owned}
         self._expected.update(positions)
         self.source.seek(positions)
+        self._notify()
 
     def _count(self, decoded: list[Decoded], dead: int, seconds: float) -> None:
         self.stats.batches += 1
@@ -227,8 +237,11 @@ class Projector:
         self.stats.by_type.update(d.event.type for d in decoded)
         self.stats.last_batch_seconds = seconds
         log.debug("batch committed", extra={"events": len(decoded), "dead_letters": dead, "seconds": seconds})
-        if self.on_commit is not None:
-            self.on_commit(self.stats)
+        self._notify()
+
+    def _notify(self) -> None:
+        for listener in self._listeners:
+            listener(self.stats)
 
     def close(self) -> None:
         self.source.close()

@@ -1,10 +1,13 @@
 """The subscriber: typed status events for other services, filtered, resumable.
 
-``run(handler)`` saves an event's position once the handler returned; iterating saves it
-when the caller asks for the next event (after the loop body ran), so leaving the loop
-with ``break`` redelivers the last event after a restart. Either way a crash inside the
-handler delivers that event again and nothing is skipped (at-least-once). Saves are
-batched (before each poll, on a rebalance and on close): one commit per batch.
+The group's position of an event is saved once the caller's code for it has run: with
+``run(handler)`` right after the handler returned; when iterating, when the caller asks for
+the next event (the loop body ran). So a crash inside the body delivers that event again
+and never one whose body completed, and nothing is skipped (at-least-once). Leaving the
+loop with ``break`` (or an exception) saves everything before that event, not the event
+itself: a restart delivers it again. Events filtered out are never delivered; their
+positions advance with the next save. ``save_every=N`` trades that for speed (one save
+per N events): a crash then also redelivers up to N-1 events whose body had run.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Self
 
 from ledger.codec import PLAIN, Codec
 from ledger.consumers.positions import PositionStore
@@ -59,16 +64,25 @@ class EventFilter:
 
 
 class Subscriber:
-    """Yields the events of the partitions its source owns, from where ``start`` says."""
+    """Yields the events of the partitions its source owns, from where ``start`` says.
+
+    Use it as a context manager (or call ``close``) from the thread that iterates it; to
+    stop it from another thread, pass ``stop`` to ``run`` or ``deliveries``."""
 
     def __init__(self, source: PartitionSource, positions: PositionStore, log: EventLog, *,
                  start: StartAt = "stored", wanted: EventFilter | None = None, codec: Codec = PLAIN,
-                 poll_timeout_ms: int = 500, batch: int = 500) -> None:  # fmt: skip
+                 poll_timeout_ms: int = 500, batch: int = 500, save_every: int = 1) -> None:  # fmt: skip
+        if save_every < 1:
+            raise ValueError(f"save_every must be at least 1, got {save_every}")
         self.source, self.positions, self.log, self.start = source, positions, log, start
         self.wanted, self.codec = wanted or EventFilter(), codec
-        self.poll_timeout_ms, self.batch = poll_timeout_ms, batch
+        self.poll_timeout_ms, self.batch, self.save_every = poll_timeout_ms, batch, save_every
         self._seen: set[int] = set()  # partitions assigned before: later assignments resume
-        self._handled: dict[int, int] = {}
+        self._pending: dict[int, int] = {}  # next offsets not saved yet
+        self._unsaved = 0  # handled events whose position is not saved yet
+        self._save_failed = False  # the last save failed: retry before the next poll only
+        self._active: Generator[Delivery, None, None] | None = None
+        self._closed = False
         self.undecodable = 0
 
     def _on_assigned(self, partitions: set[int]) -> dict[int, int]:
@@ -95,11 +109,52 @@ class Subscriber:
         return {p: o for p, o in resolved.items() if p in partitions}
 
     def _on_revoked(self, partitions: set[int]) -> None:
-        """Nothing to save: positions are saved before every poll, and a rebalance happens
-        inside a poll (in kafka-python's IO thread, where a commit must not block)."""
+        """Forget what is not saved for partitions now owned by another member (a save
+        happens before every poll, and a rebalance happens inside one, so this is only what
+        a failed save kept): saving it later could move the group's position back."""
+        for partition in partitions:
+            self._pending.pop(partition, None)
 
+    # -- reading ----------------------------------------------------------------------------
     def deliveries(self, stop: threading.Event | None = None) -> Generator[Delivery, None, None]:
-        """Every wanted event, with its coordinates, until ``stop`` is set."""
+        """Every wanted event with its coordinates, until ``stop`` is set; each one's
+        position is saved when the next one is asked for."""
+        with closing(self._records(stop)) as records:
+            for delivery in records:
+                yield delivery  # returns here only after the caller's body ran
+                if self._closed:
+                    return  # closed inside the body: the loop ends, the event comes again
+                self._done(delivery)
+
+    def __iter__(self) -> Iterator[AnyEvent]:
+        return (delivery.event for delivery in self.deliveries())
+
+    def run(self, handler: Callable[[AnyEvent], object], *, stop: threading.Event | None = None,
+            max_events: int | None = None) -> int:  # fmt: skip
+        """Call ``handler`` for each wanted event; its position is saved once it returned
+        (an exception propagates and leaves the event to be delivered again). Returns how
+        many events were handled."""
+        handled = 0
+        with closing(self._records(stop)) as records:
+            for delivery in records:
+                handler(delivery.event)
+                if self._closed:
+                    break  # closed by the handler: it did not return first, the event comes again
+                self._done(delivery)
+                handled += 1
+                if max_events is not None and handled >= max_events:
+                    break
+        return handled
+
+    def _records(self, stop: threading.Event | None) -> Generator[Delivery, None, None]:
+        if self._closed:
+            raise RuntimeError("this subscriber is closed: subscribe again")
+        self._active = self._wanted(stop)
+        return self._active
+
+    def _wanted(self, stop: threading.Event | None) -> Generator[Delivery, None, None]:
+        """Wanted events in per-partition log order; the others' positions wait for the
+        next save. Leaving saves what was handled and leaves the group."""
         self.source.start(self._on_assigned, self._on_revoked)
         try:
             while stop is None or not stop.is_set():
@@ -107,11 +162,19 @@ class Subscriber:
                 for record in self._poll():
                     delivery = self._decode(record)
                     if delivery is not None and self.wanted(delivery.event):
-                        yield delivery  # returns here only after the caller's body ran
-                    self._handled[record.partition] = record.offset + 1
+                        yield delivery
+                    else:
+                        self._pending[record.partition] = record.offset + 1
         finally:
             self.flush()
             self.source.close()
+
+    def _done(self, delivery: Delivery) -> None:
+        """The caller's code for ``delivery`` ran: its position may be saved."""
+        self._pending[delivery.partition] = delivery.offset + 1
+        self._unsaved += 1
+        if self._unsaved >= self.save_every and not self._save_failed:
+            self.flush()
 
     def _poll(self) -> list[StoredRecord]:
         """A poll that waits out a broker outage instead of ending the subscription."""
@@ -123,27 +186,6 @@ class Subscriber:
             return []
         return records
 
-    def __iter__(self) -> Iterator[AnyEvent]:
-        return (delivery.event for delivery in self.deliveries())
-
-    def run(self, handler: Callable[[AnyEvent], object], *, stop: threading.Event | None = None,
-            max_events: int | None = None) -> int:  # fmt: skip
-        """Call ``handler`` for each wanted event; its position is saved once it returned
-        (an exception propagates and leaves the event to be delivered again). Returns how
-        many events were handled."""
-        handled = 0
-        deliveries = self.deliveries(stop)
-        try:
-            for delivery in deliveries:
-                handler(delivery.event)
-                self._handled[delivery.partition] = delivery.offset + 1
-                handled += 1
-                if max_events is not None and handled >= max_events:
-                    break
-        finally:
-            deliveries.close()
-        return handled
-
     def _decode(self, record: StoredRecord) -> Delivery | None:
         try:
             return Delivery(decode(record, self.codec), record.partition, record.offset)
@@ -153,13 +195,36 @@ class Subscriber:
             log.warning("undecodable record skipped", extra=where)
             return None
 
+    # -- saving and closing -----------------------------------------------------------------
     def flush(self) -> None:
-        """Save the positions of everything handled so far. A save that fails (broker away)
-        keeps them for the next try: at worst events are delivered again, never skipped."""
-        if self._handled:
+        """Save the positions of everything handled (or filtered out) so far. A save that
+        fails (broker away) keeps them, and the next try waits for the next poll rather
+        than costing a timeout per event: at worst events are delivered again, never
+        skipped."""
+        if self._pending:
             try:
-                self.positions.save(dict(self._handled))
+                self.positions.save(dict(self._pending))
             except EventLogUnavailable as exc:
+                self._save_failed = True
                 log.warning("could not save positions; will retry", extra={"error": str(exc)})
                 return
-            self._handled.clear()
+            self._pending.clear()
+        self._unsaved, self._save_failed = 0, False
+
+    def close(self) -> None:
+        """Save the positions of what was handled, leave the group (its partitions go to the
+        other members at once) and release the log. Idempotent; the event in hand when the
+        loop was left is not saved, so it comes again."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._active is not None:
+            self._active.close()  # its own exit saves and leaves the group
+        self.positions.close()
+        self.log.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

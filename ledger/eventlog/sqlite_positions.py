@@ -31,3 +31,6 @@ class SqlitePositions(PositionStore):
             "DO UPDATE SET next_offset = excluded.next_offset",
             [(self.group, self.topic, p, o) for p, o in positions.items()],
         )
+
+    def close(self) -> None:
+        self._conn.close()

@@ -115,7 +115,7 @@ class Rebuild:
         the shadow is close enough to the live views to catch up with writes held back."""
         total = sum(self.log.end_offsets().values())
         self.progress.start(total)
-        projector.on_commit = lambda stats: self.progress.update(stats.events + stats.dead_letters)
+        projector.add_commit_listener(lambda stats: self.progress.update(stats.events + stats.dead_letters))
         while True:
             projector.run_until_caught_up()
             live = self.swapper.live.offsets(self.projection, self.log.topic)

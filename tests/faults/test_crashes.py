@@ -28,7 +28,7 @@ projector = build_projector(load_settings())
 def crash(stats):
     if stats.batches == int(sys.argv[1]):
         os.kill(os.getpid(), signal.SIGKILL)   # the commit is done; nothing after it ran
-projector.on_commit = crash
+projector.add_commit_listener(crash)
 projector.run_until_caught_up()
 """
 

@@ -63,7 +63,7 @@ CRASHING_PROJECTOR = textwrap.dedent(
         if stats.batches == int(sys.argv[2]):
             os.kill(os.getpid(), signal.SIGKILL)
     projector = build_projector(settings)
-    projector.on_commit = crash
+    projector.add_commit_listener(crash)
     projector.run_until_caught_up()
     """
 )
