@@ -19,10 +19,10 @@ projector does not use these: it folds plain data (``fold.py``), far cheaper per
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
+from hashlib import sha1
 from types import MappingProxyType
-from typing import Final
+from typing import Final, NamedTuple
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
@@ -49,6 +49,7 @@ __all__ = [
 
 TASK_NAMESPACE: Final = UUID("6f0f3c6e-2f3b-5d1e-9a55-4c1c8e6b7a01")
 PERIODIC_NAMESPACE: Final = UUID("0b7d2e59-8f41-5c3a-b1f2-93d5e7a4c602")
+_TASK_NAMESPACE_BYTES: Final = TASK_NAMESPACE.bytes
 _OUTCOME: Final = max(PRECEDENCE.values())
 
 
@@ -71,9 +72,12 @@ TRANSITIONS: Final[Mapping[TaskStatus | None, frozenset[TaskStatus]]] = MappingP
 
 
 def step_event_id(task_id: str, status: TaskStatus, attempt: int) -> UUID:
-    """The id of the event recording ``status`` at ``attempt`` of ``task_id``. The parts are
-    joined with NUL, which no id may contain (``fields.no_nul``): no two steps share a name."""
-    return uuid5(TASK_NAMESPACE, f"{task_id}\x00{status}\x00{attempt}")
+    """The id of the event recording ``status`` at ``attempt`` of ``task_id``: ``uuid5`` in
+    the task namespace of the parts joined with NUL, which no id may contain
+    (``fields.no_nul``), so no two steps share a name. (``uuid5`` spelt out: it runs for
+    every step recorded, and the namespace's bytes are computed once.)"""
+    digest = sha1(_TASK_NAMESPACE_BYTES + f"{task_id}\x00{status}\x00{attempt}".encode(), usedforsecurity=False)
+    return UUID(bytes=digest.digest()[:16], version=5)
 
 
 def trigger_event_id(name: str, task_id: str) -> UUID:
@@ -81,8 +85,7 @@ def trigger_event_id(name: str, task_id: str) -> UUID:
     return uuid5(PERIODIC_NAMESPACE, f"{name}\x00triggered\x00{task_id}")
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(NamedTuple):
     """A step a run allows: its status, the attempt it belongs to and its event's id."""
 
     status: TaskStatus

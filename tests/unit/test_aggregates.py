@@ -115,3 +115,12 @@ def test_an_entry_registered_elsewhere_may_run_and_its_interval_must_be_positive
     assert elsewhere.enabled is None and elsewhere.total_run_count == 1
     with pytest.raises(ValueError, match="interval_seconds"):
         PeriodicTask("bad").register("x", 0)
+
+
+def test_step_ids_are_uuid5_of_the_joined_parts() -> None:
+    from uuid import uuid5
+
+    from ledger.domain.aggregates import TASK_NAMESPACE
+
+    assert step_event_id("t-1", S.RETRY, 3) == uuid5(TASK_NAMESPACE, "t-1\x00RETRY\x003")
+    assert step_event_id("t-1", S.RETRY, 3).version == 5
