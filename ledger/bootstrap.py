@@ -26,14 +26,15 @@ def uses_kafka(settings: Settings) -> bool:
     return settings.backend is Backend.KAFKA_POSTGRES
 
 
-def build_event_log(settings: Settings, topic: str | None = None) -> EventLog:
+def build_event_log(settings: Settings, topic: str | None = None, *, create: bool = True) -> EventLog:
+    """``create=False`` for commands that only read: the embedded log then creates nothing."""
     if uses_kafka(settings):
         from ledger.eventlog.kafka import KafkaEventLog
 
         return KafkaEventLog.from_settings(settings, topic=topic)
     from ledger.eventlog.sqlite import SqliteEventLog
 
-    return SqliteEventLog.from_settings(settings, topic=topic)
+    return SqliteEventLog.from_settings(settings, topic=topic, create=create)
 
 
 def build_view_store(settings: Settings, schema: str | None = None) -> ViewStore:
@@ -136,8 +137,9 @@ def build_subscriber(
     save_every: int = 1,
 ) -> Subscriber:
     """A subscriber in consumer group ``group`` (positions saved: Kafka committed offsets,
-    or a table beside the embedded log); ``group=None`` follows without saving (``tail``)."""
-    log = build_event_log(settings)
+    or a table beside the embedded log); ``group=None`` follows without saving (``tail``),
+    and so only reads: it creates nothing."""
+    log = build_event_log(settings, create=group is not None)
     source: PartitionSource
     positions: PositionStore
     if group is None:

@@ -1,11 +1,13 @@
 """``ledger demo``: a simulated fleet runs a few thousand tasks through the real pipeline —
 emit SDK → event log → projector → views — and the views are printed as an operator
-would want to see them. On the embedded default it needs no servers; with ``LEDGER_*``
-pointing at Kafka and PostgreSQL it runs against them, on its own topic and schema.
+would want to see them. On the embedded default it needs no servers and runs in a
+temporary directory of its own; with ``LEDGER_*`` pointing at Kafka and PostgreSQL it runs
+against them, on its own topic and schema. It never touches the configured ledger's data.
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 import uuid
@@ -27,26 +29,32 @@ from ledger.simulate import simulate
 
 @contextmanager
 def demo_settings(settings: Settings, keep: bool) -> Iterator[Settings]:
-    """The demo's own topic (and schema): it never touches a real ledger's data."""
-    run = uuid.uuid4().hex[:8]
-    update: dict[str, object] = {
-        "topic": f"ledger-demo-{run}",
-        "postgres_schema": f"ledger_demo_{run}",
-        "projector_group": f"ledger-demo-{run}",
-    }
-    if uses_kafka(settings) or keep:
-        yield settings.model_copy(update=update)
+    """The demo's own place, never the configured ledger's data: on Kafka + PostgreSQL a
+    topic, schema and consumer group of its own; on the embedded backend a fresh temporary
+    directory (the configured topic names in it, so every command reads a kept demo with
+    just ``LEDGER_DATA_DIR``), removed afterwards unless ``keep``."""
+    if uses_kafka(settings):
+        run = uuid.uuid4().hex[:8]
+        yield settings.model_copy(
+            update={
+                "topic": f"ledger-demo-{run}",
+                "postgres_schema": f"ledger_demo_{run}",
+                "projector_group": f"ledger-demo-{run}",
+            }
+        )
         return
-    with tempfile.TemporaryDirectory(prefix="ledger-demo-") as folder:
-        yield settings.model_copy(update={**update, "data_dir": Path(folder)})
+    folder = Path(tempfile.mkdtemp(prefix="ledger-demo-"))
+    try:
+        yield settings.model_copy(update={"data_dir": folder})
+    finally:
+        if not keep:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def run_demo(settings: Settings, *, tasks: int, seed: int, keep: bool, console: Console) -> None:
     with demo_settings(settings, keep) as demo:
-        where = (
-            f"Kafka {demo.kafka_bootstrap_servers} + PostgreSQL" if uses_kafka(demo) else f"SQLite in {demo.data_dir}"
-        )
-        console.print(f"[bold]Task Ledger demo[/]: {tasks:,} tasks from a simulated fleet, on {where}")
+        where = render.place(demo)
+        console.print(f"[bold]Task Ledger demo[/]: {tasks:,} tasks from a simulated fleet, on {where}", soft_wrap=True)
         log = build_event_log(demo)
         store = build_view_store(demo)
         try:
@@ -61,9 +69,15 @@ def run_demo(settings: Settings, *, tasks: int, seed: int, keep: bool, console: 
             store.close()
             log.close()
         if keep:
-            console.print(
-                f"kept: topic {demo.topic!r}, views {demo.postgres_schema if uses_kafka(demo) else demo.data_dir}"
-            )
+            console.print(f"kept the demo's ledger: {where}; look at it with", soft_wrap=True, markup=False)
+            console.print(f"  {look_command(demo)}", soft_wrap=True, markup=False)
+
+
+def look_command(settings: Settings) -> str:
+    """The command line that reads the kept demo's views."""
+    if uses_kafka(settings):
+        return f"LEDGER_TOPIC={settings.topic} LEDGER_POSTGRES_SCHEMA={settings.postgres_schema} ledger tasks"
+    return f"LEDGER_DATA_DIR={settings.data_dir} ledger tasks"
 
 
 def emit(settings: Settings, tasks: int, seed: int, console: Console) -> int:

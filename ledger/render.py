@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
@@ -14,6 +15,7 @@ from ledger.domain.fold import TaskState
 from ledger.domain.statuses import TaskStatus
 from ledger.projections.queries import PeriodicTaskMeta
 from ledger.projections.timeline import Timeline
+from ledger.settings import Backend, Settings
 
 STATUS_STYLE = {
     TaskStatus.DONE: "green",
@@ -96,6 +98,7 @@ def periodic_table(items: Iterable[PeriodicTaskMeta]) -> Table:
             str(state.total_run_count),
             status_text(item.last_run_status),
             str(item.missed_runs),
+            str(item.duplicate_firings),
             "[yellow]due[/]" if item.due else "",
         )
     return table
@@ -108,6 +111,8 @@ def as_json(value: Any) -> str:
     def default(obj: Any) -> Any:
         if is_dataclass(obj) and not isinstance(obj, type):
             return asdict(obj)
+        if isinstance(obj, BaseModel):  # an event's emitter, say
+            return obj.model_dump(mode="json")
         if isinstance(obj, datetime):
             return obj.isoformat()
         return str(obj)
@@ -117,6 +122,19 @@ def as_json(value: Any) -> str:
     elif isinstance(value, list):
         value = [asdict(v) if is_dataclass(v) and not isinstance(v, type) else v for v in value]
     return json.dumps(value, default=default, indent=2)
+
+
+def place(settings: Settings) -> str:
+    """Which ledger a process uses, in one line for its start-up (never a password): a
+    projector and an API that name their ledger cannot silently use different ones."""
+    if settings.backend is Backend.EMBEDDED:
+        return f"embedded ledger in {settings.data_dir.absolute()}"
+    from ledger.projections.postgres import server
+
+    return (
+        f"Kafka at {settings.kafka_bootstrap_servers}, topic {settings.topic}; "
+        f"views in PostgreSQL at {server(settings.postgres_dsn)}, schema {settings.postgres_schema}"
+    )
 
 
 def console() -> Console:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
+from platformdirs import user_data_dir
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -33,13 +34,21 @@ class SettingsError(ValueError):
 ENV_PREFIX = "LEDGER_"
 
 
+def default_data_dir() -> Path:
+    """One per-user place (``~/.local/share/task-ledger`` on Linux), absolute: a worker, the
+    projector and the API started from different directories must share one ledger."""
+    return Path(user_data_dir("task-ledger", appauthor=False))
+
+
 class Settings(BaseSettings):
     """Configuration of a ledger process. Field ``foo`` is read from ``LEDGER_FOO``."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
 
     backend: Backend = Field(Backend.EMBEDDED, description="embedded | kafka+postgres")
-    data_dir: Path = Field(Path(".ledger"), description="where the embedded backend keeps its SQLite files")
+    data_dir: Path = Field(
+        default_factory=default_data_dir, description="where the embedded backend keeps its SQLite files"
+    )
 
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="host:port[,host:port…]")
     topic: str = Field("task-events", pattern=r"^[A-Za-z0-9._-]{1,249}$", description="the event topic")

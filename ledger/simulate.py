@@ -154,10 +154,23 @@ def simulate(
 ) -> list[AnyEvent]:
     """Events of ``tasks`` tasks and ``periodic`` periodic tasks, in emission order (by
     time), plus ``duplicates`` re-appended events and ``late`` RECEIVED events that arrive
-    after their task finished."""
+    after their task finished. Without ``start`` the history begins at least an hour ago and
+    ends before now, however long it is: no event is dated in the future."""
+    if start is not None:
+        return _simulate(tasks, seed, start, periodic, periodic_runs, duplicates, late, fleet)
+    now = datetime.now(UTC)
+    span = max(timedelta(hours=1), timedelta(seconds=tasks / 10 + 60.0 * periodic * periodic_runs + 60))
+    events = _simulate(tasks, seed, now - span, periodic, periodic_runs, duplicates, late, fleet)
+    overrun = max((event.occurred_at for event in events), default=now) - now
+    if overrun > timedelta(0):  # a rare lifecycle longer than the margin: the same history, earlier
+        events = _simulate(tasks, seed, now - span - overrun, periodic, periodic_runs, duplicates, late, fleet)
+    return events
+
+
+def _simulate(tasks: int, seed: int, start: datetime, periodic: int, periodic_runs: int, duplicates: int,
+              late: int, fleet: Fleet | None) -> list[AnyEvent]:  # fmt: skip
     fleet = fleet or Fleet(seed=seed)
     rng = random.Random(seed)
-    start = start or datetime.now(UTC) - timedelta(hours=1)
     span = max(1.0, tasks / 10)  # ten new tasks a second
     per_task = [
         task_events(

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import typer
 
-from ledger import logs
+from ledger import logs, render
 from ledger.eventlog.base import AppendError, EventLogUnavailable
 from ledger.projections.rebuild import RebuildInProgress
 from ledger.projections.store import ViewStoreUnavailable
@@ -30,6 +30,8 @@ app = typer.Typer(
 T = TypeVar("T")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d|w)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_DURATION = timedelta(days=36525)
+"""Longer has no meaning for task history, and "that long ago" must stay a valid date."""
 
 
 class CliError(Exception):
@@ -42,15 +44,19 @@ USER_ERRORS = (
 
 
 def parse_duration(text: str, option: str) -> timedelta:
-    """'90s', '15m', '1h', '7d', '2w' → timedelta; anything else names the option."""
+    """'90s', '15m', '1h', '7d', '2w' (up to 100 years) → timedelta; anything else, the empty
+    string included, is a ``CliError`` naming the option and the rule."""
     match = _DURATION.match(text.strip())
     if not match:
         raise CliError(f"{option}: {text!r} is not a duration like 90s, 15m, 1h, 7d or 2w")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > MAX_DURATION.total_seconds():
+        raise CliError(f"{option}: {text!r} is longer than the longest duration, 100 years ({MAX_DURATION.days}d)")
+    return timedelta(seconds=seconds)
 
 
 def parse_moment(text: str, option: str) -> datetime:
-    """An ISO 8601 time with a timezone, or a duration meaning that long ago ('2h')."""
+    """An ISO 8601 time with a timezone, or a duration meaning that long ago ('2h'), in UTC."""
     if _DURATION.match(text.strip()):
         return datetime.now(UTC) - parse_duration(text, option)
     try:
@@ -59,7 +65,10 @@ def parse_moment(text: str, option: str) -> datetime:
         raise CliError(f"{option}: {text!r} is neither an ISO 8601 time nor a duration like 2h") from None
     if moment.tzinfo is None:
         raise CliError(f"{option}: {text!r} has no timezone (add Z or +00:00)")
-    return moment
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise CliError(f"{option}: {text!r} is out of range (years 1 to 9999, in UTC)") from None
 
 
 @contextmanager
@@ -75,6 +84,11 @@ def settings() -> Settings:
     loaded = load_settings()
     logs.configure(loaded.log_level, loaded.log_format)
     return loaded
+
+
+def announce(command: str, config: Settings, detail: str = "") -> None:
+    """The start-up line of a long-running command, on stderr: which ledger it uses."""
+    typer.echo(f"ledger {command}: {render.place(config)}{detail}", err=True)
 
 
 def run(command: Callable[[], T]) -> T:

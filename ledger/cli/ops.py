@@ -10,7 +10,7 @@ import typer
 
 from ledger import render
 from ledger.bootstrap import build_event_log, build_projector, build_view_store
-from ledger.cli.base import app, run, settings
+from ledger.cli.base import CliError, announce, app, run, settings
 
 
 @app.command()
@@ -36,6 +36,7 @@ def project(
 
     def go() -> None:
         config = settings()
+        announce("project", config)
         projector = build_projector(config, group=group)
         with projector_metrics(projector, config.projector_metrics_port):
             if until_caught_up:
@@ -86,7 +87,9 @@ def lag() -> None:
 
     def go() -> None:
         config = settings()
-        per_partition = projector_lag(build_event_log(config), build_view_store(config))
+        with build_view_store(config) as store:
+            store.offsets("views", config.topic)  # views never created: say what to run, before the log
+            per_partition = projector_lag(build_event_log(config, create=False), store)
         for partition, behind in per_partition.items():
             typer.echo(f"partition {partition}: {behind}")
         typer.echo(f"total: {sum(per_partition.values())}")
@@ -99,7 +102,14 @@ def schema(path: Annotated[Path, typer.Argument(help="where to write it")] = Pat
     """Write the JSON Schema of the event envelope, for services in other languages."""
     from ledger.wire import write_json_schema
 
-    run(lambda: typer.echo(f"wrote {write_json_schema(path)}"))
+    def go() -> None:
+        try:
+            written = write_json_schema(path)
+        except OSError as exc:
+            raise CliError(f"PATH: cannot write {str(path)!r}: {exc.strerror or exc}") from None
+        typer.echo(f"wrote {written}")
+
+    run(go)
 
 
 @app.command()
@@ -108,6 +118,16 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8000,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /docs; SIGTERM stops it cleanly)."""
+    from ledger.http.app import CannotListen, listen
     from ledger.http.app import serve as serve_api
 
-    run(lambda: serve_api(settings(), host, port))
+    def go() -> None:
+        config = settings()
+        try:
+            sock = listen(host, port)
+        except CannotListen as exc:
+            raise CliError(f"--host/--port: {exc}") from None
+        announce("serve", config, f"; serving http://{host}:{port}")
+        serve_api(config, sock=sock)
+
+    run(go)

@@ -64,9 +64,9 @@ def replay(
     def go() -> None:
         config = settings()
         window = replay_window(
-            build_event_log(config), build_codec(config),
-            since=parse_moment(since, "--since") if since else None,
-            until=parse_moment(until, "--until") if until else None,
+            build_event_log(config, create=False), build_codec(config),
+            since=parse_moment(since, "--since") if since is not None else None,
+            until=parse_moment(until, "--until") if until is not None else None,
         )  # fmt: skip
         for item in window:
             if item.event is not None:
@@ -83,7 +83,7 @@ def dlq_list() -> None:
 
     def go() -> None:
         config = settings()
-        for record in build_event_log(config, topic=dead_letter_topic(config.topic)).read("beginning"):
+        for record in build_event_log(config, topic=dead_letter_topic(config.topic), create=False).read("beginning"):
             letter = read_dead_letter(record)
             typer.echo(f"{letter.topic}:{letter.partition}:{letter.offset}  {letter.reason}")
 
@@ -102,7 +102,8 @@ def dlq_replay(
         if (partition is None) != (offset is None):
             raise CliError("--partition and --offset go together")
         config = settings()
-        letters = [read_dead_letter(r) for r in build_event_log(config, topic=dead_letter_topic(config.topic)).read()]
+        dead = build_event_log(config, topic=dead_letter_topic(config.topic), create=False)
+        letters = [read_dead_letter(r) for r in dead.read()]
         chosen = [d for d in letters if partition is None or (d.partition, d.offset) == (partition, offset)]
         if not chosen:
             raise CliError("no such dead letter" if partition is not None else "the dead-letter topic is empty")

@@ -10,7 +10,7 @@ import typer
 from ledger import render
 from ledger.bootstrap import build_history_reader, build_queries, build_view_store
 from ledger.cli.base import CliError, app, parse_duration, parse_moment, run, settings
-from ledger.domain.statuses import parse_status
+from ledger.domain.statuses import every_status, parse_status
 from ledger.projections.history import as_of, stuck_tasks
 from ledger.projections.store import TaskFilter
 from ledger.projections.timeline import build_timeline
@@ -62,7 +62,7 @@ def tasks(
             statuses=tuple(parse_status(s) for s in status or ()),
             name=name,
             worker=worker,
-            since=datetime.now(UTC) - parse_duration(since, "--since") if since else None,
+            since=datetime.now(UTC) - parse_duration(since, "--since") if since is not None else None,
         )
         page = build_queries(settings()).list_tasks(where, limit=limit)
         if as_json:
@@ -122,7 +122,7 @@ def stats(
             counts = build_queries(config).status_counts()
         else:
             with build_history_reader(config) as reader:
-                counts = reader.status_counts_as_of(parse_moment(at, "--as-of"))
+                counts = every_status(reader.status_counts_as_of(parse_moment(at, "--as-of")))
         if as_json:
             typer.echo(render.as_json({s.value: n for s, n in counts.items()}))
         else:

@@ -27,6 +27,7 @@ __all__ = [
     "TASK_STATUS_STARTED",
     "UNREADY_STATES",
     "TaskStatus",
+    "every_status",
     "parse_status",
 ]
 
@@ -107,3 +108,9 @@ def parse_status(text: str) -> TaskStatus:
         aliases = ", ".join(f"{alias} (= {target})" for alias, target in STATUS_ALIASES.items())
         raise ValueError(f"status: {text!r} is not one of {allowed}; aliases: {aliases}")
     return status
+
+
+def every_status(counts: Mapping[TaskStatus, int]) -> dict[TaskStatus, int]:
+    """Task counts in one shape wherever they are shown (CLI, HTTP, now or as of a time):
+    every status in ``TaskStatus`` order, zero where no task has it."""
+    return {status: counts.get(status, 0) for status in TaskStatus}

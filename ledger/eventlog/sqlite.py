@@ -16,6 +16,7 @@ import time
 from base64 import b64decode, b64encode
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 from ledger.eventlog.base import (
     AppendError,
@@ -73,26 +74,36 @@ class SqliteEventLog(EventLog):
         partitions: int = 6,
         poll_timeout_ms: int = 500,
         busy_timeout_ms: int = 30_000,
+        create: bool = True,
     ) -> None:
+        """``create=False`` opens for reading only: nothing is created (no directory, file,
+        table or topic), and a missing file is ``EventLogUnavailable`` naming it."""
         self.path, self.topic = Path(path), topic
         self._poll_timeout_ms = poll_timeout_ms
         self._lock = threading.Lock()  # one connection, shared by this instance's threads
         self._closed = False
-        self._conn = self._connect(busy_timeout_ms)
+        self._conn = self._connect(busy_timeout_ms, create)
         try:
-            self.partitions = self._ensure_topic(partitions)
+            self.partitions = self._ensure_topic(partitions) if create else self._topic_partitions(partitions)
         except sqlite3.Error as exc:
             self.close()
             raise EventLogUnavailable(f"SQLite event log {self.path} is not usable: {exc}") from exc
+        except EventLogUnavailable:
+            self.close()
+            raise
 
-    def _connect(self, busy_timeout_ms: int) -> sqlite3.Connection:
+    def _connect(self, busy_timeout_ms: int, create: bool) -> sqlite3.Connection:
+        if not create and not self.path.is_file():
+            raise EventLogUnavailable(f"no ledger event log in {self.path} yet: nothing has been emitted there")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
-                self.path, timeout=busy_timeout_ms / 1000, isolation_level=None,
-                check_same_thread=False,
+                f"file:{quote(str(self.path.absolute()))}?mode={'rwc' if create else 'rw'}", uri=True,
+                timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False,
             )  # fmt: skip
-            conn.execute("PRAGMA journal_mode=WAL")
+            if create:
+                conn.execute("PRAGMA journal_mode=WAL")
             # NORMAL: a commit survives a process crash, like a Kafka append acknowledged by
             # a broker that has not fsynced yet; only an OS crash can lose the last commits.
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -102,14 +113,25 @@ class SqliteEventLog(EventLog):
         return conn
 
     @classmethod
-    def from_settings(cls, settings: Settings, topic: str | None = None) -> SqliteEventLog:
+    def from_settings(cls, settings: Settings, topic: str | None = None, *, create: bool = True) -> SqliteEventLog:
         """The log in ``<data_dir>/events.db``; ``topic`` overrides (e.g. ``<topic>.dlq``)."""
         return cls(
             settings.data_dir / "events.db",
             topic or settings.topic,
             partitions=settings.partitions,
             poll_timeout_ms=settings.consumer_poll_timeout_ms,
+            create=create,
         )
+
+    def _topic_partitions(self, partitions: int) -> int:
+        """The topic's partition count, read only; ``partitions`` for a topic never written
+        (it holds nothing to read)."""
+        with self._lock:
+            tables = self._conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'log_topic'").fetchone()
+            if not tables[0]:
+                raise EventLogUnavailable(f"no ledger event log in {self.path} yet: nothing has been emitted there")
+            row = self._conn.execute("SELECT partitions FROM log_topic WHERE topic = ?", (self.topic,)).fetchone()
+        return partitions if row is None else int(row[0])
 
     def _ensure_topic(self, partitions: int) -> int:
         with self._lock:

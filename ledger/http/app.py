@@ -8,6 +8,8 @@ one shape: 422 is FastAPI's validation body naming the parameter, 401/404/503 ar
 
 from __future__ import annotations
 
+import errno
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,7 +25,7 @@ from ledger.http.resources import Backends, BackendUnavailable
 from ledger.projections.store import ViewStore, ViewStoreUnavailable
 from ledger.settings import Settings
 
-__all__ = ["create_app", "serve"]
+__all__ = ["CannotListen", "create_app", "listen", "serve"]
 
 DESCRIPTION = """Read the ledger's views over HTTP: tasks (now or as of any past time), each
 task's event timeline, counts by status, periodic tasks, a Server-Sent Events stream of new
@@ -61,14 +63,37 @@ async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the API under uvicorn until SIGINT/SIGTERM (what ``ledger serve`` calls). Open
-    event streams get 5 s to finish on shutdown, then are cut; the process exits 0."""
+class CannotListen(RuntimeError):
+    """The address to serve on cannot be bound (in use, not local, not resolvable)."""
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``, ready for uvicorn; ``CannotListen`` naming the
+    address when it cannot be bound (uvicorn itself would log it and exit with status 3)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: restart over TIME_WAIT
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        reason = "the address is already in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+        raise CannotListen(f"cannot listen on {host}:{port}: {reason}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, sock: socket.socket | None = None) -> None:
+    """Run the API under uvicorn until SIGINT/SIGTERM (what ``ledger serve`` calls), on
+    ``sock`` if given (see ``listen``), else on ``host:port``. Open event streams get 5 s to
+    finish on shutdown, then are cut; the process exits 0."""
     import signal
     from contextlib import nullcontext
 
     import uvicorn
 
+    sock = sock or listen(host, port)
+    host, port = sock.getsockname()[:2]
     config = uvicorn.Config(
         create_app(settings),
         host=host,
@@ -83,4 +108,4 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None
     server.capture_signals = nullcontext  # type: ignore[method-assign,assignment]
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, server.handle_exit)
-    server.run()
+    server.run(sockets=[sock])

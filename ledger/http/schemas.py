@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from ledger.domain.events import Emitter
 from ledger.domain.fold import TaskState
-from ledger.domain.statuses import TaskStatus
+from ledger.domain.statuses import TaskStatus, every_status
 from ledger.projections.queries import PeriodicTaskMeta
 from ledger.projections.timeline import Timeline, TimelineEntry
 
@@ -153,7 +153,7 @@ class StatsOut(_Out):
 
     @classmethod
     def from_counts(cls, counts: dict[TaskStatus, int], as_of: datetime | None) -> StatsOut:
-        full = {status: counts.get(status, 0) for status in TaskStatus}
+        full = every_status(counts)
         return cls(as_of=as_of, counts=full, total=sum(full.values()))
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg2
+import psycopg2.errors
 import psycopg2.extensions
 import psycopg2.extras
 from psycopg2 import sql
@@ -48,6 +49,7 @@ from ledger.projections.store import (
     RunOutcome,
     StaleOffsets,
     TaskFilter,
+    ViewsNotCreated,
     ViewStore,
     ViewStoreUnavailable,
 )
@@ -98,6 +100,15 @@ def _columns(names: Sequence[str]) -> sql.Composable:
     return sql.SQL(", ").join(sql.Identifier(n) for n in names)
 
 
+def server(dsn: str) -> str:
+    """host:port/dbname of ``dsn`` (never its password), to name it in messages."""
+    try:
+        where = psycopg2.extensions.parse_dsn(dsn)
+    except psycopg2.ProgrammingError:
+        return "(a connection string libpq cannot parse)"
+    return f"{where.get('host', 'localhost')}:{where.get('port', 5432)}/{where.get('dbname', '')}"
+
+
 def connect(dsn: str, schema: str, timeout: int, *, readonly: bool = False) -> psycopg2.extensions.connection:
     """A connection whose search path is ``schema``; ``ViewStoreUnavailable`` naming the
     server when it cannot be reached (or drops us before the connection is ready)."""
@@ -109,10 +120,18 @@ def connect(dsn: str, schema: str, timeout: int, *, readonly: bool = False) -> p
         with conn, conn.cursor() as cur:
             cur.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
     except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-        where = psycopg2.extensions.parse_dsn(dsn)
-        target = f"{where.get('host', 'localhost')}:{where.get('port', 5432)}/{where.get('dbname', '')}"
-        raise ViewStoreUnavailable(f"PostgreSQL at {target} is not reachable: {exc}".strip()) from exc
+        raise ViewStoreUnavailable(f"PostgreSQL at {server(dsn)} is not reachable: {exc}".strip()) from exc
     return conn
+
+
+@contextmanager
+def views_created(dsn: str, schema: str) -> Iterator[None]:
+    """A query on views nobody created (no schema, or no table: PostgreSQL says
+    ``UndefinedTable`` for both) raises ``ViewsNotCreated`` naming the schema and server."""
+    try:
+        yield
+    except psycopg2.errors.UndefinedTable as exc:
+        raise ViewsNotCreated(f"PostgreSQL schema {schema!r} at {server(dsn)}") from exc
 
 
 class LazyConnection:
@@ -152,7 +171,7 @@ class PostgresViewStore(ViewStore):
         committed is then unknown, so callers re-read the stored offsets."""
         conn = self.conn
         try:
-            with conn, conn.cursor() as cur:
+            with views_created(self.dsn, self.schema), conn, conn.cursor() as cur:
                 yield cur
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
             conn.close()

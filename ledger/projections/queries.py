@@ -19,7 +19,7 @@ from pydantic import JsonValue
 
 from ledger.domain.fold import TaskState
 from ledger.domain.periodic import PeriodicState, is_due, next_run_at
-from ledger.domain.statuses import TaskStatus
+from ledger.domain.statuses import TaskStatus, every_status
 from ledger.projections.store import Cursor, RunOutcome, TaskFilter, ViewStore
 
 ALL_TASKS = TaskFilter()
@@ -172,8 +172,7 @@ class TaskQueries:
         return Page(items, encode_cursor(items[-1]) if len(rows) > limit else None)
 
     def status_counts(self) -> dict[TaskStatus, int]:
-        counts = self.store.status_counts()
-        return {status: counts.get(status, 0) for status in TaskStatus}
+        return every_status(self.store.status_counts())
 
     def periodic_tasks(self, *, grace_seconds: float = 60.0) -> list[PeriodicTaskMeta]:
         now = self.now()

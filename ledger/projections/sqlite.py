@@ -2,17 +2,25 @@
 
 Timestamps are stored as fixed-width UTC ISO text (``columns.utc_text``) so they sort as
 text the way they sort as time; JSON is stored as canonical text.
+
+Readers never create anything: a missing file (or one without the tables) is
+``ViewsNotCreated``. A projector holds the ``WriterLock`` from its first batch until
+``close()``, so it and a rebuild (which replaces the file) never both write.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+from urllib.parse import quote
 from uuid import UUID
 
 from ledger.domain.fold import TaskState
@@ -44,7 +52,9 @@ from ledger.projections.store import (
     RunOutcome,
     StaleOffsets,
     TaskFilter,
+    ViewsNotCreated,
     ViewStore,
+    ViewStoreUnavailable,
 )
 
 DIALECT = Dialect(dump_json=json_text, load_json=json.loads, dump_time=utc_text, dump_uuid=str, dump_bool=int)
@@ -60,25 +70,133 @@ def _marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
+FileIdentity = tuple[int, int] | None
+"""(device, inode) of a file, None when it is missing: tells a replaced file from the one opened."""
+
+
+def file_identity(path: Path) -> FileIdentity:
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+def connect_views(path: Path, *, create: bool = False) -> sqlite3.Connection:
+    """A connection to the views file. ``create``: make the directory and file (writers);
+    otherwise the file must exist with the views' tables (``ViewsNotCreated`` names it)."""
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    uri = f"file:{quote(str(path.absolute()))}?mode={'rwc' if create else 'rw'}"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+    except sqlite3.OperationalError as exc:
+        if not create and not path.is_file():
+            raise ViewsNotCreated(str(path)) from None
+        raise ViewStoreUnavailable(f"SQLite views file {path} cannot be opened: {exc}") from exc
+    try:
+        (tables,) = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'task_meta'")
+        if not create and tables[0] == 0:
+            raise ViewsNotCreated(str(path))
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise ViewStoreUnavailable(f"SQLite views file {path} is not usable: {exc}") from exc
+    except ViewsNotCreated:
+        conn.close()
+        raise
+    return conn
+
+
+class ViewsHeld(ViewStoreUnavailable):
+    """Another process holds the views' ``WriterLock``; ``pid`` is the one it recorded."""
+
+    def __init__(self, message: str, pid: str) -> None:
+        super().__init__(message)
+        self.pid = pid
+
+
+_held: dict[Path, tuple[IO[str], int]] = {}
+"""Writer locks this process holds: the open lock file and how many stores share it."""
+_held_guard = threading.Lock()
+
+
+class WriterLock:
+    """An exclusive ``flock`` on ``<views file>.lock``, which holds the holder's pid. A
+    projector takes it at its first batch and keeps it until ``close()``; a rebuild takes it
+    for its whole run. Without it a rebuild could rename a new file over the views while a
+    projector goes on writing the replaced one, forever and unseen. It keeps processes
+    apart: the stores of one process share it. The OS drops it when its holder dies."""
+
+    def __init__(self, views: Path) -> None:
+        self.views = views
+        self.path = views.with_name(views.name + ".lock")
+        self._key = self.path.absolute()
+        self.held = False
+
+    def acquire(self) -> None:
+        """Take it without waiting (a no-op if held); ``ViewsHeld`` naming the holder if taken."""
+        if self.held:
+            return
+        with _held_guard:
+            handle, count = _held.get(self._key) or (self._take(), 0)
+            _held[self._key] = (handle, count + 1)
+        self.held = True
+
+    def _take(self) -> IO[str]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")  # noqa: SIM115  (open while held)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            pid = handle.read().strip() or "unknown"
+            handle.close()
+            raise ViewsHeld(f"the views {self.views} are held by process {pid}", pid) from None
+        handle.truncate(0)
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        return handle
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        with _held_guard:
+            handle, count = _held.pop(self._key)
+            if count > 1:
+                _held[self._key] = (handle, count - 1)
+            else:
+                handle.close()  # closing the file drops the flock
+        self.held = False
+
+
 class SqliteViewStore(ViewStore):
     """Views in one SQLite file (WAL mode, so readers never block the projector)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.writer_lock = WriterLock(self.path)
         self._conn: sqlite3.Connection | None = None
+        self._identity: FileIdentity = None
+        self._switched = False
 
     @property
     def conn(self) -> sqlite3.Connection:
+        """The connection, opened on first use, and again when a rebuild replaced the file
+        (noted, so that a batch planned on the replaced file is not written: see ``write``)."""
+        if self._conn is not None and file_identity(self.path) != self._identity:
+            self.disconnect()
+            self._switched = True
         if self._conn is None:
-            self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
+            identity = file_identity(self.path)  # before connecting: a swap in between reads as a switch
+            self._conn = connect_views(self.path)
+            self._identity = identity
         return self._conn
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Cursor]:
-        cur = self.conn.cursor()
+    def _tx(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Cursor]:
+        cur = (conn or self.conn).cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
             yield cur
@@ -87,12 +205,42 @@ class SqliteViewStore(ViewStore):
             raise
         cur.execute("COMMIT")
 
-    def close(self) -> None:
+    def disconnect(self) -> None:
+        """Close the connection but keep the writer lock (a rebuild's swap needs both)."""
         if self._conn is not None:
             self._conn.close()
         self._conn = None
 
+    def close(self) -> None:
+        self.disconnect()
+        self._switched = False
+        self.writer_lock.release()
+
+    def _pending(self) -> bool:
+        """Whether a migration is to be applied, read without writing (nor locking)."""
+        try:
+            done = {v for (v,) in self.conn.execute("SELECT version FROM schema_migrations")}
+        except (ViewsNotCreated, sqlite3.OperationalError):
+            return True
+        return any(m.version not in done for m in migrations.load("sqlite"))
+
     def migrate(self) -> list[str]:
+        """Under the writer lock only while migrating: a store that migrates, then only
+        reads (a server, a test), must not keep projectors out."""
+        if not self._pending():
+            return []  # up to date: no write, so no writer lock (a rebuild may hold it)
+        held = self.writer_lock.held
+        self.writer_lock.acquire()
+        try:
+            if self._conn is None:
+                self._conn = connect_views(self.path, create=True)
+                self._identity = file_identity(self.path)
+            return self._apply_migrations()
+        finally:
+            if not held:
+                self.writer_lock.release()
+
+    def _apply_migrations(self) -> list[str]:
         applied: list[str] = []
         with self._tx() as cur:
             cur.execute(
@@ -121,7 +269,12 @@ class SqliteViewStore(ViewStore):
         return {p: o for p, o in rows}
 
     def write(self, changes: Changes) -> None:
-        with self._tx() as cur:
+        self.writer_lock.acquire()
+        conn = self.conn
+        if self._switched:  # the batch was planned (partly) on the replaced file
+            self._switched = False
+            raise ViewStoreUnavailable(f"the views {self.path} were replaced (a rebuild): reading them again")
+        with self._tx(conn) as cur:
             stored = dict(
                 cur.execute(
                     "SELECT partition, next_offset FROM projection_offsets WHERE projection = ? AND topic = ?",
@@ -241,7 +394,7 @@ class SqliteViewStore(ViewStore):
 
     def drop(self) -> None:
         self.close()
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in ("", "-wal", "-shm", ".lock"):
             self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
 
     def status_counts(self) -> dict[TaskStatus, int]:

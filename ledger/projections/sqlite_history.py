@@ -16,7 +16,8 @@ from pathlib import Path
 from ledger.domain.statuses import TaskStatus
 from ledger.projections.columns import TASK_EVENT_COLUMNS, history_from_row, utc_text
 from ledger.projections.history import HistoryReader, precedence_sql
-from ledger.projections.store import HistoryRow, ViewStoreUnavailable
+from ledger.projections.sqlite import FileIdentity, connect_views, file_identity
+from ledger.projections.store import HistoryRow
 
 __all__ = ["SqliteHistoryReader"]
 
@@ -35,21 +36,24 @@ STATUS_COUNTS_AS_OF = (
 
 
 class SqliteHistoryReader(HistoryReader):
-    """Reads ``task_event`` of the views file at ``path`` (which must exist: a reader that
-    created an empty file would answer "no tasks" instead of "wrong path")."""
+    """Reads ``task_event`` of the views file at ``path`` (which must exist with its tables,
+    else ``ViewsNotCreated``: a reader that created an empty file would answer "no tasks"
+    instead of "wrong path"). Reopens the file when a rebuild replaced it."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
+        self._identity: FileIdentity = None
 
     @property
     def conn(self) -> sqlite3.Connection:
+        if self._conn is not None and file_identity(self.path) != self._identity:
+            self.close()
         if self._conn is None:
-            if not self.path.is_file():
-                raise ViewStoreUnavailable(f"SQLite views file {self.path} does not exist (run the projector first)")
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            identity = file_identity(self.path)
+            conn = connect_views(self.path)
             conn.execute("PRAGMA query_only = ON")
-            self._conn = conn
+            self._conn, self._identity = conn, identity
         return self._conn
 
     def _task_events(self, task_id: str, until: datetime | None) -> list[HistoryRow]:

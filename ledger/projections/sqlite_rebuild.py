@@ -1,6 +1,10 @@
 """The SQLite half of a rebuild: the shadow is a second file, the swap an atomic rename of
-it over the live file. The embedded backend runs one process, so the live projector is
-expected to be stopped (the lock file also keeps two rebuilds apart)."""
+it over the live file.
+
+A rebuild holds the live views' writer lock (``sqlite.WriterLock``) from start to swap, so
+it refuses to start while a projector holds them (a projector writing on into the file the
+rename replaced would be lost), and a projector started meanwhile waits for it, then reads
+the new file. A second lock file keeps two rebuilds apart."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from contextlib import contextmanager
 
 from ledger.projections.diff import TABLES
 from ledger.projections.rebuild import CatchUp, Inspect, RebuildInProgress, Swapper
-from ledger.projections.sqlite import SqliteViewStore
+from ledger.projections.sqlite import SqliteViewStore, ViewsHeld
 from ledger.projections.store import ViewStore
 
 
@@ -32,7 +36,18 @@ class SqliteSwapper(Swapper):
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise RebuildInProgress(f"another rebuild of {self.live.path} is running (lock {path})") from None
-            yield
+            try:
+                self.live.writer_lock.acquire()
+            except ViewsHeld as held:
+                raise ViewsHeld(
+                    f"the views {self.live.path} are held by process {held.pid} (a running `ledger project`?): "
+                    "stop it first, then rebuild",
+                    held.pid,
+                ) from None
+            try:
+                yield
+            finally:
+                self.live.writer_lock.release()
 
     def create_shadow(self) -> ViewStore:
         shadow = SqliteViewStore(self.shadow_path)
@@ -47,7 +62,8 @@ class SqliteSwapper(Swapper):
             return False
         shadow.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         shadow.close()
-        self.live.close()
+        shadow.writer_lock.path.unlink(missing_ok=True)
+        self.live.disconnect()  # the writer lock stays held until the file is in place
         os.replace(shadow.path, self.live.path)
         for suffix in ("-wal", "-shm"):
             self.live.path.with_name(self.live.path.name + suffix).unlink(missing_ok=True)

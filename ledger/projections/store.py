@@ -98,6 +98,16 @@ class ViewStoreUnavailable(RuntimeError):
     """The store cannot be reached; the message names what was tried."""
 
 
+class ViewsNotCreated(ViewStoreUnavailable):
+    """The views were never created where the store looked (no file, schema or tables):
+    readers say so, and what to run, instead of reading empty views or creating them."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(
+            f"no ledger views in {where} yet: run `ledger migrate` (or `ledger project`, which creates them)"
+        )
+
+
 class ViewStore(ABC):
     """Reads and writes the views. Implementations must be safe to ``migrate`` twice."""
 

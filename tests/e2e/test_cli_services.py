@@ -141,3 +141,12 @@ def test_serve_answers_and_stops_cleanly(env: dict[str, str]) -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=20) == 0
+
+
+def test_readers_of_views_never_created_say_what_to_run(env: dict[str, str]) -> None:
+    for args in (["stats"], ["stats", "--as-of", "1h"], ["tasks"], ["task", "t-1"], ["history", "t-1"], ["lag"]):
+        done = ledger(*args, env=env)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, (args, done.stderr)
+        assert done.stderr.strip().count("\n") == 0, (args, done.stderr)
+        schema = env["LEDGER_POSTGRES_SCHEMA"]
+        assert f"no ledger views in PostgreSQL schema {schema!r}" in done.stderr and "ledger migrate" in done.stderr

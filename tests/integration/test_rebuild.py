@@ -3,18 +3,28 @@ the live-projector and concurrent-reader cases on the real Kafka + PostgreSQL)."
 
 from __future__ import annotations
 
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import psycopg2
 import pytest
 
-from ledger.bootstrap import build_rebuild, build_swapper, build_view_store
+from ledger.bootstrap import build_event_log, build_ledger, build_rebuild, build_swapper, build_view_store
 from ledger.eventlog.base import EventLog
 from ledger.projections.diff import TABLES
-from ledger.projections.rebuild import RebuildInProgress
-from ledger.projections.store import ViewStore
-from ledger.settings import Settings
+from ledger.projections.rebuild import CatchUp, Inspect, Rebuild, RebuildInProgress
+from ledger.projections.sqlite import SqliteViewStore
+from ledger.projections.sqlite_rebuild import SqliteSwapper
+from ledger.projections.store import ViewStore, ViewStoreUnavailable
+from ledger.settings import Settings, load_settings
+from tests.e2e.test_cli import ROOT, ledger
 from tests.integration.test_projector_group import Member, wait_until_projected
 from tests.streams import append_all, assert_views_match_fold, project_all, stream
 
@@ -126,3 +136,121 @@ def test_live_writes_during_a_rebuild_survive_the_swap_and_readers_never_see_a_p
     assert_views_match_fold(build_view_store(pg_settings), events, positions)
     assert seen and all(tasks > 0 and history >= tasks for tasks, history in seen)  # never empty or torn
     assert [s[1] for s in seen] == sorted(s[1] for s in seen)  # history only grows, through the swap
+
+
+# -- the embedded backend: a rebuild and a running `ledger project` never write the same views
+
+
+class ProjectorProcess:
+    """``ledger project`` on the embedded backend in ``data_dir``, its stderr collected."""
+
+    def __init__(self, data_dir: Path) -> None:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+        env = {**clean, "PYTHONPATH": str(ROOT), "LEDGER_DATA_DIR": str(data_dir),
+               "LEDGER_CONSUMER_POLL_TIMEOUT_MS": "50", "LEDGER_PROJECTOR_BATCH_WAIT_MS": "20"}  # fmt: skip
+        self.process = subprocess.Popen([sys.executable, "-m", "ledger", "project"], env=env, text=True,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line)
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=30)
+        self._reader.join(10)
+        return code
+
+
+@pytest.fixture
+def embedded(tmp_path: Path) -> Settings:
+    return load_settings(backend="embedded", data_dir=tmp_path)
+
+
+@pytest.fixture
+def projector(embedded: Settings) -> Iterator[ProjectorProcess]:
+    running = ProjectorProcess(embedded.data_dir)
+    yield running
+    if running.process.poll() is None:
+        running.stop()
+
+
+def emit_done(settings: Settings, task_id: str) -> None:
+    with build_ledger(settings) as sdk:
+        sdk.succeeded(task_id, "app.x", result=task_id)
+
+
+def status(settings: Settings, task_id: str) -> str | None:
+    try:
+        with build_view_store(settings) as store:
+            state = store.get_task(task_id)
+    except (ViewStoreUnavailable, sqlite3.Error):
+        return None  # not created yet
+    return state.status.value if state else None
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.05)
+
+
+def test_an_embedded_rebuild_refuses_while_a_projector_runs_naming_it(
+    embedded: Settings, projector: ProjectorProcess
+) -> None:
+    emit_done(embedded, "t-1")
+    wait_until(lambda: status(embedded, "t-1") == "DONE", "t-1 is projected")
+    refused = ledger("rebuild", env={"LEDGER_DATA_DIR": str(embedded.data_dir)})
+    assert refused.returncode == 1 and refused.stderr.strip().count("\n") == 0, refused.stderr
+    assert f"process {projector.process.pid}" in refused.stderr and "stop it" in refused.stderr
+    emit_done(embedded, "t-2")  # the projector carries on, against the live views
+    wait_until(lambda: status(embedded, "t-2") == "DONE", "t-2 is projected")
+    assert projector.stop() == 0
+    rebuilt = ledger("rebuild", "--verify", env={"LEDGER_DATA_DIR": str(embedded.data_dir)})
+    assert rebuilt.returncode == 0 and "identical" in rebuilt.stdout and "swapped in" in rebuilt.stdout
+    assert status(embedded, "t-1") == status(embedded, "t-2") == "DONE"
+
+
+class PausedSwapper(SqliteSwapper):
+    """Holds the rebuild just before its swap until ``resume`` is set."""
+
+    def __init__(self, live: SqliteViewStore) -> None:
+        super().__init__(live)
+        self.paused, self.resume = threading.Event(), threading.Event()
+
+    def swap(self, shadow: ViewStore, catch_up: CatchUp, inspect: Inspect) -> bool:
+        self.paused.set()
+        assert self.resume.wait(60)
+        return super().swap(shadow, catch_up, inspect)
+
+
+def test_a_projector_that_started_during_a_rebuild_waits_and_then_writes_the_new_views(embedded: Settings) -> None:
+    emit_done(embedded, "t-1")
+    assert ledger("project", "--until-caught-up", env={"LEDGER_DATA_DIR": str(embedded.data_dir)}).returncode == 0
+    live = build_view_store(embedded)
+    assert isinstance(live, SqliteViewStore)
+    swapper = PausedSwapper(live)
+    rebuild = Rebuild(swapper, build_event_log(embedded))
+    outcome: list[bool] = []
+    worker = threading.Thread(target=lambda: outcome.append(rebuild.run().swapped))
+    worker.start()
+    assert swapper.paused.wait(60)  # the rebuild holds the views, about to swap the file
+    running = ProjectorProcess(embedded.data_dir)
+    try:
+        emit_done(embedded, "t-2")
+        wait_until(lambda: any(f"process {os.getpid()}" in line for line in running.lines), "the projector waits")
+        swapper.resume.set()
+        worker.join(60)
+        assert outcome == [True]
+        wait_until(lambda: status(embedded, "t-2") == "DONE", "t-2 is projected into the swapped-in views")
+        emit_done(embedded, "t-3")  # and it goes on writing those, not the file they replaced
+        wait_until(lambda: status(embedded, "t-3") == "DONE", "t-3 is projected")
+    finally:
+        swapper.resume.set()
+        assert running.stop() == 0
+    assert status(embedded, "t-1") == "DONE"
