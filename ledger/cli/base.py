@@ -13,8 +13,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import typer
+from pydantic import TypeAdapter, ValidationError
 
 from ledger import logs, render
+from ledger.domain.fields import Identifier
 from ledger.eventlog.base import AppendError, EventLogUnavailable
 from ledger.projections.rebuild import RebuildInProgress
 from ledger.projections.store import ViewStoreUnavailable
@@ -30,6 +32,7 @@ app = typer.Typer(
 T = TypeVar("T")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d|w)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
 MAX_DURATION = timedelta(days=36525)
 """Longer has no meaning for task history, and "that long ago" must stay a valid date."""
 
@@ -69,6 +72,17 @@ def parse_moment(text: str, option: str) -> datetime:
         return moment.astimezone(UTC)
     except OverflowError:
         raise CliError(f"{option}: {text!r} is out of range (years 1 to 9999, in UTC)") from None
+
+
+def parse_identifier(value: str | None, option: str) -> str | None:
+    """A task id, task name or worker name by the domain's rule for them (the SDK's and the
+    HTTP API's too): 1 to 255 characters, not blank, no NUL."""
+    if value is None:
+        return None
+    try:
+        return _IDENTIFIER.validate_python(value)
+    except ValidationError as exc:
+        raise CliError(f"{option}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
 
 
 @contextmanager

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ledger.bootstrap import build_codec, build_event_log, build_subscriber
-from ledger.cli.base import CliError, app, parse_moment, run, settings
+from ledger.cli.base import CliError, app, parse_identifier, parse_moment, run, settings
 from ledger.consumers.deadletter import dead_letter_topic, original, read_dead_letter
 from ledger.consumers.replay import replay as replay_window
 from ledger.consumers.runner import install_stop_signals
@@ -43,7 +43,9 @@ def tail(
     """Follow new events live, filtered by status, task name or task id (Ctrl-C stops)."""
 
     def go() -> None:
-        wanted = EventFilter(status or (), name or (), task_id or ())
+        names = [parse_identifier(n, "--name") or n for n in name or ()]
+        ids = [parse_identifier(t, "--task-id") or t for t in task_id or ()]
+        wanted = EventFilter(status or (), names, ids)
         stop = threading.Event()
         install_stop_signals(stop)
         for delivery in build_subscriber(settings(), group=None, start="end", wanted=wanted).deliveries(stop):

@@ -9,7 +9,7 @@ import typer
 
 from ledger import render
 from ledger.bootstrap import build_history_reader, build_queries, build_view_store
-from ledger.cli.base import CliError, app, parse_duration, parse_moment, run, settings
+from ledger.cli.base import CliError, app, parse_duration, parse_identifier, parse_moment, run, settings
 from ledger.domain.statuses import every_status, parse_status
 from ledger.projections.history import as_of, stuck_tasks
 from ledger.projections.store import TaskFilter
@@ -28,6 +28,7 @@ def task(
     """One task's row: its current state, or its state at a past moment."""
 
     def go() -> None:
+        parse_identifier(task_id, "TASK_ID")
         config = settings()
         if at is not None:
             with build_history_reader(config) as reader:
@@ -60,8 +61,8 @@ def tasks(
     def go() -> None:
         where = TaskFilter(
             statuses=tuple(parse_status(s) for s in status or ()),
-            name=name,
-            worker=worker,
+            name=parse_identifier(name, "--name"),
+            worker=parse_identifier(worker, "--worker"),
             since=datetime.now(UTC) - parse_duration(since, "--since") if since is not None else None,
         )
         page = build_queries(settings()).list_tasks(where, limit=limit)
@@ -79,6 +80,7 @@ def history(task_id: str, as_json: JsonFlag = False) -> None:
     late events and gaps marked."""
 
     def go() -> None:
+        parse_identifier(task_id, "TASK_ID")
         with build_history_reader(settings()) as reader:
             rows = reader.task_events(task_id)
         if not rows:

@@ -78,6 +78,9 @@ def test_migrate_creates_the_views_and_the_readers_then_answer(tmp_path: Path) -
         (["demo", "--tasks", "0"], "--tasks"),
         (["tasks", "--no-such-option"], "--no-such-option"),
         (["history"], "task_id"),
+        (["task", "   "], "TASK_ID: must not be blank"),  # the SDK's and HTTP's rule for ids
+        (["history", "x" * 256], "TASK_ID: String should have at most 255 characters"),
+        (["tasks", "--worker", ""], "--worker: String should have at least 1 character"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_option(tmp_path: Path, args: list[str], needle: str) -> None:
