@@ -18,6 +18,7 @@ import pytest
 from ledger.bootstrap import build_event_log, build_ledger
 from ledger.eventlog.base import LogRecord
 from ledger.settings import Settings, load_settings
+from ledger.tracked import Retry
 from tests.e2e.test_cli import ledger
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -42,11 +43,10 @@ def fill(env: dict[str, str]) -> datetime:
     """A retried-then-done task, a failed one, a stuck one, a periodic run; projected."""
     sdk = build_ledger(configured(env))
     sdk.pending("t-retry", "app.fetch", args=["url"])
-    with pytest.raises(ValueError), sdk.track("t-retry", "app.fetch"):
-        raise ValueError("flaky")  # a failure of attempt 0 …
-    sdk.retried("t-retry", "app.fetch", exc=ValueError("flaky"))
-    with sdk.track("t-retry", "app.fetch", attempt=1) as run:
-        run.result = {"ok": True}  # … then attempt 1 succeeds
+    with pytest.raises(Retry), sdk.track("t-retry", "app.fetch"):
+        raise Retry(exc=ValueError("flaky"))  # attempt 0 is retried …
+    with sdk.track("t-retry", "app.fetch") as run:
+        run.result = {"ok": True}  # … then attempt 1 (the run's next) succeeds
     sdk.failed("t-bad", "app.div", exc=ZeroDivisionError("division by zero"))
     sdk.started("t-stuck", "app.hang")
     sdk.register_periodic("every-minute", "app.tick", 60)
@@ -76,7 +76,7 @@ def test_reading_commands_show_the_views(env: dict[str, str]) -> None:
     periodic = ledger("periodic", env=env)
     assert "every-minute" in periodic.stdout and "app.tick" in periodic.stdout
     window = ledger("replay", "--since", before.isoformat(), "--json", env=env)
-    assert window.returncode == 0 and len(window.stdout.splitlines()) == 10  # every event fill() emitted
+    assert window.returncode == 0 and len(window.stdout.splitlines()) == 9  # every event fill() emitted
 
 
 def test_tail_follows_new_events_with_its_filter(env: dict[str, str]) -> None:

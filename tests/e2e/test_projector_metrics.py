@@ -129,8 +129,9 @@ def test_a_metrics_port_in_use_is_one_line_naming_the_setting(settings: Settings
         done = subprocess.run([sys.executable, "-m", "ledger", "project", "--until-caught-up"],
                               env=environment(busy), capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 1
-    assert done.stderr.startswith("error: LEDGER_PROJECTOR_METRICS_PORT: cannot listen on port")
-    assert len(done.stderr.strip().splitlines()) == 1
+    started, error = done.stderr.strip().splitlines()  # the start-up line naming the ledger, then the error
+    assert started.startswith("ledger project: ")
+    assert error.startswith("error: LEDGER_PROJECTOR_METRICS_PORT: cannot listen on port")
 
 
 def test_the_projector_process_does_not_import_the_http_package() -> None:
