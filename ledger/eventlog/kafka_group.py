@@ -9,7 +9,7 @@ as the rows), and the consumer seeks there.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Final
 
 from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
@@ -33,6 +33,9 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         self.source._assigned({tp.partition for tp in assigned})
+
+
+METADATA_MAX_AGE_MS: Final = 5_000
 
 
 class KafkaGroupSource(PartitionSource):
@@ -64,6 +67,10 @@ class KafkaGroupSource(PartitionSource):
             "fetch_max_bytes": 64 * _MiB,
             "max_partition_fetch_bytes": 16 * _MiB,
             "allow_auto_create_topics": False,
+            # a member that joins while its topic's partitions are not yet in its metadata
+            # (a topic created a moment ago, partitions added later) is assigned nothing
+            # until the metadata is refreshed: every 5 s, not the client's default 5 min
+            "metadata_max_age_ms": METADATA_MAX_AGE_MS,
             "metrics_enabled": False,
             # static membership: a restarted member with the same id gets its partitions
             # back at once instead of waiting a session timeout for a rebalance

@@ -16,7 +16,7 @@ from pathlib import Path
 from ledger.domain.statuses import TaskStatus
 from ledger.projections.columns import TASK_EVENT_COLUMNS, history_from_row, utc_text
 from ledger.projections.history import HistoryReader, precedence_sql
-from ledger.projections.sqlite import FileIdentity, connect_views, file_identity
+from ledger.projections.sqlite_files import FileIdentity, connect_views, file_identity
 from ledger.projections.store import HistoryRow
 
 __all__ = ["SqliteHistoryReader"]

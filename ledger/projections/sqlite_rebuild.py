@@ -1,7 +1,7 @@
 """The SQLite half of a rebuild: the shadow is a second file, the swap an atomic rename of
 it over the live file.
 
-A rebuild holds the live views' writer lock (``sqlite.WriterLock``) from start to swap, so
+A rebuild holds the live views' writer lock (``sqlite_files.WriterLock``) from start to swap, so
 it refuses to start while a projector holds them (a projector writing on into the file the
 rename replaced would be lost), and a projector started meanwhile waits for it, then reads
 the new file. A second lock file keeps two rebuilds apart."""
@@ -15,7 +15,8 @@ from contextlib import contextmanager
 
 from ledger.projections.diff import TABLES
 from ledger.projections.rebuild import CatchUp, Inspect, RebuildInProgress, Swapper
-from ledger.projections.sqlite import SqliteViewStore, ViewsHeld
+from ledger.projections.sqlite import SqliteViewStore
+from ledger.projections.sqlite_files import ViewsHeld
 from ledger.projections.store import ViewStore
 
 

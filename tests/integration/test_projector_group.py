@@ -97,3 +97,40 @@ def test_two_projectors_share_the_partitions_and_stay_exact_across_rebalances(
     second.halt()
     assert first.owned and second.owned
     assert_views_match_fold(store, events, positions)
+
+
+def test_a_member_picks_up_partitions_added_after_it_joined_within_seconds(settings: Settings) -> None:
+    """Partitions that appear after a member joined (added by an operator, or a topic whose
+    partitions were not in the member's metadata yet when it joined, a moment after its
+    creation) are assigned within seconds, not after the Kafka client's default five-minute
+    metadata refresh."""
+    from kafka.admin import KafkaAdminClient, NewPartitions
+
+    from ledger.bootstrap import build_event_log
+    from ledger.eventlog.kafka_group import KafkaGroupSource
+
+    small = settings.model_copy(update={"partitions": 1})
+    build_event_log(small).close()  # the topic, with one partition
+    source = KafkaGroupSource(settings.kafka_bootstrap_servers, settings.topic, f"grow-{settings.topic}",
+                              session_timeout_ms=6000)  # fmt: skip
+    assigned: set[int] = set()
+
+    def on_assigned(partitions: set[int]) -> dict[int, int]:
+        assigned.update(partitions)
+        return {p: 0 for p in partitions}
+
+    source.start(on_assigned, lambda _: None)
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="ledger-tests")
+    try:
+        deadline = time.monotonic() + 30
+        while not assigned and time.monotonic() < deadline:
+            source.poll(10, 100)
+        assert assigned == {0}
+        admin.create_partitions({settings.topic: NewPartitions(total_count=6)})
+        deadline = time.monotonic() + 30
+        while assigned != set(range(6)) and time.monotonic() < deadline:
+            source.poll(10, 200)
+        assert assigned == set(range(6))
+    finally:
+        admin.close()
+        source.close()
