@@ -9,6 +9,7 @@ as the rows), and the consumer seeks there.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Final
 
 from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
@@ -85,9 +86,26 @@ class KafkaGroupSource(PartitionSource):
         self._on_assigned, self._on_revoked = on_assigned, on_revoked
         try:
             self._consumer = KafkaConsumer(**self._config)
+            self._await_partitions()
         except (KafkaError, OSError) as exc:
+            self.close()
             raise EventLogUnavailable(f"Kafka at {self.bootstrap_servers} is not reachable: {exc!r}") from exc
+        except EventLogUnavailable:
+            self.close()
+            raise
         self._consumer.subscribe([self.topic], listener=_Listener(self))
+
+    def _await_partitions(self) -> None:
+        """Join only once this client knows the topic's partitions. A member that joins
+        without them (a topic created a moment ago) computes, as the group's leader, an empty
+        assignment; with static membership a restarted member then inherits that empty
+        assignment without a rebalance, and the group owns nothing for good."""
+        deadline = time.monotonic() + self._config["request_timeout_ms"] / 1000
+        while not self._consumer.partitions_for_topic(self.topic):
+            if time.monotonic() >= deadline:
+                where = f"Kafka topic {self.topic!r} at {self.bootstrap_servers}"
+                raise EventLogUnavailable(f"{where} has no partitions yet")
+            time.sleep(0.1)
 
     def _assigned(self, partitions: set[int]) -> None:
         """In kafka-python's IO thread, which must not block: only remember the partitions

@@ -134,3 +134,19 @@ def test_a_member_picks_up_partitions_added_after_it_joined_within_seconds(setti
     finally:
         admin.close()
         source.close()
+
+
+def test_a_member_does_not_join_before_it_knows_its_topics_partitions(settings: Settings) -> None:
+    """Joining without them, a member that leads the group assigns nothing; with static
+    membership (LEDGER_PROJECTOR_INSTANCE_ID) every restarted member inherited that empty
+    assignment without a rebalance, and the group owned nothing for good. Now start() waits
+    for the partitions and, if the topic never appears, says so (the projector's runner
+    retries it with backoff)."""
+    from ledger.eventlog.base import EventLogUnavailable
+    from ledger.eventlog.kafka_group import KafkaGroupSource
+
+    missing = KafkaGroupSource(settings.kafka_bootstrap_servers, f"{settings.topic}-never", f"g-{settings.topic}",
+                               request_timeout_ms=2000, instance_id="static-1")  # fmt: skip
+    with pytest.raises(EventLogUnavailable, match=r"-never' at .* has no partitions yet"):
+        missing.start(lambda partitions: {p: 0 for p in partitions}, lambda _: None)
+    missing.close()
