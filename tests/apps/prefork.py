@@ -10,17 +10,41 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from pathlib import Path
+from time import monotonic
+from typing import Any
 
 from celery import Celery
+from kombu.transport import filesystem
+from kombu.utils.encoding import str_to_bytes
+from kombu.utils.json import dumps
 
 from ledger.contrib.celery import install
+
+
+class AtomicChannel(filesystem.Channel):  # type: ignore[misc]
+    """Kombu's filesystem channel, but a message file appears whole: it is written under a
+    name the reader skips, then renamed. (Kombu's own writes in place and its reader does
+    not wait for the writer's lock, so a worker can read a big message half-written.)"""
+
+    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+        name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+        staged = os.path.join(self.data_folder_out, f".staged-{name}")
+        with open(staged, "wb") as handle:
+            handle.write(str_to_bytes(dumps(payload)))
+        os.replace(staged, os.path.join(self.data_folder_out, name))
+
+
+class AtomicFilesystemTransport(filesystem.Transport):  # type: ignore[misc]
+    Channel = AtomicChannel
 
 
 def make_app(broker_dir: Path) -> Celery:
     for folder in ("queue", "processed", "control"):
         (broker_dir / folder).mkdir(parents=True, exist_ok=True)
     app = Celery("prefork", broker="filesystem://", set_as_current=False)
+    app.conf.broker_transport = "tests.apps.prefork:AtomicFilesystemTransport"
     app.conf.broker_transport_options = {
         "data_folder_in": str(broker_dir / "queue"),
         "data_folder_out": str(broker_dir / "queue"),
