@@ -17,15 +17,18 @@ For importing what a Celery fleet already publishes (``worker_send_task_events``
   ``{"repr": text}``). An
   exception's text (``ValueError('no stock')``) gives its type and args the same way.
 
-Pure translation (no Celery import): it takes mappings and returns ledger events.
+Pure translation (no Celery import): it takes mappings and returns ledger events;
+``import_celery_events`` (and ``ledger import celery-events FILE``) appends a file of them.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 import re
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -44,9 +47,10 @@ from ledger.domain.events import (
     TaskSucceeded,
 )
 from ledger.payloads import InvalidEvent, JsonPolicy
+from ledger.sdk import Ledger
 from ledger.wire import describe_validation_error
 
-__all__ = ["TASK_EVENT_TYPES", "CeleryEventTranslator"]
+__all__ = ["TASK_EVENT_TYPES", "CeleryEventTranslator", "Imported", "import_celery_events"]
 
 TASK_EVENT_TYPES: Final[Mapping[str, type[TaskEvent]]] = {
     "task-sent": TaskPending,
@@ -183,3 +187,46 @@ def _emitter(event: Mapping[str, Any]) -> dict[str, Any] | None:
         "pid": pid if isinstance(pid, int) and pid >= 0 else 0,
         "worker": hostname if event.get("type") != "task-sent" else None,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class Imported:
+    """What ``import_celery_events`` appended, and the lines that were not transitions."""
+
+    events: int
+    skipped: int
+
+
+def import_celery_events(lines: Iterable[str], ledger: Ledger, *, batch: int = 1000,
+                         on_progress: Callable[[int], None] | None = None) -> Imported:  # fmt: skip
+    """Append the ledger events of Celery's event dicts given as JSON lines (one event a
+    line, as a monitor captured them), ``batch`` at a time, as they are (``emit_many``: a
+    history is imported whole, without the run rules). The first line that is not JSON, or
+    a task event that makes no valid event, stops the import with ``InvalidEvent`` naming
+    the line and the field; what was appended before it stays, and importing the file
+    again once that line is fixed is harmless (the same transitions have the same ids)."""
+    translator, pending = CeleryEventTranslator(), []
+    appended = skipped = read = 0
+    for number, text in enumerate(lines, start=1):
+        read = number
+        if not text.strip():
+            continue
+        try:
+            data = json.loads(text)
+            event = translator.translate(data) if isinstance(data, dict) else None
+        except (ValueError, InvalidEvent) as exc:
+            reason = "not JSON" if isinstance(exc, json.JSONDecodeError) else str(exc)
+            raise InvalidEvent(f"line {number}: {reason}") from None
+        if event is None:
+            skipped += 1
+            continue
+        pending.append(event)
+        if len(pending) >= batch:
+            appended += len(ledger.emit_many(pending))
+            pending = []
+            if on_progress is not None:
+                on_progress(read)
+    appended += len(ledger.emit_many(pending)) if pending else 0
+    if on_progress is not None:
+        on_progress(read)
+    return Imported(appended, skipped)
