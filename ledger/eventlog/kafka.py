@@ -8,6 +8,7 @@ committed offsets belong to the consumers layer.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -33,10 +34,12 @@ from ledger.eventlog.base import (
     StoredRecord,
 )
 from ledger.eventlog.partitioning import partition_for_key
-from ledger.eventlog.pending import PendingAppend, why
+from ledger.eventlog.pending import Acknowledgements, why
 from ledger.settings import Settings
 
-__all__ = ["KafkaEventLog", "PendingAppend", "stored_record"]
+__all__ = ["KafkaEventLog", "stored_record"]
+
+log = logging.getLogger(__name__)
 
 _MiB = 1 << 20
 _UNKNOWN_TOPIC = 3  # Kafka error code UNKNOWN_TOPIC_OR_PARTITION
@@ -69,6 +72,9 @@ class KafkaEventLog(EventLog):
         self.topic, self.bootstrap_servers, self.client_id = topic, bootstrap_servers, client_id
         self._request_timeout_ms, self._poll_timeout_ms = request_timeout_ms, poll_timeout_ms
         self._delivery_timeout_s = delivery_timeout_ms / 1000
+        # every record sent is acknowledged or expired within the delivery time-out; the
+        # margin covers the sender's own round of expiry checks
+        self._close_timeout_s = self._delivery_timeout_s + request_timeout_ms / 1000
         self._producer_config: dict[str, Any] = {
             "acks": "all", "enable_idempotence": True, "retries": 2_147_483_647,
             "max_in_flight_requests_per_connection": 5, "compression_type": compression,
@@ -179,39 +185,41 @@ class KafkaEventLog(EventLog):
             self.flush(self._delivery_timeout_s)  # skip linger_ms: someone waits
         return pending.wait(max(0.0, deadline - time.monotonic()))
 
-    def append_nowait(self, records: Sequence[LogRecord]) -> PendingAppend:
-        """Hand ``records`` to the producer and return at once: for high-throughput emitters.
-
-        Records are batched (``linger_ms``/``batch_size``) and sent in the background; call
-        ``PendingAppend.wait()`` (or ``flush()``) before trusting they are stored.
-        """
+    def append_nowait(self, records: Sequence[LogRecord]) -> Acknowledgements:
+        """Records are batched (``linger_ms``/``batch_size``) and sent in the background."""
         try:
             producer = self._get_producer()
         except EventLogUnavailable as exc:  # an append that cannot start is a failed append
             raise AppendError(f"{len(records)} records not appended to Kafka topic {self.topic!r}: {exc}") from exc
         send, topic, count = producer.send, self.topic, self.partitions
-        futures: list[Any] = []
+        acks: list[_Ack] = []
         try:
             for record in records:
                 key = record.key.encode()
                 headers = list(record.headers) if record.headers else None
                 partition = partition_for_key(key, count)
-                futures.append(send(topic, record.value, key, headers, partition))
+                acks.append(_Ack(send(topic, record.value, key, headers, partition)))
         except Exception as exc:  # too large, bad type, metadata time-out: none silently lost
             cause: BaseException | None = exc
         else:
             cause = None
-        return PendingAppend(topic, futures, len(records), cause, lambda: self._retire(producer))
+        where = f"Kafka topic {topic!r}"
+        return Acknowledgements(where, acks, len(records), cause, lambda: self._retire(producer))
 
     def _retire(self, producer: Any) -> None:
         """Replace a producer after a failed append: kafka-python 3.0.12 puts an idempotent
         producer in a fatal state on any non-retriable batch error (RecordTooLarge, say),
-        after which every send would fail. Records still pending on it fail too (loudly)."""
+        after which every send would fail. The old one is closed in the background, so the
+        caller who saw the failure does not wait: its other records are acknowledged, or
+        fail, within the delivery time-out."""
         with self._lock:
             if self._producer is not producer:
                 return  # already replaced, or closed
             self._producer = None
-        _close_producer(producer, timeout=0)
+        closing = threading.Thread(
+            target=_close_producer, args=(producer, self._close_timeout_s), name="ledger-retired-producer", daemon=True
+        )
+        closing.start()
 
     def flush(self, timeout: float | None = None) -> None:
         """Send everything buffered and wait until it is acknowledged or failed."""
@@ -328,7 +336,7 @@ class KafkaEventLog(EventLog):
             meta, self._meta = self._meta, None
         try:
             if producer is not None:
-                _close_producer(producer, self._delivery_timeout_s)
+                _close_producer(producer, self._close_timeout_s)
         finally:
             if meta is not None:
                 meta.close(autocommit=False)
@@ -343,16 +351,33 @@ class KafkaEventLog(EventLog):
             admin.close()
 
 
+class _Ack:
+    """A record's acknowledgement as kafka-python's ``FutureRecordMetadata`` gives it."""
+
+    __slots__ = ("_future",)
+
+    def __init__(self, future: Any) -> None:
+        self._future = future
+
+    def done(self) -> bool:
+        return bool(self._future.is_done)
+
+    def position(self, timeout: float | None) -> Position:
+        meta = self._future.get(timeout=timeout)
+        return Position(meta.partition, meta.offset)
+
+
 def _close_producer(producer: Any, timeout: float) -> None:
-    """Close, giving pending records ``timeout`` seconds. kafka-python 3.0.12's close()
-    flushes first and raises on a batch that never completes (its topic was deleted, say)
-    before reaching its own force-close, leaving the sender thread running: abort such
-    batches (their futures fail) and close again."""
+    """Close, giving pending records up to ``timeout`` seconds (the delivery time-out and
+    a margin). kafka-python 3.0.12's ``close()`` flushes before it force-closes and raises
+    from the flush when a batch is still incomplete, leaving its sender thread running;
+    no public call fails such batches at once. But every batch completes or expires
+    within the delivery time-out (a deleted topic, a producer in a fatal state: measured),
+    so a close that waits that long completes."""
     try:
         producer.close(timeout=timeout)
-    except KafkaError:
-        producer._accumulator.abort_incomplete_batches()
-        producer.close(timeout=0)
+    except KafkaError as exc:
+        log.warning("Kafka producer not closed: records were still pending", extra={"error": why(exc)})
 
 
 def stored_record(raw: Any) -> StoredRecord:
