@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 from ledger.codec import PLAIN, Codec
 from ledger.consumers.deadletter import DeadLetterSink
-from ledger.consumers.source import PartitionSource
 from ledger.eventlog.base import AppendError, EventLogUnavailable, StoredRecord
+from ledger.eventlog.group import PartitionSource
 from ledger.projections.rows import BatchPlanner, Decoded
 from ledger.projections.store import StaleOffsets, ViewStore, ViewStoreUnavailable
 from ledger.retry import BACKEND, Backoff, RetryPolicy, keep_trying

@@ -22,10 +22,10 @@ from typing import Self
 
 from ledger.codec import PLAIN, Codec
 from ledger.consumers.positions import PositionStore
-from ledger.consumers.source import PartitionSource
 from ledger.domain.events import AnyEvent, TaskEvent
 from ledger.domain.statuses import TaskStatus, parse_status
 from ledger.eventlog.base import EventLog, EventLogUnavailable, StoredRecord
+from ledger.eventlog.group import PartitionSource
 from ledger.retry import Backoff
 from ledger.wire import InvalidRecord, decode
 
