@@ -50,7 +50,8 @@ def test_the_projector_folds_one_backends_log_into_the_others_views(mixed: Setti
 def test_the_start_up_line_names_each_ports_place(mixed: Settings) -> None:
     line = bootstrap.place(mixed)
     if mixed.log_backend is LogBackend.KAFKA:
-        assert line == f"Kafka at {mixed.kafka_bootstrap_servers}, topic {mixed.topic}; views in SQLite in {mixed.data_dir}"
+        kafka = f"Kafka at {mixed.kafka_bootstrap_servers}, topic {mixed.topic}"
+        assert line == f"{kafka}; views in SQLite in {mixed.data_dir}"
     else:
         assert line.startswith(f"SQLite event log in {mixed.data_dir}, topic events; views in PostgreSQL at 127.0.0.1:")
         assert "ledger:ledger" not in line  # never the password
