@@ -1,45 +1,42 @@
-"""The Kafka event log: the log of record in production. The only module that imports ``kafka``.
+"""The Kafka event log: the log of record in production (kafka-python, the reference client).
 
-Appends go through one idempotent producer (acks=all, ordered with 5 requests in flight), with
-the partition computed here so a record's position is known before the broker answers. Reads
-use consumers with manual assignment (no group): reading is replay, group membership and
-committed offsets belong to the consumers layer.
+With ``kafka_producer`` (the append side) and ``kafka_group`` (group membership) it is the
+only code that imports ``kafka``: the layer contract in pyproject.toml holds that. Reads use
+consumers with manual assignment (no group): reading is replay; group membership and
+committed offsets are ``kafka_group``'s.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from functools import partial
 from typing import Any, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.errors import (
     KafkaConnectionError,
-    KafkaError,
     KafkaTimeoutError,
     TopicAlreadyExistsError,
 )
 
 from ledger.eventlog.base import (
-    AppendError,
     EventLog,
     EventLogUnavailable,
     LogRecord,
+    PendingAppend,
     Position,
     Start,
     StoredRecord,
 )
+from ledger.eventlog.kafka_producer import Appender
 from ledger.eventlog.partitioning import partition_for_key
-from ledger.eventlog.pending import Acknowledgements, why
 from ledger.settings import Settings
 
 __all__ = ["KafkaEventLog", "stored_record"]
-
-log = logging.getLogger(__name__)
 
 _MiB = 1 << 20
 _UNKNOWN_TOPIC = 3  # Kafka error code UNKNOWN_TOPIC_OR_PARTITION
@@ -71,24 +68,22 @@ class KafkaEventLog(EventLog):
     ) -> None:
         self.topic, self.bootstrap_servers, self.client_id = topic, bootstrap_servers, client_id
         self._request_timeout_ms, self._poll_timeout_ms = request_timeout_ms, poll_timeout_ms
-        self._delivery_timeout_s = delivery_timeout_ms / 1000
-        # every record sent is acknowledged or expired within the delivery time-out; the
-        # margin covers the sender's own round of expiry checks
-        self._close_timeout_s = self._delivery_timeout_s + request_timeout_ms / 1000
-        self._producer_config: dict[str, Any] = {
+        producer_config: dict[str, Any] = {
             "acks": "all", "enable_idempotence": True, "retries": 2_147_483_647,
             "max_in_flight_requests_per_connection": 5, "compression_type": compression,
             "linger_ms": linger_ms, "batch_size": batch_size, "max_request_size": max_request_size,
             "delivery_timeout_ms": delivery_timeout_ms, "max_block_ms": request_timeout_ms,
             "metrics_enabled": False,
         }  # fmt: skip
-        self._lock = threading.Lock()  # guards the producer and the closed flag
-        self._meta_lock = threading.Lock()  # guards _meta: offset look-ups never block appends
-        self._producer: Any = None
+        self._meta_lock = threading.Lock()  # guards _meta and the closed flag: never blocks appends
         self._meta: Any = None  # consumer for offset look-ups
         self._closed = False
         self.partitions = self._ensure_topic(partitions, replication_factor)
         self._tps = [TopicPartition(topic, p) for p in range(self.partitions)]
+        self._appender = Appender(
+            topic, self.partitions, partial(self._connect, KafkaProducer, "producer", **producer_config),
+            delivery_timeout_s=delivery_timeout_ms / 1000, request_timeout_s=request_timeout_ms / 1000,
+        )  # fmt: skip
 
     @classmethod
     def from_settings(cls, settings: Settings, topic: str | None = None) -> KafkaEventLog:
@@ -166,70 +161,16 @@ class KafkaEventLog(EventLog):
             )
         return len(described["partitions"])
 
-    def _get_producer(self) -> Any:
-        with self._lock:
-            if self._closed:
-                raise AppendError(f"KafkaEventLog for topic {self.topic!r} is closed")
-            if self._producer is None:
-                self._producer = self._connect(KafkaProducer, "producer", **self._producer_config)
-            return self._producer
-
     # -- appending -----------------------------------------------------------------------
 
     def append(self, records: Sequence[LogRecord]) -> list[Position]:
-        if not records:
-            return []
-        deadline = time.monotonic() + self._delivery_timeout_s
-        pending = self.append_nowait(records)
-        with suppress(AppendError):  # the records' own futures say which failed, and why
-            self.flush(self._delivery_timeout_s)  # skip linger_ms: someone waits
-        return pending.wait(max(0.0, deadline - time.monotonic()))
+        return self._appender.append(records)
 
-    def append_nowait(self, records: Sequence[LogRecord]) -> Acknowledgements:
-        """Records are batched (``linger_ms``/``batch_size``) and sent in the background."""
-        try:
-            producer = self._get_producer()
-        except EventLogUnavailable as exc:  # an append that cannot start is a failed append
-            raise AppendError(f"{len(records)} records not appended to Kafka topic {self.topic!r}: {exc}") from exc
-        send, topic, count = producer.send, self.topic, self.partitions
-        acks: list[_Ack] = []
-        try:
-            for record in records:
-                key = record.key.encode()
-                headers = list(record.headers) if record.headers else None
-                partition = partition_for_key(key, count)
-                acks.append(_Ack(send(topic, record.value, key, headers, partition)))
-        except Exception as exc:  # too large, bad type, metadata time-out: none silently lost
-            cause: BaseException | None = exc
-        else:
-            cause = None
-        where = f"Kafka topic {topic!r}"
-        return Acknowledgements(where, acks, len(records), cause, lambda: self._retire(producer))
-
-    def _retire(self, producer: Any) -> None:
-        """Replace a producer after a failed append: kafka-python 3.0.12 puts an idempotent
-        producer in a fatal state on any non-retriable batch error (RecordTooLarge, say),
-        after which every send would fail. The old one is closed in the background, so the
-        caller who saw the failure does not wait: its other records are acknowledged, or
-        fail, within the delivery time-out."""
-        with self._lock:
-            if self._producer is not producer:
-                return  # already replaced, or closed
-            self._producer = None
-        closing = threading.Thread(
-            target=_close_producer, args=(producer, self._close_timeout_s), name="ledger-retired-producer", daemon=True
-        )
-        closing.start()
+    def append_nowait(self, records: Sequence[LogRecord]) -> PendingAppend:
+        return self._appender.append_nowait(records)
 
     def flush(self, timeout: float | None = None) -> None:
-        """Send everything buffered and wait until it is acknowledged or failed."""
-        producer = self._producer
-        if producer is None:
-            return
-        try:
-            producer.flush(timeout=timeout)
-        except KafkaError as exc:
-            raise AppendError(f"Kafka topic {self.topic!r}: flush failed: {why(exc)}") from exc
+        self._appender.flush(timeout)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -327,16 +268,13 @@ class KafkaEventLog(EventLog):
     # -- lifecycle -----------------------------------------------------------------------
 
     def close(self) -> None:
-        with self._lock:
+        with self._meta_lock:
             if self._closed:
                 return
             self._closed = True
-            producer, self._producer = self._producer, None
-        with self._meta_lock:
             meta, self._meta = self._meta, None
         try:
-            if producer is not None:
-                _close_producer(producer, self._close_timeout_s)
+            self._appender.close()
         finally:
             if meta is not None:
                 meta.close(autocommit=False)
@@ -349,39 +287,6 @@ class KafkaEventLog(EventLog):
                 admin.delete_topics([self.topic], raise_errors=False)
         finally:
             admin.close()
-
-
-class _Ack:
-    """A record's acknowledgement as kafka-python's ``FutureRecordMetadata`` gives it."""
-
-    __slots__ = ("_future",)
-
-    def __init__(self, future: Any) -> None:
-        self._future = future
-
-    def done(self) -> bool:
-        return bool(self._future.is_done)
-
-    def position(self, timeout: float | None) -> Position:
-        meta = self._future.get(timeout=timeout)
-        return Position(meta.partition, meta.offset)
-
-
-def _close_producer(producer: Any, timeout: float) -> None:
-    """Close, giving pending records ``timeout`` seconds to be acknowledged or to expire.
-
-    kafka-python 3.0.12's ``close()`` flushes first and raises from the flush while a batch
-    is incomplete, before it reaches its own force-close, leaving the sender thread running;
-    nothing public fails incomplete batches, and a batch retried for a deleted topic is not
-    always expired within the delivery time-out (seen in the contract suite). Only then
-    are those batches failed through the accumulator (their records' waits fail, loudly):
-    this adapter's one private call, kept to the case no public one covers."""
-    try:
-        producer.close(timeout=timeout)
-    except KafkaError as exc:
-        log.warning("Kafka producer: records still pending at close are failed", extra={"error": why(exc)})
-        producer._accumulator.abort_incomplete_batches()
-        producer.close(timeout=0)
 
 
 def stored_record(raw: Any) -> StoredRecord:
