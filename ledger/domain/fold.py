@@ -63,6 +63,8 @@ class TaskState:
     name: str | None
     status: TaskStatus
     retries: int
+    """The top-ranked event's ``attempt``: how many times the task was retried before it.
+    Celery's name (``request.retries``, the result backends' column), kept for its users."""
     result: JsonValue
     exc_type: str | None
     exc_message: str | None
@@ -77,7 +79,8 @@ class TaskState:
     date_received: datetime | None
     date_started: datetime | None
     date_done: datetime
-    """When the task last changed status: ``occurred_at`` of the top-ranked event."""
+    """When the task last changed status: ``occurred_at`` of the top-ranked event. The seed's
+    name (``TaskMeta.date_done``) for what is not always a finish: kept for its users."""
     runtime: float | None
     last_event_id: UUID
     last_offset: int | None
