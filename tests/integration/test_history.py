@@ -15,7 +15,6 @@ from uuid import UUID
 
 import pytest
 
-from ledger.bootstrap import uses_kafka
 from ledger.codec import PLAIN
 from ledger.consumers.replay import Replayed, replay
 from ledger.domain.events import (
@@ -37,7 +36,7 @@ from ledger.projections.postgres_history import PostgresHistoryReader
 from ledger.projections.sqlite_history import SqliteHistoryReader
 from ledger.projections.store import ViewStore
 from ledger.projections.timeline import build_timeline
-from ledger.settings import Settings
+from ledger.settings import Settings, ViewsBackend
 from ledger.wire import encode
 from tests.streams import T0, append_all, expected_views, project_all, stream
 
@@ -49,7 +48,7 @@ W2 = Emitter(host="worker-2.example", pid=1002, worker="celery@worker-2")
 def reader(settings: Settings, store: ViewStore) -> Iterator[HistoryReader]:
     """The history reader of the same views ``store`` migrated."""
     history: HistoryReader
-    if uses_kafka(settings):
+    if settings.views_backend is ViewsBackend.POSTGRES:
         history = PostgresHistoryReader(settings.postgres_dsn, settings.postgres_schema)
     else:
         history = SqliteHistoryReader(settings.data_dir / "views.db")
@@ -262,7 +261,7 @@ def test_replay_windows_by_record_time_and_by_position(log: EventLog) -> None:
 
 def test_migration_0002_adds_the_as_of_index(settings: Settings, store: ViewStore) -> None:
     """``store`` ran ``migrate()``: the time-travel index must be there on either backend."""
-    if uses_kafka(settings):
+    if settings.views_backend is ViewsBackend.POSTGRES:
         import psycopg2
 
         conn = psycopg2.connect(settings.postgres_dsn)
