@@ -140,8 +140,9 @@ class Mailbox:
     """A stream's bounded queue from a reading thread to the response's event loop.
 
     The hub ``offer``s (never waits: a full mailbox refuses, the hub drops the stream); a
-    catch-up reader ``put``s (waits while full: it reads for this stream alone). The
-    response ``take``s everything pending at once, woken through its event loop."""
+    catch-up reader offers only what has room, and waits for room with no reader open (it
+    reads for this stream alone). The response ``take``s everything pending at once, woken
+    through its event loop."""
 
     def __init__(self, limit: int = BACKLOG, on_take: Callable[[], None] = lambda: None) -> None:
         self.limit = limit
@@ -163,15 +164,18 @@ class Mailbox:
             self._wake()
         return True
 
-    def put(self, items: Sequence[Item], stop: threading.Event) -> bool:
-        """Add ``items``, waiting while the mailbox is full; False once ``stop`` is set."""
+    def has_room(self, need: int) -> bool:
+        """Whether ``need`` more messages fit now (an empty mailbox takes anything)."""
         with self._cond:
-            while self._items and len(self._items) + len(items) > self.limit:
+            return not self._items or len(self._items) + need <= self.limit
+
+    def wait_for_room(self, need: int, stop: threading.Event) -> bool:
+        """Wait until ``need`` more messages fit; False once ``stop`` is set."""
+        with self._cond:
+            while self._items and len(self._items) + need > self.limit:
                 if stop.is_set():
                     return False
                 self._cond.wait(0.2)
-            self._items.extend(items)
-            self._wake()
         return not stop.is_set()
 
     def fail(self, reason: str) -> None:

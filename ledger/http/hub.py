@@ -14,26 +14,26 @@ hand-out also holds:
   after ``H``. Where ``C`` is ahead of ``H`` (the stream resolved the log's end while the
   hub was still reading towards it), records before ``C`` are skipped and the stream's ids
   are its own cursor until the hub reaches ``C``.
-- ``C`` behind somewhere: a catch-up reader (a thread of its own, ``read`` from ``C`` up
-  to ``H``) feeds the stream, then tries to join against the hub's new ``H``, and so on
-  until it joins. Reads stop at ``H`` and joining is atomic with hand-outs, so every
-  record after ``C`` reaches the stream once: no gap, no duplicate.
+- ``C`` behind somewhere: the stream catches up on its own (``read`` from ``C`` up to
+  ``H``), then tries to join against the hub's new ``H``, and so on until it joins. Reads
+  stop at ``H`` and joining is atomic with hand-outs, so every record after ``C`` reaches
+  the stream once: no gap, no duplicate. At most ``catch_up_readers`` streams read at once
+  (a restarted server's clients all resume together), and a catch-up whose mailbox is full
+  closes its reader and gives its slot back until its client has taken some.
 
-Bounded memory. A stream's mailbox holds at most ``backlog`` messages (the messages
-themselves are shared by all streams). The hub never waits for one stream: a stream whose
-mailbox would overflow is dropped with ``event: error`` (its client reconnects with
-``Last-Event-ID`` and catches up). The hub waits only when no joined stream has room,
-going at the pace of the fastest one, so a burst in the log does not drop them all.
+Bounded memory. A stream's mailbox holds at most ``backlog`` messages (shared by all
+streams). The hub never waits for one stream: a joined stream whose mailbox would overflow
+is dropped with ``event: error`` (its client resumes with ``Last-Event-ID``). The hub waits
+only when no joined stream has room, at the pace of the fastest one.
 
-The hub starts with the first stream and stops with the server. A failed read (broker
-away) is retried from ``H`` with backoff while streams get their keep-alives. Streams
-beyond ``max_streams`` are refused with ``StreamLimit`` (a 503).
+The hub starts with the first stream and stops with the server. A failed reader (broker
+away) is reopened at ``H`` under the backend retry policy (``ledger.retry``) while streams
+get their keep-alives. Streams beyond ``max_streams`` are refused (``StreamLimit``, a 503).
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -43,8 +43,9 @@ from typing import Final, TypeVar
 from ledger.codec import Codec
 from ledger.consumers.subscriber import EventFilter
 from ledger.eventlog.base import EventLog, StoredRecord
-from ledger.http.feed import BACKLOG, Entry, Listener, Mailbox, format_positions
+from ledger.http.feed import BACKLOG, Entry, Item, Listener, Mailbox, format_positions
 from ledger.http.resources import BackendUnavailable, backend_errors
+from ledger.retry import Backoff
 
 __all__ = ["Hub", "HubStats", "StreamLimit"]
 
@@ -52,7 +53,8 @@ _log = logging.getLogger(__name__)
 T = TypeVar("T")
 SLICE: Final = 500
 """Most records handed out at once (a Kafka poll may bring 20,000)."""
-MAX_BACKOFF_S: Final = 5.0
+CATCH_UP_READERS: Final = 8
+"""Most streams reading the log on their own at once (resumed from behind the hub)."""
 
 
 class StreamLimit(RuntimeError):
@@ -70,7 +72,8 @@ class Hub:
     """The server's one feed of ``/events/stream``; thread-safe."""
 
     def __init__(self, open_log: Callable[[], EventLog], codec: Codec, *, max_streams: int,
-                 poll_timeout_ms: int, backlog: int = BACKLOG) -> None:  # fmt: skip
+                 poll_timeout_ms: int, backlog: int = BACKLOG,
+                 catch_up_readers: int = CATCH_UP_READERS) -> None:  # fmt: skip
         self._open_log, self._codec = open_log, codec
         self.max_streams, self.poll_timeout_ms, self.backlog = max_streams, poll_timeout_ms, backlog
         self._slice = max(1, min(SLICE, backlog // 4))
@@ -79,7 +82,8 @@ class Hub:
         self._live: dict[int, int] = {}
         self._joined: set[Listener] = set()
         self._open: set[Listener] = set()
-        self._streams = self._readers = self._dropped = self._failures = 0
+        self._streams = self._readers = self._dropped = 0
+        self._catch_ups = threading.BoundedSemaphore(catch_up_readers)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._room = threading.Event()  # a mailbox was emptied or a stream closed
@@ -135,12 +139,13 @@ class Hub:
         with self._start_lock:
             if self._stop.is_set():
                 raise BackendUnavailable("event_log", "the server is shutting down")
-            if self._thread is not None:
+            if self._thread is not None and self._thread.is_alive():
                 return
-            with backend_errors("event_log"):
-                live = log.end_offsets()
-            with self._lock:
-                self._live = live
+            if self._thread is None:  # else a reader that died goes on from where it was
+                with backend_errors("event_log"):
+                    live = log.end_offsets()
+                with self._lock:
+                    self._live = live
             self._thread = threading.Thread(target=self._run, args=(log,), name="sse-hub", daemon=True)
             self._thread.start()
 
@@ -149,7 +154,6 @@ class Hub:
             self._open.add(listener)
             if self._join(listener):
                 return
-            self._readers += 1
         threading.Thread(target=self._catch_up, args=(listener, log), name="sse-reader", daemon=True).start()
 
     def _join(self, listener: Listener) -> bool:
@@ -160,7 +164,7 @@ class Hub:
         self._joined.add(listener)
         return True
 
-    # -- catch-up (one thread per stream that starts behind the hub) -----------------------
+    # -- catch-up (a thread per stream that starts behind the hub; few reading at once) -----
     def _catch_up(self, listener: Listener, log: EventLog) -> None:
         try:
             while not (listener.stop.is_set() or self._stop.is_set()):
@@ -168,51 +172,72 @@ class Hub:
                     if listener.stop.is_set() or self._join(listener):
                         return
                     target = dict(self._live)
-                self._read(listener, log, target)
+                if not listener.mailbox.wait_for_room(self._slice + 1, listener.stop):
+                    return  # the stream ended while its client was taking what it had
+                with self._catch_up_slot(listener.stop) as reading:
+                    if reading:
+                        self._read(listener, log, target)
         except Exception as exc:
             if not listener.stop.is_set():
                 _log.warning("event stream catch-up failed", extra={"error": repr(exc)})
                 listener.mailbox.fail(f"event_log: {type(exc).__name__}: {exc}")
+
+    @contextmanager
+    def _catch_up_slot(self, stop: threading.Event) -> Iterator[bool]:
+        """One of the ``catch_up_readers`` reading slots (False if ``stop`` came first), so
+        a burst of resuming clients (a server restart) never opens a reader per client."""
+        while not self._catch_ups.acquire(timeout=0.2):
+            if stop.is_set() or self._stop.is_set():
+                yield False
+                return
+        with self._lock:
+            self._readers += 1
+        try:
+            yield True
         finally:
             with self._lock:
                 self._readers -= 1
+            self._catch_ups.release()
 
     def _read(self, listener: Listener, log: EventLog, target: dict[int, int]) -> None:
-        """Feed ``listener`` from its cursor up to ``target``, waiting while its mailbox is full."""
-        positions = listener.positions
+        """Feed ``listener`` from its cursor towards ``target`` until it gets there or its
+        mailbox is full: the reader and its slot are given back rather than held while a
+        client takes its time (only this thread adds to the mailbox, so room stays room)."""
+        positions, mailbox, need = listener.positions, listener.mailbox, self._slice + 1
         with _closing(log.read(dict(positions), stop=target)) as records:
             batch: list[Entry] = []
             for record in records:
                 positions[record.partition] = record.offset + 1
                 batch.append(Entry(record, self._codec, format_positions(positions)))
                 if len(batch) == self._slice:
-                    if not listener.mailbox.put(listener.select(batch, batch[-1].cursor), listener.stop):
-                        return
+                    _give(mailbox, listener.select(batch, batch[-1].cursor))
                     batch = []
+                    if listener.stop.is_set() or not mailbox.has_room(need):
+                        return
         for partition, offset in target.items():  # offsets that hold no record (compaction)
             positions[partition] = max(positions.get(partition, 0), offset)
-        listener.mailbox.put(listener.select(batch, format_positions(positions)), listener.stop)
+        _give(mailbox, listener.select(batch, format_positions(positions)))
 
     # -- the live reader (the hub's thread) --------------------------------------------------
     def _run(self, log: EventLog) -> None:
+        """Follow the log until the hub stops; a failed reader (broker away) is reopened at
+        the hub's position with the backend retry policy, its streams kept waiting."""
+        backoff = Backoff("event stream reader failed, retrying", _log)
         while not self._stop.is_set():
             try:
-                self._follow(log)
+                self._follow(log, backoff)
             except Exception as exc:
-                self._failures += 1
-                delay = min(MAX_BACKOFF_S, 0.1 * 2 ** min(self._failures, 10)) * random.uniform(0.5, 1.0)
-                _log.warning("event stream reader failed, retrying",
-                             extra={"error": repr(exc), "retry_in_s": round(delay, 2)})  # fmt: skip
-                self._stop.wait(delay)
+                backoff.failed(exc)
+                backoff.wait(self._stop)
 
-    def _follow(self, log: EventLog) -> None:
+    def _follow(self, log: EventLog, backoff: Backoff) -> None:
         with self._lock:
             start = dict(self._live)
             self._readers += 1
         try:
             with _closing(log.subscribe(start, stop_event=self._stop, poll_timeout_ms=self.poll_timeout_ms)) as batches:
                 for batch in batches:
-                    self._failures = 0
+                    backoff.succeeded()
                     for first in range(0, len(batch), self._slice):
                         self._hand_out(batch[first : first + self._slice])
         finally:
@@ -260,6 +285,12 @@ class Hub:
             f"too slow: {self.backlog} messages were waiting for this stream, so it was dropped "
             "(the others go on); reconnect with Last-Event-ID to resume where it stopped"
         )
+
+
+def _give(mailbox: Mailbox, items: Sequence[Item]) -> None:
+    """A catch-up's hand-over, which had room: a refusal would be a gap, so it fails loudly."""
+    if not mailbox.offer(items):
+        raise RuntimeError(f"a catch-up found no room for {len(items)} messages it had room for")
 
 
 @contextmanager

@@ -1,8 +1,10 @@
 """Helpers of the ``/events/stream`` tests: the app under a real uvicorn server in a thread,
-a parser of the event stream, and the server's own counts of its streams (``/metrics``)."""
+a parser of the event stream, the server's own counts of its streams (``/metrics``) and
+the connections this process holds to the broker (what the broker sees)."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -122,3 +124,25 @@ def wait_for_counts(base_url: str, **expected: float) -> dict[str, float]:
             return counts
         assert time.monotonic() < deadline, f"the server's stream counts stayed {counts}, expected {expected}"
         time.sleep(0.05)
+
+
+def connections_to(port: int) -> int:
+    """TCP connections this process (the test and the server under it) has established to
+    ``port`` on any host: read from ``/proc``, as ``ss -tp`` would show them."""
+    sockets = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            sockets.add(target[len("socket:[") : -1])
+    count = 0
+    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        with open(table) as rows:
+            next(rows)
+            for row in rows:
+                fields = row.split()
+                remote_port, state, inode = int(fields[2].rsplit(":", 1)[1], 16), fields[3], fields[9]
+                count += remote_port == port and state == "01" and inode in sockets  # 01: ESTABLISHED
+    return count

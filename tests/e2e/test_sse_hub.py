@@ -29,6 +29,7 @@ from tests.e2e.sse_helpers import (
     Server,
     amessages,
     collect,
+    connections_to,
     messages,
     stream_counts,
     wait_for_counts,
@@ -95,7 +96,10 @@ async def follow(
         return events
 
 
-async def two_hundred_streams(base_url: str, log: EventLog, events: list[AnyEvent]) -> list[list[Message]]:
+async def two_hundred_streams(
+    base_url: str, log: EventLog, events: list[AnyEvent], broker_port: int
+) -> list[list[Message]]:
+    before = connections_to(broker_port)  # the test's producer, the server's own log client
     limits = httpx.Limits(max_connections=STREAMS + 10)
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=httpx.Timeout(30.0)) as client:
         opened: asyncio.Queue[None] = asyncio.Queue()
@@ -109,6 +113,8 @@ async def two_hundred_streams(base_url: str, log: EventLog, events: list[AnyEven
         assert threads("sse-hub") == 1 and per_stream == 0, f"{per_stream} readers of the log for {STREAMS} streams"
         counts = await asyncio.to_thread(wait_for_counts, base_url, streams=STREAMS)
         assert counts["log_readers"] == 1, counts  # one reader of the log for 200 streams
+        added = connections_to(broker_port) - before
+        assert added <= 4, f"{STREAMS} streams opened {added} connections to the broker: a consumer each?"
         await asyncio.to_thread(append_all, log, events, 50)
         received = await asyncio.wait_for(asyncio.gather(*tasks), DEADLINE_S * 3)
         counts = await asyncio.to_thread(wait_for_counts, base_url, streams=0)
@@ -118,8 +124,9 @@ async def two_hundred_streams(base_url: str, log: EventLog, events: list[AnyEven
 
 def test_two_hundred_streams_are_served_by_one_log_reader(settings: Settings, log: EventLog) -> None:
     events = simulate(60, seed=13, periodic=2, periodic_runs=2)
+    broker_port = int(settings.kafka_bootstrap_servers.rsplit(":", 1)[1])
     with Server(create_app(settings)) as base_url:
-        received = asyncio.run(two_hundred_streams(base_url, log, events))
+        received = asyncio.run(two_hundred_streams(base_url, log, events, broker_port))
     for i, got in enumerate(received):
         params, wanted = FILTERS[i % len(FILTERS)]
         expected = sorted(str(e.event_id) for e in events if wanted(e))

@@ -2,7 +2,8 @@
 ahead of the hub's live position, a stream that must catch up while the log keeps growing,
 and the hub waiting for its fastest stream while dropping one that takes nothing. Every
 message id must resume exactly: reading the log from it gives exactly what came after. And
-the hub's reader, cut off, resumes from where it was while its streams wait."""
+the hub's reader, cut off or dead, resumes from where it was while its streams wait; and
+streams resuming together read the log a few at a time."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -29,8 +30,10 @@ from tests.streams import append_all
 DEADLINE_S = 30.0
 
 
-def hub_for(log: EventLog, backlog: int = 5000) -> Hub:
-    return Hub(lambda: log, PLAIN, max_streams=10, poll_timeout_ms=50, backlog=backlog)
+def hub_for(log: EventLog, backlog: int = 5000, catch_up_readers: int = 8) -> Hub:
+    return Hub(
+        lambda: log, PLAIN, max_streams=10, poll_timeout_ms=50, backlog=backlog, catch_up_readers=catch_up_readers
+    )
 
 
 @pytest.fixture
@@ -167,4 +170,81 @@ def test_the_hub_resumes_from_its_position_after_its_reader_failed(tmp_path: Pat
     got = receive(listener, len(first) + len(second))  # never a Failure: the stream waited
     assert sorted(event_id(m) for m in got if m.data) == sorted(str(e.event_id) for e in first + second)
     assert_each_id_resumes_exactly(log, [Message(listener.start_id), *got])
+    log.close()
+
+
+class CountsReads(SqliteEventLog):
+    """The embedded log, counting the reads (catch-ups) open at once. The first read waits
+    a moment for others to open beside it, so reads left unbounded would show here."""
+
+    WINDOW_S = 2.0
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.open_reads = self.most_open_reads = self.reads = 0
+        self._count = threading.Condition()
+
+    def read(self, start: Start = "beginning", *, stop: Mapping[int, int] | None = None) -> Iterator[StoredRecord]:
+        with self._count:
+            self.open_reads += 1
+            self.reads += 1
+            self.most_open_reads = max(self.most_open_reads, self.open_reads)
+            self._count.notify_all()
+            if self.reads == 1:
+                self._count.wait_for(lambda: self.open_reads > 1, self.WINDOW_S)
+        try:
+            yield from super().read(start, stop=stop)
+        finally:
+            with self._count:
+                self.open_reads -= 1
+
+
+def test_streams_resuming_together_read_the_log_a_few_at_a_time(tmp_path: Path, hubs: list[Hub]) -> None:
+    log = CountsReads(tmp_path / "events.db", "events", partitions=4)
+    hub = hub_for(log, backlog=8, catch_up_readers=1)  # one catch-up reading at a time
+    hubs.append(hub)
+    events = simulate(10, seed=7, periodic=0)
+    append_all(log, events)
+    resumed = [hub.open(EventFilter(), lambda event_log: event_log.resolve("beginning")) for _ in range(3)]
+    # every stream gets its first messages although none is taken: a catch-up whose client
+    # has no room left closes its reader and hands the only slot on
+    wait_for(lambda: all(not s.mailbox.has_room(3) for s in resumed), "each resumed stream got a first share")
+    assert hub.stats().readers == 1, "no catch-up reader stays open while its client has no room"
+    for stream in resumed:
+        got = receive(stream, len(events))
+        assert sorted(event_id(m) for m in got if m.data) == sorted(str(e.event_id) for e in events)
+        assert_each_id_resumes_exactly(log, [Message(stream.start_id), *got])
+    assert log.most_open_reads == 1, f"{log.most_open_reads} catch-ups read the log at once"
+    log.close()
+
+
+class DiesOnce(SqliteEventLog):
+    """The embedded log whose first subscription ends its thread without a word (as
+    ``SystemExit`` does in a thread)."""
+
+    died = False
+
+    def subscribe(
+        self, start: Start = "end", *, stop_event: threading.Event | None = None, poll_timeout_ms: int | None = None
+    ) -> Iterator[list[StoredRecord]]:
+        if self.died:
+            return super().subscribe(start, stop_event=stop_event, poll_timeout_ms=poll_timeout_ms)
+        self.died = True
+        raise SystemExit
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the death, on purpose
+def test_a_reader_that_died_is_started_again_from_where_it_was(tmp_path: Path, hubs: list[Hub]) -> None:
+    log = DiesOnce(tmp_path / "events.db", "events", partitions=4)
+    hub = hub_for(log)
+    hubs.append(hub)
+    first = hub.open(EventFilter(), at_end)
+    wait_for(lambda: log.died and not any(t.name == "sse-hub" for t in threading.enumerate()), "the reader died")
+    events = simulate(5, seed=8, periodic=0)
+    append_all(log, events)
+    second = hub.open(EventFilter(task_ids=["nobody"]), at_end)  # a new stream finds the reader dead
+    got = receive(first, len(events))
+    assert sorted(event_id(m) for m in got if m.data) == sorted(str(e.event_id) for e in events)
+    assert_each_id_resumes_exactly(log, [Message(first.start_id), *got])
+    assert [m.data for m in receive(second, 0)] == []
     log.close()

@@ -106,15 +106,20 @@ def test_take_is_woken_by_an_offer_from_another_thread() -> None:
     assert asyncio.run(taker()) == [Message("x")]
 
 
-def test_put_waits_for_room_and_gives_up_when_the_stream_stops() -> None:
+def test_wait_for_room_waits_until_the_response_takes_and_gives_up_when_the_stream_stops() -> None:
     mailbox, stop = Mailbox(limit=2), threading.Event()
     mailbox.offer([Message("1"), Message("2")])
+    assert not mailbox.has_room(1)
     done: list[bool] = []
-    writer = threading.Thread(target=lambda: done.append(mailbox.put([Message("3")], stop)), daemon=True)
+    writer = threading.Thread(target=lambda: done.append(mailbox.wait_for_room(1, stop)), daemon=True)
     writer.start()
     assert asyncio.run(mailbox.take(0)) == [Message("1"), Message("2")]
     writer.join(10)
-    assert done == [True] and asyncio.run(mailbox.take(0)) == [Message("3")]
+    assert done == [True] and mailbox.has_room(2)
     mailbox.offer([Message("4"), Message("5")])
     stop.set()
-    assert mailbox.put([Message("6")], stop) is False and mailbox.pending == 2
+    assert mailbox.wait_for_room(1, stop) is False and mailbox.pending == 2
+
+
+def test_an_empty_mailbox_has_room_for_more_than_its_limit() -> None:
+    assert Mailbox(limit=2).has_room(5), "else a slice bigger than the backlog could never be handed over"
