@@ -271,7 +271,7 @@ class Hub:
         while not self._stop.is_set():
             self._room.clear()
             with self._lock:
-                if not self._joined or any(s.mailbox.pending + need <= s.mailbox.limit for s in self._joined):
+                if not self._joined or any(s.mailbox.has_room(need) for s in self._joined):
                     return True
             self._room.wait(0.5)
         return False
