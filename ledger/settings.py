@@ -111,6 +111,7 @@ class Settings(BaseSettings):
 
     api_token: SecretStr | None = Field(None, description="bearer token the HTTP API requires (unset: no auth)")
     sse_keepalive_seconds: float = Field(15.0, gt=0, le=300, description="seconds between SSE keep-alives")
+    sse_max_streams: int = Field(1000, ge=1, le=100_000, description="most open /events/stream connections")
 
     cipher_key: SecretStr | None = Field(None, description="base64 AES key; set to encrypt payloads")
     compress_payloads: bool = Field(False, description="zlib-compress each payload (prefer Kafka's lz4)")

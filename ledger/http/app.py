@@ -20,6 +20,7 @@ from ledger import __version__
 from ledger.eventlog.base import EventLog, EventLogUnavailable
 from ledger.http import routes, sse
 from ledger.http.auth import api_token, token_guard
+from ledger.http.hub import Hub
 from ledger.http.metrics import app_registry
 from ledger.http.resources import Backends, BackendUnavailable
 from ledger.projections.store import ViewStore, ViewStoreUnavailable
@@ -39,15 +40,23 @@ def create_app(settings: Settings, *, store: ViewStore | None = None, log: Event
     """The application. ``store`` and ``log``, when given, are used instead of building
     them from ``settings`` and are left open (their owner closes them)."""
     backends = Backends(settings, store=store, log=log)
+    hub = Hub(
+        lambda: backends.log,
+        backends.codec,
+        max_streams=settings.sse_max_streams,
+        poll_timeout_ms=backends.sse_poll_timeout_ms,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        hub.shutdown()  # before the log it reads is closed
         backends.close()
 
     app = FastAPI(title="Task Ledger", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.backends = backends
-    app.state.registry = app_registry(backends)
+    app.state.sse_hub = hub
+    app.state.registry = app_registry(backends, hub)
     token = api_token(settings)
     guarded = [Depends(token_guard(token))] if token else []
     app.include_router(routes.health_router)

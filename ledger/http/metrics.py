@@ -1,7 +1,8 @@
 """The API's Prometheus metrics (prometheus-client): what the views hold, measured on scrape.
 
 Gauges read on each scrape (tasks by status, lag per partition, backend up), computed by
-``ViewsCollector`` from the same pooled backends the API uses. The projector's counters
+``ViewsCollector`` from the same pooled backends the API uses; the event streams' own
+(open streams, log readers, slow streams dropped) by ``StreamsCollector``. The projector's counters
 (events, batches, dead letters, batch latency) are not here: ``ledger serve`` never
 projects, so they could never move; the projector process serves them itself
 (``ledger.consumers.metrics``). Counting rows in ``task_meta`` is not the same thing either:
@@ -16,15 +17,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from ledger.consumers.lag import projector_lag
 from ledger.domain.statuses import TaskStatus
+from ledger.http.hub import Hub
 from ledger.http.resources import Backends
 
-__all__ = ["ViewsCollector", "app_registry", "exposition"]
+__all__ = ["StreamsCollector", "ViewsCollector", "app_registry", "exposition"]
 
 
 class ViewsCollector(Collector):
@@ -63,10 +65,29 @@ class ViewsCollector(Collector):
         return True
 
 
-def app_registry(backends: Backends) -> CollectorRegistry:
+class StreamsCollector(Collector):
+    """The event streams this server holds open and the log readers feeding them (one,
+    the hub's, plus catch-ups of resumed streams under way)."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.hub.stats()
+        yield GaugeMetricFamily("ledger_sse_streams", "Open /events/stream connections", value=stats.streams)
+        yield GaugeMetricFamily(
+            "ledger_sse_log_readers", "Readers of the event log open for the event streams", value=stats.readers
+        )
+        yield CounterMetricFamily(
+            "ledger_sse_dropped_streams", "Event streams dropped for being too slow", value=stats.dropped
+        )
+
+
+def app_registry(backends: Backends, hub: Hub) -> CollectorRegistry:
     """One registry per app, holding this app's gauges."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ViewsCollector(backends))
+    registry.register(StreamsCollector(hub))
     return registry
 
 

@@ -11,181 +11,105 @@ starting cursor, and when only filtered-out events went by, the keep-alive carri
 advanced cursor (id-only messages move ``lastEventId`` without dispatching an event), so a
 reconnect neither rescans nor misses anything.
 
-``EventLog.subscribe`` blocks, so a thread reads it and hands messages to the response's
-async generator through a bounded queue (a slow client slows its reader, not the server's
-memory); the thread stops when the client goes away.
+Every stream of the server is fed by one reader of the log (``ledger.http.hub``: how a
+resume from an older cursor catches up exactly, and how a slow client is dropped); this
+module translates the request and writes the response.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import threading
-from collections.abc import AsyncIterator, Iterable, Mapping
-from concurrent.futures import CancelledError
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from typing import Annotated, Final, Literal
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
-from ledger.codec import Codec
 from ledger.consumers.subscriber import EventFilter
-from ledger.eventlog.base import EventLog, StoredRecord
+from ledger.eventlog.base import EventLog
+from ledger.http.feed import Failure, Item, Listener, Message
+from ledger.http.hub import Hub, StreamLimit
 from ledger.http.params import Status, Text, invalid, parse_positions
 from ledger.http.resources import BackendsDep, backend_errors
-from ledger.wire import EVENT_ADAPTER, InvalidRecord, decode
 
-__all__ = ["Subscription", "event_stream", "format_positions", "router"]
+__all__ = ["event_stream", "router"]
 
-log = logging.getLogger(__name__)
-QUEUE_SIZE: Final = 1000
 RETRY_MS: Final = 2000
-HAND_OFF_WAIT_S: Final = 0.5
 router = APIRouter(tags=["events"])
 
 
-def format_positions(positions: Mapping[int, int]) -> str:
-    return ",".join(f"{p}:{o}" for p, o in sorted(positions.items()))
+def _hub(request: Request) -> Hub:
+    hub: Hub = request.app.state.sse_hub
+    return hub
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One SSE message: an event, or (``data`` None) an id-only checkpoint."""
-
-    id: str
-    type: str | None = None
-    data: str | None = None
-
-    def render(self) -> str:
-        if self.data is None:
-            return f"id: {self.id}\n\n"
-        return f"id: {self.id}\nevent: {self.type}\ndata: {self.data}\n\n"
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    reason: str
-
-
-Item = Message | Failure
-
-
-class Subscription:
-    """The reader thread's side: follow the log from ``positions``, decode, filter."""
-
-    def __init__(
-        self, log: EventLog, codec: Codec, positions: dict[int, int], where: EventFilter, poll_timeout_ms: int
-    ) -> None:
-        self.log, self.codec, self.where = log, codec, where
-        self.positions = dict(positions)
-        self.start_id = format_positions(positions)
-        self.poll_timeout_ms = poll_timeout_ms
-
-    def run(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Item], stop: threading.Event) -> None:
-        hand = _HandOff(loop, queue, stop)
-        try:
-            self._follow(hand, stop)
-        except Exception as exc:
-            if not stop.is_set():
-                log.warning("event stream failed", extra={"error": repr(exc)})
-                hand(Failure(f"event_log: {type(exc).__name__}: {exc}"))
-
-    def _follow(self, hand: _HandOff, stop: threading.Event) -> None:
-        batches = self.log.subscribe(dict(self.positions), stop_event=stop, poll_timeout_ms=self.poll_timeout_ms)
-        try:
-            for batch in batches:
-                if stop.is_set() or not self._forward(batch, hand):
-                    return
-        finally:
-            close = getattr(batches, "close", None)
-            if close is not None:
-                close()  # the Kafka adapter closes its consumer here
-
-    def _forward(self, batch: Iterable[StoredRecord], hand: _HandOff) -> bool:
-        skipped = False
-        for record in batch:
-            self.positions[record.partition] = record.offset + 1
-            message = self._message(record)
-            skipped = message is None
-            if message is not None and not hand(message):
-                return False
-        return hand(Message(format_positions(self.positions))) if skipped else True
-
-    def _message(self, record: StoredRecord) -> Message | None:
-        try:
-            event = decode(record, self.codec)
-        except InvalidRecord:
-            return None  # the projector dead-letters it; subscribers never see it
-        if not self.where(event):
-            return None
-        data = EVENT_ADAPTER.dump_json(event).decode()
-        return Message(format_positions(self.positions), event.type, data)
-
-
-class _HandOff:
-    """Puts items on the response's queue from the reader thread, waiting while it is full
-    (back-pressure); returns False once the stream stopped or the loop is gone."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Item], stop: threading.Event) -> None:
-        self.loop, self.queue, self.stop = loop, queue, stop
-
-    def __call__(self, item: Item) -> bool:
-        try:
-            future = asyncio.run_coroutine_threadsafe(self.queue.put(item), self.loop)
-        except RuntimeError:  # the event loop closed under us
-            return False
-        while not self.stop.is_set():
-            try:
-                future.result(HAND_OFF_WAIT_S)
-                return True
-            except TimeoutError:
-                continue
-            except (CancelledError, asyncio.CancelledError):
-                return False
-        future.cancel()
-        return False
-
-
-async def event_stream(subscription: Subscription, keepalive_s: float) -> AsyncIterator[str]:
+async def event_stream(listener: Listener, keepalive_s: float) -> AsyncIterator[str]:
     """The response body. Checkpoints (id-only messages) are held back and sent in place of
     a keep-alive comment, so a busy stream of filtered-out events stays quiet."""
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Item] = asyncio.Queue(maxsize=QUEUE_SIZE)
-    stop = threading.Event()
-    reader = threading.Thread(target=subscription.run, args=(loop, queue, stop), name="sse-reader", daemon=True)
-    reader.start()
-    try:
-        yield f"retry: {RETRY_MS}\nid: {subscription.start_id}\n\n"
-        written, checkpoint = loop.time(), None
-        while True:
-            try:
-                item = await asyncio.wait_for(queue.get(), max(0.0, written + keepalive_s - loop.time()))
-            except TimeoutError:
-                yield checkpoint.render() if checkpoint else ": keep-alive\n\n"
-                written, checkpoint = loop.time(), None
-                continue
-            if isinstance(item, Failure):
-                yield f"event: error\ndata: {json.dumps({'detail': item.reason})}\n\n"
-                return
-            if item.data is None:
-                checkpoint = item
-                continue
-            yield item.render()
+    yield f"retry: {RETRY_MS}\nid: {listener.start_id}\n\n"
+    written, checkpoint = loop.time(), None
+    while True:
+        items = await listener.mailbox.take(max(0.0, written + keepalive_s - loop.time()))
+        chunk, checkpoint, failure = _render(items, checkpoint)
+        if chunk:
+            yield chunk
+            written = loop.time()
+        if failure is not None:
+            yield f"event: error\ndata: {json.dumps({'detail': failure.reason})}\n\n"
+            return
+        if loop.time() >= written + keepalive_s:
+            yield checkpoint.render() if checkpoint else ": keep-alive\n\n"
             written, checkpoint = loop.time(), None
-    finally:
-        stop.set()  # the reader notices within one poll timeout and closes its consumer
+
+
+def _render(items: list[Item], checkpoint: Message | None) -> tuple[str, Message | None, Failure | None]:
+    """The events of ``items`` as one chunk, the checkpoint still held back, the failure."""
+    parts: list[str] = []
+    for item in items:
+        if isinstance(item, Failure):
+            return "".join(parts), None, item
+        if item.data is None:
+            checkpoint = item
+        else:
+            parts.append(item.render())
+            checkpoint = None
+    return "".join(parts), checkpoint, None
+
+
+class EventStreamResponse(StreamingResponse):
+    """The stream's slot in the hub is given back however the response ends (finished,
+    client gone, cancelled), even if its body never started."""
+
+    def __init__(self, hub: Hub, listener: Listener, keepalive_s: float) -> None:
+        super().__init__(
+            event_stream(listener, keepalive_s),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        self.hub, self.listener = hub, listener
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.hub.close(self.listener)
 
 
 @router.get(
     "/events/stream",
     response_class=StreamingResponse,
     summary="Stream events (Server-Sent Events)",
-    responses={200: {"content": {"text/event-stream": {}}, "description": "an endless text/event-stream"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "an endless text/event-stream"},
+        503: {"description": "the event log is unreachable, or too many streams are open"},
+    },
 )
 def stream_events(
     backends: BackendsDep,
+    hub: Annotated[Hub, Depends(_hub)],
     status: Annotated[list[Status] | None, Query(description="repeatable")] = None,
     name: Annotated[list[Text] | None, Query(description="task name, repeatable")] = None,
     task_id: Annotated[list[Text] | None, Query(description="repeatable")] = None,
@@ -194,14 +118,11 @@ def stream_events(
 ) -> StreamingResponse:
     """Events as they are appended; ``Last-Event-ID`` resumes exactly after that event."""
     where = EventFilter(status or (), name or (), task_id or ())
-    event_log = backends.log
-    positions = _start(event_log, start, last_event_id)
-    subscription = Subscription(event_log, backends.codec, positions, where, backends.sse_poll_timeout_ms)
-    return StreamingResponse(
-        event_stream(subscription, backends.sse_keepalive_s),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    try:
+        listener = hub.open(where, lambda event_log: _start(event_log, start, last_event_id))
+    except StreamLimit as exc:
+        raise HTTPException(503, detail=str(exc), headers={"Retry-After": "5"}) from None
+    return EventStreamResponse(hub, listener, backends.sse_keepalive_s)
 
 
 def _start(event_log: EventLog, start: str, last_event_id: str | None) -> dict[int, int]:

@@ -1,6 +1,6 @@
 """``GET /events/stream`` under a real uvicorn server, on both backends: server-side
-filters, the reader thread stopping on disconnect, and a ``Last-Event-ID`` resume that
-delivers exactly the matching events appended while the client was away."""
+filters, a stream's readers and slot released on disconnect, and a ``Last-Event-ID``
+resume that delivers exactly the matching events appended while the client was away."""
 
 from __future__ import annotations
 
@@ -8,83 +8,17 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
 from ledger.eventlog.base import EventLog
 from ledger.http import create_app
 from ledger.projections.store import ViewStore
 from ledger.sdk import Ledger
 from ledger.settings import Settings
-
-DEADLINE_S = 20.0
-
-
-@dataclass
-class Message:
-    id: str | None = None
-    event: str | None = None
-    data: str | None = None
-    comment: bool = False
-
-
-class Server:
-    """The app under uvicorn in a background thread, on a free port of 127.0.0.1."""
-
-    def __init__(self, app: FastAPI) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", timeout_graceful_shutdown=1)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
-def messages(response: httpx.Response) -> Iterator[Message]:
-    current = Message()
-    for line in response.iter_lines():
-        if not line:
-            if current != Message():
-                yield current
-            current = Message()
-        elif line.startswith(":"):
-            current.comment = True
-        else:
-            field, _, value = line.partition(":")
-            if field in ("id", "event", "data"):
-                setattr(current, field, value.removeprefix(" "))
-
-
-def collect(received: Iterator[Message], want: int, *, idle_after: int = 2) -> tuple[list[Message], str | None]:
-    """Events until ``want`` arrived, then ``idle_after`` keep-alives (so late extras would
-    show); returns the events and the last id seen, as a browser's EventSource keeps it."""
-    events: list[Message] = []
-    last_id, idle, deadline = None, 0, time.monotonic() + DEADLINE_S
-    for message in received:
-        assert time.monotonic() < deadline, f"only {len(events)} of {want} events arrived"
-        last_id = message.id or last_id
-        if message.event is not None:
-            events.append(message)
-        elif len(events) >= want:
-            idle += 1
-        if len(events) >= want and (idle >= idle_after or idle_after == 0):
-            break
-    return events, last_id
+from tests.e2e.sse_helpers import Message, Server, collect, messages, wait_for_counts
 
 
 def fail(ledger: Ledger, task_id: str) -> None:
@@ -112,11 +46,14 @@ def readers() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "sse-reader"]
 
 
-def wait_for_no_reader() -> None:
+def wait_for_no_reader(base_url: str) -> None:
+    """The server forgot the streams whose clients left: no catch-up reader thread is left,
+    no stream is counted open, and only the hub's one reader follows the log."""
     deadline = time.monotonic() + 10
     while readers():
         assert time.monotonic() < deadline, "the reader thread outlived its client"
         time.sleep(0.05)
+    wait_for_counts(base_url, streams=0, log_readers=1)
 
 
 def task_ids(events: list[Message]) -> list[str]:
@@ -149,7 +86,7 @@ def test_a_filtered_stream_resumes_exactly_after_the_last_event_id(base_url: str
                 succeed(ledger, f"{task_id}-success")
             events, last_id = collect(received, len(seen), idle_after=0)
         assert {e.event for e in events} == {"task.failed"} and sorted(task_ids(events)) == sorted(seen)
-        wait_for_no_reader()
+        wait_for_no_reader(base_url)
 
         missed = one_id_per_partition(log, "missed-failure")
         for task_id in missed:
@@ -161,7 +98,7 @@ def test_a_filtered_stream_resumes_exactly_after_the_last_event_id(base_url: str
         assert {e.event for e in events} == {"task.failed"}
         envelope = json.loads(events[0].data or "{}")
         assert envelope["exc_type"].endswith("ValueError") and envelope["version"] == 1
-    wait_for_no_reader()
+    wait_for_no_reader(base_url)
 
 
 def test_from_beginning_replays_the_log_with_a_task_filter(base_url: str, log: EventLog) -> None:
@@ -175,4 +112,4 @@ def test_from_beginning_replays_the_log_with_a_task_filter(base_url: str, log: E
         events, _ = collect(messages(response), 3)
     assert [e.event for e in events] == ["task.pending", "task.started", "task.failed"]
     assert set(task_ids(events)) == {"replayed"}
-    wait_for_no_reader()
+    wait_for_no_reader(base_url)
