@@ -1,4 +1,4 @@
-"""The one factory: settings → event log, view store, codec, emit SDK, projector.
+"""The one factory: settings → event log, view writer and reader, codec, emit SDK, projector.
 
 Only this module chooses backends (and so imports the backend modules); everything else
 receives the objects it builds.
@@ -10,14 +10,14 @@ from ledger.codec import Codec
 from ledger.consumers.deadletter import DeadLetterSink, dead_letter_topic
 from ledger.consumers.positions import MemoryPositions, PositionStore
 from ledger.consumers.projector import Projector
+from ledger.consumers.rebuild import Rebuild
 from ledger.consumers.source import PartitionSource, WholeLogSource
 from ledger.consumers.subscriber import EventFilter, StartAt, Subscriber
 from ledger.eventlog.base import EventLog
 from ledger.progress import Progress
-from ledger.projections.history import HistoryReader
 from ledger.projections.queries import TaskQueries
-from ledger.projections.rebuild import Rebuild, Swapper
-from ledger.projections.store import ViewStore
+from ledger.projections.rebuild import Swapper
+from ledger.projections.store import ViewReader, ViewWriter
 from ledger.sdk import Ledger
 from ledger.settings import Backend, Settings
 
@@ -37,15 +37,27 @@ def build_event_log(settings: Settings, topic: str | None = None, *, create: boo
     return SqliteEventLog.from_settings(settings, topic=topic, create=create)
 
 
-def build_view_store(settings: Settings, schema: str | None = None) -> ViewStore:
+def build_view_writer(settings: Settings, schema: str | None = None) -> ViewWriter:
+    """The views a projector (or a rebuild, or ``ledger migrate``) writes."""
     if uses_kafka(settings):
-        from ledger.projections.postgres import PostgresViewStore
+        from ledger.projections.postgres import PostgresViewWriter
 
-        return PostgresViewStore(settings.postgres_dsn, schema or settings.postgres_schema)
-    from ledger.projections.sqlite import SqliteViewStore
+        return PostgresViewWriter(settings.postgres_dsn, schema or settings.postgres_schema)
+    from ledger.projections.sqlite import SqliteViewWriter
 
     name = f"views-{schema}.db" if schema else "views.db"
-    return SqliteViewStore(settings.data_dir / name)
+    return SqliteViewWriter(settings.data_dir / name)
+
+
+def build_view_reader(settings: Settings) -> ViewReader:
+    """Reads the views, their history and time travel included (its own connection)."""
+    if uses_kafka(settings):
+        from ledger.projections.postgres import postgres_reader
+
+        return postgres_reader(settings.postgres_dsn, settings.postgres_schema)
+    from ledger.projections.sqlite import sqlite_reader
+
+    return sqlite_reader(settings.data_dir / "views.db")
 
 
 def build_codec(settings: Settings) -> Codec:
@@ -57,8 +69,8 @@ def build_ledger(settings: Settings, log: EventLog | None = None) -> Ledger:
     return Ledger(log or build_event_log(settings), build_codec(settings))
 
 
-def build_queries(settings: Settings, store: ViewStore | None = None) -> TaskQueries:
-    return TaskQueries(store or build_view_store(settings))
+def build_queries(settings: Settings, reader: ViewReader | None = None) -> TaskQueries:
+    return TaskQueries(reader or build_view_reader(settings))
 
 
 def build_source(settings: Settings, log: EventLog, *, group: str | None = None) -> PartitionSource:
@@ -82,7 +94,7 @@ def build_source(settings: Settings, log: EventLog, *, group: str | None = None)
 def build_projector(
     settings: Settings,
     *,
-    store: ViewStore | None = None,
+    store: ViewWriter | None = None,
     log: EventLog | None = None,
     group: str | None = None,
     projection: str = "views",
@@ -91,7 +103,7 @@ def build_projector(
     dead_letters = DeadLetterSink(build_event_log(settings, topic=dead_letter_topic(log.topic)))
     return Projector(
         build_source(settings, log, group=group),
-        store or build_view_store(settings),
+        store or build_view_writer(settings),
         dead_letters,
         codec=build_codec(settings),
         projection=projection,
@@ -101,23 +113,23 @@ def build_projector(
     )
 
 
-def build_swapper(settings: Settings, live: ViewStore) -> Swapper:
+def build_swapper(settings: Settings, live: ViewWriter) -> Swapper:
     """The backend half of ``ledger rebuild`` for the views ``live``."""
     if uses_kafka(settings):
-        from ledger.projections.postgres import PostgresViewStore
+        from ledger.projections.postgres import PostgresViewWriter
         from ledger.projections.postgres_rebuild import PostgresSwapper
 
-        assert isinstance(live, PostgresViewStore)
+        assert isinstance(live, PostgresViewWriter)
         return PostgresSwapper(live)
-    from ledger.projections.sqlite import SqliteViewStore
+    from ledger.projections.sqlite import SqliteViewWriter
     from ledger.projections.sqlite_rebuild import SqliteSwapper
 
-    assert isinstance(live, SqliteViewStore)
+    assert isinstance(live, SqliteViewWriter)
     return SqliteSwapper(live)
 
 
 def build_rebuild(settings: Settings, *, progress: Progress | None = None) -> Rebuild:
-    live = build_view_store(settings)
+    live = build_view_writer(settings)
     live.migrate()
     return Rebuild(
         build_swapper(settings, live),
@@ -161,13 +173,3 @@ def build_subscriber(
     return Subscriber(source, positions, log, start=start, wanted=wanted, codec=build_codec(settings),
                       poll_timeout_ms=settings.consumer_poll_timeout_ms, save_every=save_every)  # fmt: skip
 
-
-def build_history_reader(settings: Settings) -> HistoryReader:
-    """Reads the history for as-of questions and timelines (its own connection)."""
-    if uses_kafka(settings):
-        from ledger.projections.postgres_history import PostgresHistoryReader
-
-        return PostgresHistoryReader(settings.postgres_dsn, settings.postgres_schema)
-    from ledger.projections.sqlite_history import SqliteHistoryReader
-
-    return SqliteHistoryReader(settings.data_dir / "views.db")

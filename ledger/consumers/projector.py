@@ -21,7 +21,7 @@ from ledger.consumers.deadletter import DeadLetterSink
 from ledger.consumers.source import PartitionSource
 from ledger.eventlog.base import AppendError, EventLogUnavailable, StoredRecord
 from ledger.projections.rows import BatchPlanner, Decoded
-from ledger.projections.store import StaleOffsets, ViewStore, ViewStoreUnavailable
+from ledger.projections.store import StaleOffsets, ViewStoreUnavailable, ViewWriter
 from ledger.wire import InvalidRecord, decode
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class Projector:
     def __init__(
         self,
         source: PartitionSource,
-        store: ViewStore,
+        store: ViewWriter,
         dead_letters: DeadLetterSink,
         *,
         codec: Codec = PLAIN,

@@ -11,12 +11,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from ledger.domain.events import TaskExpired
-from ledger.projections.store import ViewStore
+from ledger.projections.store import ViewReader
 from ledger.sdk import Ledger
 
 
 def delete_expired(
-    store: ViewStore,
+    store: ViewReader,
     ledger: Ledger,
     older_than: timedelta,
     *,
