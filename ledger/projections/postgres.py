@@ -40,17 +40,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import QueuePool
 
-from ledger.projections.bulk import (
-    PERIODIC_COLUMNS,
-    PERIODIC_EVENT_COLUMNS,
-    TASK_COLUMNS,
-    TASK_EVENT_COLUMNS,
-    Encoding,
-    periodic_event_values,
-    periodic_values,
-    task_event_values,
-    task_values,
-)
+from ledger.projections import bulk
 from ledger.projections.reader import SqlViewReader
 from ledger.projections.schema import task_event
 from ledger.projections.sql import Database, precedence
@@ -60,7 +50,7 @@ from ledger.projections.writer import SqlViewWriter
 
 __all__ = ["PostgresDatabase", "PostgresViewWriter", "connect", "postgres_reader", "server", "views_lock_name"]
 
-COPY_TEXT = Encoding(dump_json=json_text, dump_time=lambda value: value.isoformat(), dump_uuid=str,
+COPY_TEXT = bulk.Encoding(dump_json=json_text, dump_time=lambda value: value.isoformat(), dump_uuid=str,
                      dump_bool=lambda value: value)  # fmt: skip
 """Values as COPY's text format takes them."""
 
@@ -224,13 +214,13 @@ class PostgresViewWriter(SqlViewWriter):
 
     def _write_rows(self, conn: Connection, changes: Changes) -> None:
         cur = typing.cast(psycopg2.extensions.cursor, conn.connection.cursor())
-        _copy(cur, sql.Identifier("task_event"), TASK_EVENT_COLUMNS,
-              (task_event_values(r, COPY_TEXT) for r in changes.task_history))  # fmt: skip
-        _copy(cur, sql.Identifier("periodic_task_event"), PERIODIC_EVENT_COLUMNS,
-              (periodic_event_values(r, COPY_TEXT) for r in changes.periodic_history))  # fmt: skip
-        self._merge(cur, "task_meta", TASK_COLUMNS, [task_values(s, COPY_TEXT) for s in changes.tasks])
-        periodic = [periodic_values(s, COPY_TEXT) for s in changes.periodic]
-        self._merge(cur, "periodic_task_meta", PERIODIC_COLUMNS, periodic)
+        _copy(cur, sql.Identifier("task_event"), bulk.TASK_EVENT_COLUMNS,
+              (bulk.task_event_values(r, COPY_TEXT) for r in changes.task_history))  # fmt: skip
+        _copy(cur, sql.Identifier("periodic_task_event"), bulk.PERIODIC_EVENT_COLUMNS,
+              (bulk.periodic_event_values(r, COPY_TEXT) for r in changes.periodic_history))  # fmt: skip
+        self._merge(cur, "task_meta", bulk.TASK_COLUMNS, [bulk.task_values(s, COPY_TEXT) for s in changes.tasks])
+        periodic = [bulk.periodic_values(s, COPY_TEXT) for s in changes.periodic]
+        self._merge(cur, "periodic_task_meta", bulk.PERIODIC_COLUMNS, periodic)
 
     def _merge(self, cur: psycopg2.extensions.cursor, table: str, columns: Sequence[str], rows: list[Any]) -> None:
         """COPY into a temporary table like ``table``, then one upsert keyed on the first column."""

@@ -22,18 +22,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import QueuePool
 
-from ledger.projections import migrations
-from ledger.projections.bulk import (
-    PERIODIC_COLUMNS,
-    PERIODIC_EVENT_COLUMNS,
-    TASK_COLUMNS,
-    TASK_EVENT_COLUMNS,
-    Encoding,
-    periodic_event_values,
-    periodic_values,
-    task_event_values,
-    task_values,
-)
+from ledger.projections import bulk, migrations
 from ledger.projections.reader import SqlViewReader
 from ledger.projections.sql import Database
 from ledger.projections.sqlite_files import FileIdentity, WriterLock, connect_views, file_identity
@@ -43,7 +32,7 @@ from ledger.projections.writer import SqlViewWriter
 
 __all__ = ["SqliteDatabase", "SqliteViewWriter", "sqlite_reader"]
 
-EXECUTEMANY = Encoding(dump_json=json_text, dump_time=utc_text, dump_uuid=str, dump_bool=int)
+EXECUTEMANY = bulk.Encoding(dump_json=json_text, dump_time=utc_text, dump_uuid=str, dump_bool=int)
 """Values as the views file holds them (``sqltypes``' SQLite side)."""
 
 
@@ -150,14 +139,14 @@ class SqliteViewWriter(SqlViewWriter):
         return sqlite.insert(table)
 
     def _write_rows(self, conn: Connection, changes: Changes) -> None:
-        _insert_many(conn, "INSERT", "task_event", TASK_EVENT_COLUMNS,
-                     [task_event_values(r, EXECUTEMANY) for r in changes.task_history])  # fmt: skip
-        _insert_many(conn, "INSERT", "periodic_task_event", PERIODIC_EVENT_COLUMNS,
-                     [periodic_event_values(r, EXECUTEMANY) for r in changes.periodic_history])  # fmt: skip
-        _insert_many(conn, "INSERT OR REPLACE", "task_meta", TASK_COLUMNS,
-                     [task_values(s, EXECUTEMANY) for s in changes.tasks])  # fmt: skip
-        _insert_many(conn, "INSERT OR REPLACE", "periodic_task_meta", PERIODIC_COLUMNS,
-                     [periodic_values(s, EXECUTEMANY) for s in changes.periodic])  # fmt: skip
+        _insert_many(conn, "INSERT", "task_event", bulk.TASK_EVENT_COLUMNS,
+                     [bulk.task_event_values(r, EXECUTEMANY) for r in changes.task_history])  # fmt: skip
+        _insert_many(conn, "INSERT", "periodic_task_event", bulk.PERIODIC_EVENT_COLUMNS,
+                     [bulk.periodic_event_values(r, EXECUTEMANY) for r in changes.periodic_history])  # fmt: skip
+        _insert_many(conn, "INSERT OR REPLACE", "task_meta", bulk.TASK_COLUMNS,
+                     [bulk.task_values(s, EXECUTEMANY) for s in changes.tasks])  # fmt: skip
+        _insert_many(conn, "INSERT OR REPLACE", "periodic_task_meta", bulk.PERIODIC_COLUMNS,
+                     [bulk.periodic_values(s, EXECUTEMANY) for s in changes.periodic])  # fmt: skip
 
     def drop(self) -> None:
         self.close()

@@ -23,6 +23,20 @@ def _history(*columns: sa.Column[object]) -> list[sa.Column[object]]:
 
 
 def upgrade() -> None:
+    _task_meta()
+    _task_event()
+    _periodic()
+    op.create_table(
+        "projection_offsets",
+        sa.Column("projection", sa.Text, primary_key=True),
+        sa.Column("topic", sa.Text, primary_key=True),
+        sa.Column("partition", sa.Integer, primary_key=True),
+        sa.Column("next_offset", sa.BigInteger, nullable=False),
+        sa.Column("updated_at", UtcTimestamp, nullable=False, server_default=sa.func.current_timestamp()),
+    )
+
+
+def _task_meta() -> None:
     op.create_table(
         "task_meta",
         sa.Column("task_id", sa.Text, primary_key=True),
@@ -45,6 +59,9 @@ def upgrade() -> None:
     for suffix, columns in (("done", []), ("status", ["status"]), ("name", ["name"]), ("worker", ["worker"])):
         op.create_index(f"task_meta_{suffix}_idx", "task_meta", [*columns, sa.text("date_done DESC"),
                                                                  sa.text("task_id DESC")])  # fmt: skip
+
+
+def _task_event() -> None:
     op.create_table(
         "task_event",
         *_history(
@@ -56,6 +73,9 @@ def upgrade() -> None:
     )
     op.create_index("task_event_task_idx", "task_event", ["task_id", "partition", "offset"])
     op.create_index("task_event_time_idx", "task_event", ["occurred_at", "task_id"])
+
+
+def _periodic() -> None:
     op.create_table(
         "periodic_task_meta",
         sa.Column("name", sa.Text, primary_key=True),
@@ -82,11 +102,3 @@ def upgrade() -> None:
     )
     op.create_index("periodic_task_event_name_idx", "periodic_task_event", ["name", "occurred_at"])
     op.create_index("periodic_task_event_run_idx", "periodic_task_event", ["task_id"])
-    op.create_table(
-        "projection_offsets",
-        sa.Column("projection", sa.Text, primary_key=True),
-        sa.Column("topic", sa.Text, primary_key=True),
-        sa.Column("partition", sa.Integer, primary_key=True),
-        sa.Column("next_offset", sa.BigInteger, nullable=False),
-        sa.Column("updated_at", UtcTimestamp, nullable=False, server_default=sa.func.current_timestamp()),
-    )
