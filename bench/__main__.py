@@ -30,8 +30,7 @@ from bench.produce import produce_confluent, produce_kafka_python, produce_ledge
 from bench.query import measure_queries
 from bench.runctx import BenchRun, bench_run
 from bench.verify import check_exactly_once
-from ledger.bootstrap import uses_kafka
-from ledger.settings import SettingsError, load_settings
+from ledger.settings import Backend, SettingsError, load_settings
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -112,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
-    if not uses_kafka(settings):
+    if (settings.log_backend, settings.views_backend) != Backend.KAFKA_POSTGRES.ports:
         print("bench: needs LEDGER_BACKEND=kafka+postgres and the services (use scripts/dev bench)", file=sys.stderr)
         return 1
     started, began = datetime.now(UTC), time.monotonic()

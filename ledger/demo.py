@@ -25,43 +25,46 @@ from ledger.bootstrap import (
     build_queries,
     build_view_reader,
     build_view_writer,
-    uses_kafka,
+    place,
 )
 from ledger.domain.statuses import TaskStatus
 from ledger.progress import Progress
 from ledger.projections.store import TaskFilter, ViewReader, ViewWriter
 from ledger.projections.timeline import build_timeline
-from ledger.settings import Settings
+from ledger.settings import LogBackend, Settings, ViewsBackend
 from ledger.simulate import simulate
 
 
 @contextmanager
 def demo_settings(settings: Settings, keep: bool) -> Iterator[Settings]:
-    """The demo's own place, never the configured ledger's data: on Kafka + PostgreSQL a
-    topic, schema and consumer group of its own; on the embedded backend a fresh temporary
-    directory (the configured topic names in it, so every command reads a kept demo with
-    just ``LEDGER_DATA_DIR``), removed afterwards unless ``keep``."""
-    if uses_kafka(settings):
-        run = uuid.uuid4().hex[:8]
-        yield settings.model_copy(
-            update={
-                "topic": f"ledger-demo-{run}",
-                "postgres_schema": f"ledger_demo_{run}",
-                "projector_group": f"ledger-demo-{run}",
-            }
-        )
+    """The demo's own place, never the configured ledger's data: on Kafka a topic and
+    consumer group of its own, on PostgreSQL a schema of its own; for what lives in SQLite
+    files a fresh temporary directory (the configured topic names in it, so every command
+    reads a kept demo with just ``LEDGER_DATA_DIR``), removed afterwards unless ``keep``."""
+    run = uuid.uuid4().hex[:8]
+    own: dict[str, object] = {}
+    if settings.log_backend is LogBackend.KAFKA:
+        own.update(topic=f"ledger-demo-{run}", projector_group=f"ledger-demo-{run}")
+    if settings.views_backend is ViewsBackend.POSTGRES:
+        own["postgres_schema"] = f"ledger_demo_{run}"
+    if not _uses_files(settings):
+        yield settings.model_copy(update=own)
         return
     folder = Path(tempfile.mkdtemp(prefix="ledger-demo-"))
     try:
-        yield settings.model_copy(update={"data_dir": folder})
+        yield settings.model_copy(update={**own, "data_dir": folder})
     finally:
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def _uses_files(settings: Settings) -> bool:
+    return LogBackend.SQLITE is settings.log_backend or ViewsBackend.SQLITE is settings.views_backend
+
+
 def run_demo(settings: Settings, *, tasks: int, seed: int, keep: bool, console: Console) -> None:
     with demo_settings(settings, keep) as demo:
-        where = render.place(demo)
+        where = place(demo)
         console.print(f"[bold]Task Ledger demo[/]: {tasks:,} tasks from a simulated fleet, on {where}", soft_wrap=True)
         log = build_event_log(demo)
         views = build_view_writer(demo)
@@ -84,9 +87,14 @@ def run_demo(settings: Settings, *, tasks: int, seed: int, keep: bool, console: 
 
 def look_command(settings: Settings) -> str:
     """The command line that reads the kept demo's views."""
-    if uses_kafka(settings):
-        return f"LEDGER_TOPIC={settings.topic} LEDGER_POSTGRES_SCHEMA={settings.postgres_schema} ledger tasks"
-    return f"LEDGER_DATA_DIR={settings.data_dir} ledger tasks"
+    variables = []
+    if settings.log_backend is LogBackend.KAFKA:
+        variables.append(f"LEDGER_TOPIC={settings.topic}")
+    if settings.views_backend is ViewsBackend.POSTGRES:
+        variables.append(f"LEDGER_POSTGRES_SCHEMA={settings.postgres_schema}")
+    if _uses_files(settings):
+        variables.append(f"LEDGER_DATA_DIR={settings.data_dir}")
+    return " ".join([*variables, "ledger tasks"])
 
 
 def emit(settings: Settings, tasks: int, seed: int, console: Console) -> int:

@@ -15,7 +15,6 @@ from ledger.domain.fold import TaskState
 from ledger.domain.statuses import TaskStatus
 from ledger.projections.queries import PeriodicTaskMeta
 from ledger.projections.timeline import Timeline
-from ledger.settings import Backend, Settings
 
 STATUS_STYLE = {
     TaskStatus.DONE: "green",
@@ -122,19 +121,6 @@ def as_json(value: Any) -> str:
     elif isinstance(value, list):
         value = [asdict(v) if is_dataclass(v) and not isinstance(v, type) else v for v in value]
     return json.dumps(value, default=default, indent=2)
-
-
-def place(settings: Settings) -> str:
-    """Which ledger a process uses, in one line for its start-up (never a password): a
-    projector and an API that name their ledger cannot silently use different ones."""
-    if settings.backend is Backend.EMBEDDED:
-        return f"embedded ledger in {settings.data_dir.absolute()}"
-    from ledger.projections.postgres import server
-
-    return (
-        f"Kafka at {settings.kafka_bootstrap_servers}, topic {settings.topic}; "
-        f"views in PostgreSQL at {server(settings.postgres_dsn)}, schema {settings.postgres_schema}"
-    )
 
 
 def console() -> Console:

@@ -8,17 +8,38 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from platformdirs import user_data_dir
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class LogBackend(StrEnum):
+    """Where the event log lives: a SQLite file in the data dir, or a Kafka topic."""
+
+    SQLITE = "sqlite"
+    KAFKA = "kafka"
+
+
+class ViewsBackend(StrEnum):
+    """Where the views live: a SQLite file in the data dir, or a PostgreSQL schema."""
+
+    SQLITE = "sqlite"
+    POSTGRES = "postgres"
+
+
 class Backend(StrEnum):
-    """Which adapters to use: zero-setup SQLite files, or the real Kafka + PostgreSQL."""
+    """The shorthand for both ports: zero-setup SQLite files, or the real Kafka + PostgreSQL."""
 
     EMBEDDED = "embedded"
     KAFKA_POSTGRES = "kafka+postgres"
+
+    @property
+    def ports(self) -> tuple[LogBackend, ViewsBackend]:
+        if self is Backend.EMBEDDED:
+            return LogBackend.SQLITE, ViewsBackend.SQLITE
+        return LogBackend.KAFKA, ViewsBackend.POSTGRES
 
 
 class Compression(StrEnum):
@@ -45,7 +66,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
 
-    backend: Backend = Field(Backend.EMBEDDED, description="embedded | kafka+postgres")
+    backend: Backend = Field(Backend.EMBEDDED, description="both ports at once: embedded | kafka+postgres")
+    log_backend: LogBackend = Field(LogBackend.SQLITE, description="sqlite | kafka (default: from backend)")
+    views_backend: ViewsBackend = Field(ViewsBackend.SQLITE, description="sqlite | postgres (default: from backend)")
     data_dir: Path = Field(
         default_factory=default_data_dir, description="where the embedded backend keeps its SQLite files"
     )
@@ -91,6 +114,18 @@ class Settings(BaseSettings):
 
     cipher_key: SecretStr | None = Field(None, description="base64 AES key; set to encrypt payloads")
     compress_payloads: bool = Field(False, description="zlib-compress each payload (prefer Kafka's lz4)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ports_follow_the_shorthand(cls, data: Any) -> Any:
+        """``backend`` picks both ports; ``log_backend`` / ``views_backend`` override one."""
+        if not isinstance(data, dict):
+            return data
+        try:
+            log, views = Backend(data.get("backend", Backend.EMBEDDED)).ports
+        except ValueError:
+            return data  # the field's own rule names the bad value
+        return {"log_backend": log, "views_backend": views, **data}
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

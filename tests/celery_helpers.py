@@ -6,9 +6,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
 
-from ledger.eventlog.base import AppendError, EventLog, LogRecord, Position, Start, StoredRecord
+from ledger.eventlog.base import AppendError, EventLog, LogRecord, PendingAppend, Position, Start, StoredRecord
 from ledger.projections.store import ViewWriter
 
 
@@ -18,8 +17,6 @@ class BreakableLog(EventLog):
     def __init__(self, inner: EventLog) -> None:
         self.inner, self.topic, self.partitions = inner, inner.topic, inner.partitions
         self.broken = False
-        if hasattr(inner, "append_nowait"):  # the Kafka log: so is this one
-            self.append_nowait = self._append_nowait
 
     def _check(self) -> None:
         if self.broken:
@@ -29,14 +26,12 @@ class BreakableLog(EventLog):
         self._check()
         return self.inner.append(records)
 
-    def _append_nowait(self, records: Sequence[LogRecord]) -> Any:
+    def append_nowait(self, records: Sequence[LogRecord]) -> PendingAppend:
         self._check()
-        return self.inner.append_nowait(records)  # type: ignore[attr-defined]
+        return self.inner.append_nowait(records)
 
     def flush(self, timeout: float | None = None) -> None:
-        flush = getattr(self.inner, "flush", None)
-        if flush is not None:
-            flush(timeout)
+        self.inner.flush(timeout)
 
     def _read_ranges(self, ranges: dict[int, tuple[int, int]]) -> Iterator[StoredRecord]:
         return self.inner._read_ranges(ranges)

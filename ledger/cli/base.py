@@ -15,7 +15,7 @@ from typing import TypeVar
 import typer
 from pydantic import TypeAdapter, ValidationError
 
-from ledger import logs, render
+from ledger import bootstrap, logs
 from ledger.domain.fields import Identifier
 from ledger.eventlog.base import AppendError, EventLogUnavailable
 from ledger.projections.rebuild import RebuildInProgress
@@ -102,7 +102,7 @@ def settings() -> Settings:
 
 def announce(command: str, config: Settings, detail: str = "") -> None:
     """The start-up line of a long-running command, on stderr: which ledger it uses."""
-    typer.echo(f"ledger {command}: {render.place(config)}{detail}", err=True)
+    typer.echo(f"ledger {command}: {bootstrap.place(config)}{detail}", err=True)
 
 
 def run(command: Callable[[], T]) -> T:

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+from ledger.eventlog.group import GroupMember
+
+__all__ = ["GroupPositions", "MemoryPositions", "PositionStore"]
+
 
 class PositionStore(ABC):
     @abstractmethod
@@ -18,6 +22,20 @@ class PositionStore(ABC):
 
     def close(self) -> None:  # noqa: B027 - most stores hold nothing of their own
         """Release what the store holds. Idempotent."""
+
+
+class GroupPositions(PositionStore):
+    """The positions of a consumer group, kept by the group (Kafka's committed offsets, a
+    table beside the embedded log) through the member that reads for it."""
+
+    def __init__(self, member: GroupMember) -> None:
+        self.member = member
+
+    def load(self, partitions: set[int]) -> dict[int, int]:
+        return self.member.committed(partitions)
+
+    def save(self, positions: dict[int, int]) -> None:
+        self.member.commit(positions)
 
 
 class MemoryPositions(PositionStore):

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 
 from ledger.codec import PLAIN, Codec
 from ledger.consumers.deadletter import DeadLetterSink
-from ledger.consumers.source import PartitionSource
 from ledger.eventlog.base import AppendError, EventLogUnavailable, StoredRecord
+from ledger.eventlog.group import PartitionSource
 from ledger.projections.rows import BatchPlanner, Decoded
 from ledger.projections.store import StaleOffsets, ViewStoreUnavailable, ViewWriter
+from ledger.retry import BACKEND, Backoff, RetryPolicy, keep_trying
 from ledger.wire import InvalidRecord, decode
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,6 @@ class ProjectorStats:
     events: int = 0
     dead_letters: int = 0
     refused_batches: int = 0
-    recoveries: int = 0
     by_type: Counter[str] = field(default_factory=Counter)
     last_batch_seconds: float = 0.0
 
@@ -66,7 +66,7 @@ class Projector:
         batch_wait_ms: int = 200,
         poll_timeout_ms: int = 500,
         listeners: Iterable[CommitListener] = (),
-        max_backoff_s: float = 5.0,
+        retry: RetryPolicy = BACKEND,
     ) -> None:
         self.source, self.store, self.dead_letters = source, store, dead_letters
         self.codec, self.projection = codec, projection
@@ -74,8 +74,7 @@ class Projector:
         self.planner = BatchPlanner(store)
         self.stats = ProjectorStats()
         self._expected: dict[int, int] = {}
-        self._failures = 0
-        self.max_backoff_s = max_backoff_s
+        self._backoff = Backoff("backend failed, retrying", log, retry)
         self._listeners = list(listeners)
         self._started = False
 
@@ -148,37 +147,30 @@ class Projector:
 
     def step(self, stop: threading.Event | None = None) -> int:
         """One batch: returns how many records it consumed. A backend that fails (database
-        restarted, connection killed, broker away) is waited for with backoff, and the
-        projector resumes from the offsets stored with the rows: nothing is lost or doubled."""
+        restarted, connection killed, broker away) is waited for with the retry policy, and
+        the projector resumes from the offsets stored with the rows: nothing is lost or
+        doubled. Failures in a row keep lengthening the wait until a batch goes through."""
         try:
             records = self._collect(stop)
             if records:
                 self.process(records)
-            self._failures = 0
-            return len(records)
         except TRANSIENT as exc:
-            self._recover(exc, stop)
+            self._backoff.failed(exc)
+            if self._backoff.wait(stop):
+                keep_trying(self._resume_from_stored, self._backoff, TRANSIENT, stop)
             return 0
+        self._backoff.succeeded()
+        return len(records)
 
-    def _recover(self, exc: Exception, stop: threading.Event | None) -> None:
-        while stop is None or not stop.is_set():
-            self._failures += 1
-            delay = min(self.max_backoff_s, 0.1 * 2 ** min(self._failures, 10))
-            log.warning(
-                "backend failed, retrying", extra={"error": str(exc), "attempt": self._failures, "delay": delay}
-            )
-            self.stats.recoveries += 1
-            time.sleep(delay)
-            try:
-                self.store.close()
-                stored = self.store.offsets(self.projection, self.topic)
-                positions = {p: stored.get(p, 0) for p in self.source.assigned()}
-                self._expected.update(positions)
-                self.source.seek(positions)
-                self.dead_letters.pending.clear()
-                return
-            except TRANSIENT as again:
-                exc = again
+    def _resume_from_stored(self) -> None:
+        """After a failure: a fresh connection, the owned partitions re-read from the offsets
+        stored with the rows, and the dead letters of the lost batch forgotten."""
+        self.store.close()
+        stored = self.store.offsets(self.projection, self.topic)
+        positions = {p: stored.get(p, 0) for p in self.source.assigned()}
+        self._expected.update(positions)
+        self.source.seek(positions)
+        self.dead_letters.pending.clear()
 
     def _collect(self, stop: threading.Event | None) -> list[StoredRecord]:
         records = self.source.poll(self.batch_size, self.poll_timeout_ms)

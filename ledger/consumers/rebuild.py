@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from ledger.codec import PLAIN, Codec
 from ledger.consumers.deadletter import DeadLetterSink
 from ledger.consumers.projector import Projector
-from ledger.consumers.source import WholeLogSource
 from ledger.eventlog.base import EventLog
+from ledger.eventlog.group import WholeLogSource
 from ledger.progress import Progress
 from ledger.projections.diff import Diff, compare
 from ledger.projections.rebuild import Swapper

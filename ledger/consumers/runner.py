@@ -15,6 +15,7 @@ from types import FrameType
 from ledger.consumers.lag import log_lag
 from ledger.consumers.projector import TRANSIENT, Projector, ProjectorStats
 from ledger.eventlog.base import EventLog
+from ledger.retry import Backoff, keep_trying
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +56,7 @@ def run_projector(
     return projector.stats
 
 
-def _start_when_ready(projector: Projector, stop: threading.Event, max_backoff_s: float = 5.0) -> None:
-    delay = 0.2
-    while not stop.is_set():
-        try:
-            projector.start()
-            return
-        except TRANSIENT as exc:
-            log.warning("backend away at start, retrying", extra={"error": str(exc), "delay": delay})
-            stop.wait(delay)
-            delay = min(delay * 2, max_backoff_s)
+def _start_when_ready(projector: Projector, stop: threading.Event) -> None:
+    """Start once the backends answer (or ``stop`` is set): the projector may be started
+    before its database or broker, by a service manager that starts everything at once."""
+    keep_trying(projector.start, Backoff("backend away at start, retrying", log), TRANSIENT, stop)

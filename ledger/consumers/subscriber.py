@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass
@@ -23,10 +22,11 @@ from typing import Self
 
 from ledger.codec import PLAIN, Codec
 from ledger.consumers.positions import PositionStore
-from ledger.consumers.source import PartitionSource
 from ledger.domain.events import AnyEvent, TaskEvent
 from ledger.domain.statuses import TaskStatus, parse_status
 from ledger.eventlog.base import EventLog, EventLogUnavailable, StoredRecord
+from ledger.eventlog.group import PartitionSource
+from ledger.retry import Backoff
 from ledger.wire import InvalidRecord, decode
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,10 @@ class Subscriber:
         self._seen: set[int] = set()  # partitions assigned before: later assignments resume
         self._pending: dict[int, int] = {}  # next offsets not saved yet
         self._unsaved = 0  # handled events whose position is not saved yet
-        self._save_failed = False  # the last save failed: retry before the next poll only
+        logger = logging.getLogger(__name__)
+        self._polls = Backoff("log unavailable; retrying", logger)
+        self._saves = Backoff("could not save positions; will retry", logger)  # tried again before a poll
+        self._save_failed = False  # the last save failed: no save per event until one succeeds
         self._active: Generator[Delivery, None, None] | None = None
         self._closed = False
         self.undecodable = 0
@@ -158,8 +161,9 @@ class Subscriber:
         self.source.start(self._on_assigned, self._on_revoked)
         try:
             while stop is None or not stop.is_set():
-                self.flush()
-                for record in self._poll():
+                if self._saves.due():
+                    self.flush()
+                for record in self._poll(stop):
                     delivery = self._decode(record)
                     if delivery is not None and self.wanted(delivery.event):
                         yield delivery
@@ -176,14 +180,16 @@ class Subscriber:
         if self._unsaved >= self.save_every and not self._save_failed:
             self.flush()
 
-    def _poll(self) -> list[StoredRecord]:
-        """A poll that waits out a broker outage instead of ending the subscription."""
+    def _poll(self, stop: threading.Event | None) -> list[StoredRecord]:
+        """A poll that waits out a broker outage (the retry policy's delay, cut short by
+        ``stop``) instead of ending the subscription."""
         try:
             records = self.source.poll(self.batch, self.poll_timeout_ms)
         except EventLogUnavailable as exc:
-            log.warning("log unavailable; retrying", extra={"error": str(exc)})
-            time.sleep(1.0)
+            self._polls.failed(exc)
+            self._polls.wait(stop)
             return []
+        self._polls.succeeded()
         return records
 
     def _decode(self, record: StoredRecord) -> Delivery | None:
@@ -198,18 +204,19 @@ class Subscriber:
     # -- saving and closing -----------------------------------------------------------------
     def flush(self) -> None:
         """Save the positions of everything handled (or filtered out) so far. A save that
-        fails (broker away) keeps them, and the next try waits for the next poll rather
-        than costing a timeout per event: at worst events are delivered again, never
-        skipped."""
+        fails (broker away) keeps them, and the next try waits for a poll once the retry
+        policy's delay has passed, rather than costing a timeout per event: at worst
+        events are delivered again, never skipped."""
         if self._pending:
             try:
                 self.positions.save(dict(self._pending))
             except EventLogUnavailable as exc:
                 self._save_failed = True
-                log.warning("could not save positions; will retry", extra={"error": str(exc)})
+                self._saves.failed(exc)
                 return
             self._pending.clear()
         self._unsaved, self._save_failed = 0, False
+        self._saves.succeeded()
 
     def close(self) -> None:
         """Save the positions of what was handled, leave the group (its partitions go to the

@@ -84,9 +84,7 @@ class Recorder:
         ledger, in_flight = self._ledger, self._in_flight
         if ledger is None or in_flight is None or self._pid != os.getpid():
             return  # nothing was recorded in this process
-        flush = getattr(ledger.log, "flush", None)
-        if flush is not None:
-            ledger.quietly("pending events (flush)", lambda: flush(timeout))
+        ledger.quietly("pending events (flush)", lambda: ledger.log.flush(timeout))
         in_flight.settle(timeout)
 
     def record(self, what: str, worker: str | None, call: Callable[[Ledger], object]) -> None:

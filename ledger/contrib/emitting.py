@@ -3,22 +3,20 @@ publishes tasks), where recording must never make the host wait or fail.
 
 ``WorkerLedger`` is the user's ``Ledger`` as one worker writes it: the same log, codec,
 strictness and runs (so the rules see every step this process records, whichever worker
-name it is written as), events stamped with that worker's name, and appends handed to the producer
-without waiting for the broker's acknowledgement where the log can (Kafka's
-``append_nowait``), so a task's thread never waits on a network round trip. A failure
-that only shows when the acknowledgement comes back is collected by ``InFlight`` and
-counted in the user's ledger's ``emit_errors``, like a failure that raises at once.
+name it is written as), events stamped with that worker's name, and appends handed to the
+log without waiting for its acknowledgement (``EventLog.append_nowait``), so a task's
+thread never waits on a network round trip. A failure that only shows when the
+acknowledgement comes back is collected by ``InFlight`` and counted in the user's ledger's
+``emit_errors``, like a failure that raises at once.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
-from typing import Protocol
 
 from ledger.domain.events import PeriodicTaskEvent, TaskEvent, event_key
-from ledger.eventlog.base import LogRecord, Position
+from ledger.eventlog.base import PendingAppend, Position
 from ledger.sdk import Ledger
 from ledger.wire import encode
 
@@ -26,14 +24,6 @@ __all__ = ["NOT_YET_KNOWN", "InFlight", "WorkerLedger"]
 
 NOT_YET_KNOWN = -1
 """The offset ``WorkerLedger.emit`` reports for a record the broker has not acknowledged."""
-
-
-class Completion(Protocol):
-    """What a non-blocking append returns (``ledger.eventlog.pending.PendingAppend``)."""
-
-    def done(self) -> bool: ...
-
-    def wait(self, timeout: float | None = None) -> list[Position]: ...
 
 
 class InFlight:
@@ -46,15 +36,15 @@ class InFlight:
 
     def __init__(self, owner: Ledger) -> None:
         self.owner = owner
-        self._items: deque[Completion] = deque()
+        self._items: deque[PendingAppend] = deque()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def add(self, completion: Completion) -> None:
+    def add(self, pending: PendingAppend) -> None:
         with self._lock:
-            self._items.append(completion)
+            self._items.append(pending)
             finished = []
             while self._items and self._items[0].done():
                 finished.append(self._items.popleft())
@@ -67,7 +57,7 @@ class InFlight:
         for item in items:
             self._check(item, timeout)
 
-    def _check(self, item: Completion, timeout: float | None) -> None:
+    def _check(self, item: PendingAppend, timeout: float | None) -> None:
         self.owner.quietly("an event the log did not acknowledge", lambda: item.wait(timeout))
 
 
@@ -78,16 +68,15 @@ class WorkerLedger(Ledger):
         super().__init__(owner.log, owner.codec, strict=owner.strict, worker=worker, runs=owner.runs,
                          periodic=owner.periodic)
         self._in_flight = in_flight
-        nowait: Callable[[Sequence[LogRecord]], Completion] | None
-        nowait = getattr(owner.log, "append_nowait", None)
-        self._nowait = nowait
 
     def emit(self, event: TaskEvent | PeriodicTaskEvent) -> Position:
-        """Hand the event to the producer; its offset is ``NOT_YET_KNOWN``. A log without
-        non-blocking appends (the embedded one: a local write) appends as usual."""
-        if self._nowait is None:
-            return super().emit(event)
-        self._in_flight.add(self._nowait([encode(event, self.codec)]))
+        """Hand the event to the log; its offset is ``NOT_YET_KNOWN`` until the log
+        acknowledges it. A log that writes at once (the embedded one: a local write) has
+        settled it already: its position, or its ``AppendError``, comes back now."""
+        pending = self.log.append_nowait([encode(event, self.codec)])
+        if pending.done():
+            return pending.wait(0)[0]
+        self._in_flight.add(pending)
         return Position(self.log.partition_for(event_key(event)), NOT_YET_KNOWN)
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Self
 
 Headers = tuple[tuple[str, bytes], ...]
@@ -45,7 +45,6 @@ class StoredRecord:
     value: bytes | None
     headers: Headers = ()
     timestamp_ms: int = 0
-    extra: dict[str, object] = field(default_factory=dict, compare=False)
 
     @property
     def position(self) -> Position:
@@ -64,6 +63,37 @@ Start = Mapping[int, int] | str
 """Where a read starts: ``{partition: offset}``, or ``"beginning"`` / ``"end"``."""
 
 
+class PendingAppend(ABC):
+    """Records handed to the log whose acknowledgement may still be to come."""
+
+    @abstractmethod
+    def done(self) -> bool:
+        """True once every record is acknowledged or failed. Never blocks."""
+
+    @abstractmethod
+    def wait(self, timeout: float | None = None) -> list[Position]:
+        """Each record's position, in the order given, once all are acknowledged.
+
+        Raises ``AppendError`` naming how many records were not acknowledged (failed, or
+        not within ``timeout`` seconds) and why; the others may have been stored.
+        """
+
+
+class Settled(PendingAppend):
+    """An append that was acknowledged before it returned (a log that writes at once)."""
+
+    __slots__ = ("_positions",)
+
+    def __init__(self, positions: list[Position]) -> None:
+        self._positions = positions
+
+    def done(self) -> bool:
+        return True
+
+    def wait(self, timeout: float | None = None) -> list[Position]:
+        return list(self._positions)
+
+
 class EventLog(ABC):
     """Append, read and subscribe. Offsets count from 0 in each partition."""
 
@@ -75,6 +105,23 @@ class EventLog(ABC):
         """Append durably, in order; return each record's position (same order as given).
 
         Raises ``AppendError`` if any record was not acknowledged.
+        """
+
+    def append_nowait(self, records: Sequence[LogRecord]) -> PendingAppend:
+        """Hand ``records`` over and return without waiting for the acknowledgement: for
+        emitters that must not wait on a network round trip. The records keep their order
+        and go where ``append`` would put them; ``wait()`` (or ``flush``) tells when they
+        are stored. Raises ``AppendError`` at once when they cannot even be handed over
+        (the log is closed, or its backend cannot be reached).
+
+        This default appends at once: right for a log that writes synchronously.
+        """
+        return Settled(self.append(records))
+
+    def flush(self, timeout: float | None = None) -> None:  # noqa: B027 - nothing to flush by default
+        """Wait until every record handed over so far is acknowledged or failed (each
+        ``PendingAppend`` is then done). Raises ``AppendError`` if that takes longer than
+        ``timeout`` seconds. A log that writes synchronously has nothing to wait for.
         """
 
     def read(self, start: Start = "beginning", *, stop: Mapping[int, int] | None = None) -> Iterator[StoredRecord]:

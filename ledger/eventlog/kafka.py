@@ -1,9 +1,9 @@
-"""The Kafka event log: the log of record in production. The only module that imports ``kafka``.
+"""The Kafka event log: the log of record in production (kafka-python, the reference client).
 
-Appends go through one idempotent producer (acks=all, ordered with 5 requests in flight), with
-the partition computed here so a record's position is known before the broker answers. Reads
-use consumers with manual assignment (no group): reading is replay, group membership and
-committed offsets belong to the consumers layer.
+With ``kafka_producer`` (the append side) and ``kafka_group`` (group membership) it is the
+only code that imports ``kafka``: the layer contract in pyproject.toml holds that. Reads use
+consumers with manual assignment (no group): reading is replay; group membership and
+committed offsets are ``kafka_group``'s.
 """
 
 from __future__ import annotations
@@ -12,31 +12,31 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from functools import partial
 from typing import Any, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.errors import (
     KafkaConnectionError,
-    KafkaError,
     KafkaTimeoutError,
     TopicAlreadyExistsError,
 )
 
 from ledger.eventlog.base import (
-    AppendError,
     EventLog,
     EventLogUnavailable,
     LogRecord,
+    PendingAppend,
     Position,
     Start,
     StoredRecord,
 )
+from ledger.eventlog.kafka_producer import Appender
 from ledger.eventlog.partitioning import partition_for_key
-from ledger.eventlog.pending import PendingAppend, why
 from ledger.settings import Settings
 
-__all__ = ["KafkaEventLog", "PendingAppend", "stored_record"]
+__all__ = ["KafkaEventLog", "stored_record"]
 
 _MiB = 1 << 20
 _UNKNOWN_TOPIC = 3  # Kafka error code UNKNOWN_TOPIC_OR_PARTITION
@@ -68,21 +68,22 @@ class KafkaEventLog(EventLog):
     ) -> None:
         self.topic, self.bootstrap_servers, self.client_id = topic, bootstrap_servers, client_id
         self._request_timeout_ms, self._poll_timeout_ms = request_timeout_ms, poll_timeout_ms
-        self._delivery_timeout_s = delivery_timeout_ms / 1000
-        self._producer_config: dict[str, Any] = {
+        producer_config: dict[str, Any] = {
             "acks": "all", "enable_idempotence": True, "retries": 2_147_483_647,
             "max_in_flight_requests_per_connection": 5, "compression_type": compression,
             "linger_ms": linger_ms, "batch_size": batch_size, "max_request_size": max_request_size,
             "delivery_timeout_ms": delivery_timeout_ms, "max_block_ms": request_timeout_ms,
             "metrics_enabled": False,
         }  # fmt: skip
-        self._lock = threading.Lock()  # guards the producer and the closed flag
-        self._meta_lock = threading.Lock()  # guards _meta: offset look-ups never block appends
-        self._producer: Any = None
+        self._meta_lock = threading.Lock()  # guards _meta and the closed flag: never blocks appends
         self._meta: Any = None  # consumer for offset look-ups
         self._closed = False
         self.partitions = self._ensure_topic(partitions, replication_factor)
         self._tps = [TopicPartition(topic, p) for p in range(self.partitions)]
+        self._appender = Appender(
+            topic, self.partitions, partial(self._connect, KafkaProducer, "producer", **producer_config),
+            delivery_timeout_s=delivery_timeout_ms / 1000, request_timeout_s=request_timeout_ms / 1000,
+        )  # fmt: skip
 
     @classmethod
     def from_settings(cls, settings: Settings, topic: str | None = None) -> KafkaEventLog:
@@ -160,68 +161,16 @@ class KafkaEventLog(EventLog):
             )
         return len(described["partitions"])
 
-    def _get_producer(self) -> Any:
-        with self._lock:
-            if self._closed:
-                raise AppendError(f"KafkaEventLog for topic {self.topic!r} is closed")
-            if self._producer is None:
-                self._producer = self._connect(KafkaProducer, "producer", **self._producer_config)
-            return self._producer
-
     # -- appending -----------------------------------------------------------------------
 
     def append(self, records: Sequence[LogRecord]) -> list[Position]:
-        if not records:
-            return []
-        deadline = time.monotonic() + self._delivery_timeout_s
-        pending = self.append_nowait(records)
-        with suppress(AppendError):  # the records' own futures say which failed, and why
-            self.flush(self._delivery_timeout_s)  # skip linger_ms: someone waits
-        return pending.wait(max(0.0, deadline - time.monotonic()))
+        return self._appender.append(records)
 
     def append_nowait(self, records: Sequence[LogRecord]) -> PendingAppend:
-        """Hand ``records`` to the producer and return at once: for high-throughput emitters.
-
-        Records are batched (``linger_ms``/``batch_size``) and sent in the background; call
-        ``PendingAppend.wait()`` (or ``flush()``) before trusting they are stored.
-        """
-        try:
-            producer = self._get_producer()
-        except EventLogUnavailable as exc:  # an append that cannot start is a failed append
-            raise AppendError(f"{len(records)} records not appended to Kafka topic {self.topic!r}: {exc}") from exc
-        send, topic, count = producer.send, self.topic, self.partitions
-        futures: list[Any] = []
-        try:
-            for record in records:
-                key = record.key.encode()
-                headers = list(record.headers) if record.headers else None
-                partition = partition_for_key(key, count)
-                futures.append(send(topic, record.value, key, headers, partition))
-        except Exception as exc:  # too large, bad type, metadata time-out: none silently lost
-            cause: BaseException | None = exc
-        else:
-            cause = None
-        return PendingAppend(topic, futures, len(records), cause, lambda: self._retire(producer))
-
-    def _retire(self, producer: Any) -> None:
-        """Replace a producer after a failed append: kafka-python 3.0.12 puts an idempotent
-        producer in a fatal state on any non-retriable batch error (RecordTooLarge, say),
-        after which every send would fail. Records still pending on it fail too (loudly)."""
-        with self._lock:
-            if self._producer is not producer:
-                return  # already replaced, or closed
-            self._producer = None
-        _close_producer(producer, timeout=0)
+        return self._appender.append_nowait(records)
 
     def flush(self, timeout: float | None = None) -> None:
-        """Send everything buffered and wait until it is acknowledged or failed."""
-        producer = self._producer
-        if producer is None:
-            return
-        try:
-            producer.flush(timeout=timeout)
-        except KafkaError as exc:
-            raise AppendError(f"Kafka topic {self.topic!r}: flush failed: {why(exc)}") from exc
+        self._appender.flush(timeout)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -319,16 +268,13 @@ class KafkaEventLog(EventLog):
     # -- lifecycle -----------------------------------------------------------------------
 
     def close(self) -> None:
-        with self._lock:
+        with self._meta_lock:
             if self._closed:
                 return
             self._closed = True
-            producer, self._producer = self._producer, None
-        with self._meta_lock:
             meta, self._meta = self._meta, None
         try:
-            if producer is not None:
-                _close_producer(producer, self._delivery_timeout_s)
+            self._appender.close()
         finally:
             if meta is not None:
                 meta.close(autocommit=False)
@@ -341,18 +287,6 @@ class KafkaEventLog(EventLog):
                 admin.delete_topics([self.topic], raise_errors=False)
         finally:
             admin.close()
-
-
-def _close_producer(producer: Any, timeout: float) -> None:
-    """Close, giving pending records ``timeout`` seconds. kafka-python 3.0.12's close()
-    flushes first and raises on a batch that never completes (its topic was deleted, say)
-    before reaching its own force-close, leaving the sender thread running: abort such
-    batches (their futures fail) and close again."""
-    try:
-        producer.close(timeout=timeout)
-    except KafkaError:
-        producer._accumulator.abort_incomplete_batches()
-        producer.close(timeout=0)
 
 
 def stored_record(raw: Any) -> StoredRecord:

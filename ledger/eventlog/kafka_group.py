@@ -1,9 +1,10 @@
-"""A Kafka consumer-group member as a ``PartitionSource``: several projector processes in
-one group share a topic's partitions, and a rebalance hands partitions over.
+"""A Kafka consumer-group member (``GroupMember``): several projector or subscriber
+processes in one group share a topic's partitions, and a rebalance hands partitions over.
 
-Kafka's committed offsets are never used to position the reader: on every assignment the
-projector's callback answers with the offsets stored in the view store (same transaction
-as the rows), and the consumer seeks there.
+Kafka's committed offsets never position the reader by themselves: on every assignment
+the owner's callback answers with where to start (a projector: the offsets stored in the
+view store, same transaction as the rows; a subscriber: ``committed``), and the consumer
+seeks there.
 """
 
 from __future__ import annotations
@@ -16,17 +17,17 @@ from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 
-from ledger.consumers.positions import PositionStore
-from ledger.consumers.source import OnAssigned, OnRevoked, PartitionSource
 from ledger.eventlog.base import EventLogUnavailable, StoredRecord
+from ledger.eventlog.group import GroupMember, OnAssigned, OnRevoked
 from ledger.eventlog.kafka import stored_record
+from ledger.settings import Settings
 
 log = logging.getLogger(__name__)
 _MiB = 1 << 20
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, source: KafkaGroupSource) -> None:
+    def __init__(self, source: KafkaGroupMember) -> None:
         self.source = source
 
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
@@ -39,7 +40,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 METADATA_MAX_AGE_MS: Final = 5_000
 
 
-class KafkaGroupSource(PartitionSource):
+class KafkaGroupMember(GroupMember):
     """One member of consumer group ``group_id`` on ``topic``."""
 
     def __init__(
@@ -54,7 +55,7 @@ class KafkaGroupSource(PartitionSource):
         client_id: str = "task-ledger-projector",
         instance_id: str | None = None,
     ) -> None:
-        self.topic, self.group_id, self.bootstrap_servers = topic, group_id, bootstrap_servers
+        self.topic, self.group, self.bootstrap_servers = topic, group_id, bootstrap_servers
         self._config: dict[str, Any] = {
             "bootstrap_servers": bootstrap_servers,
             "group_id": group_id,
@@ -81,6 +82,16 @@ class KafkaGroupSource(PartitionSource):
         self._on_assigned: OnAssigned | None = None
         self._on_revoked: OnRevoked | None = None
         self._pending: set[int] = set()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, topic: str, group: str, *, client_id: str,
+                      instance_id: str | None = None) -> KafkaGroupMember:  # fmt: skip
+        return cls(
+            settings.kafka_bootstrap_servers, topic, group,
+            session_timeout_ms=settings.consumer_session_timeout_ms,
+            max_poll_interval_ms=settings.consumer_max_poll_interval_ms,
+            request_timeout_ms=settings.request_timeout_ms, client_id=client_id, instance_id=instance_id,
+        )  # fmt: skip
 
     def start(self, on_assigned: OnAssigned, on_revoked: OnRevoked) -> None:
         self._on_assigned, self._on_revoked = on_assigned, on_revoked
@@ -167,33 +178,33 @@ class KafkaGroupSource(PartitionSource):
             raise EventLogUnavailable(f"Kafka at {self.bootstrap_servers}: {which} failed: {exc!r}") from exc
         return {tp.partition: offset for tp, offset in found.items()}
 
+    def committed(self, partitions: set[int]) -> dict[int, int]:
+        consumer = self._started()
+        try:
+            found = {p: consumer.committed(TopicPartition(self.topic, p)) for p in partitions}
+        except KafkaError as exc:
+            raise EventLogUnavailable(f"Kafka at {self.bootstrap_servers}: committed offsets: {exc!r}") from exc
+        return {p: o for p, o in found.items() if o is not None}
+
+    def commit(self, positions: dict[int, int]) -> None:
+        consumer, owned = self._started(), self.assigned()
+        offsets = {
+            TopicPartition(self.topic, p): OffsetAndMetadata(o, "", -1) for p, o in positions.items() if p in owned
+        }
+        if offsets:
+            try:
+                consumer.commit(offsets)
+            except KafkaError as exc:
+                raise EventLogUnavailable(f"Kafka at {self.bootstrap_servers}: commit failed: {exc!r}") from exc
+
+    def _started(self) -> Any:
+        if self._consumer is None:
+            raise RuntimeError(f"group member of {self.group!r} on {self.topic!r}: start() first")
+        return self._consumer
+
     def close(self) -> None:
         if self._consumer is not None:
             self._consumer.close(autocommit=False)
             self._consumer = None
 
 
-class KafkaGroupPositions(PositionStore):
-    """A subscriber group's positions as Kafka committed offsets, committed through the
-    group member's own consumer (kafka-python consumers are single-threaded)."""
-
-    def __init__(self, source: KafkaGroupSource) -> None:
-        self.source = source
-
-    def load(self, partitions: set[int]) -> dict[int, int]:
-        consumer = self.source._consumer
-        found = {p: consumer.committed(TopicPartition(self.source.topic, p)) for p in partitions}
-        return {p: o for p, o in found.items() if o is not None}
-
-    def save(self, positions: dict[int, int]) -> None:
-        owned = self.source.assigned()
-        offsets = {
-            TopicPartition(self.source.topic, p): OffsetAndMetadata(o, "", -1)
-            for p, o in positions.items()
-            if p in owned
-        }
-        if offsets:
-            try:
-                self.source._consumer.commit(offsets)
-            except KafkaError as exc:
-                raise EventLogUnavailable(f"Kafka at {self.source.bootstrap_servers}: commit failed: {exc!r}") from exc

@@ -1,59 +1,67 @@
-"""An append in flight: records handed to a producer whose acknowledgement is to come."""
+"""A ``PendingAppend`` for producers that send in the background and acknowledge each record
+on its own (the Kafka adapters): whatever the client, its per-record handles become the
+port's positions, or one ``AppendError`` that counts the records not acknowledged and
+names the first cause."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
-from ledger.eventlog.base import AppendError, Position
+from ledger.eventlog.base import AppendError, PendingAppend, Position
 
-__all__ = ["PendingAppend", "why"]
+__all__ = ["Ack", "Acknowledgements", "why"]
 
 
-class PendingAppend:
-    """Records handed to the producer whose acknowledgement is still to come.
+class Ack(Protocol):
+    """One record's acknowledgement, as a client adapter wraps its own future or callback."""
 
-    Returned by ``KafkaEventLog.append_nowait`` so high-rate emitters can keep sending while
-    earlier batches are in flight; ``wait`` turns the outcome into positions or an AppendError.
-    """
+    def done(self) -> bool:
+        """Acknowledged or failed (never blocks)."""
 
-    __slots__ = ("_cause", "_futures", "_on_failure", "_topic", "_total")
+    def position(self, timeout: float | None) -> Position:
+        """Where the record was stored; raises the client's error if it was not (or not
+        within ``timeout`` seconds)."""
+
+
+class Acknowledgements(PendingAppend):
+    """The acknowledgements of one append. ``cause`` is an error met while handing the
+    records over (only the records before it have an ``Ack``); ``on_failure`` is called
+    once a failure is reported (the Kafka adapter then replaces its producer)."""
+
+    __slots__ = ("_acks", "_cause", "_on_failure", "_total", "_where")
 
     def __init__(
         self,
-        topic: str,
-        futures: list[Any],
+        where: str,
+        acks: Sequence[Ack],
         total: int,
-        cause: BaseException | None,
-        on_failure: Callable[[], None],
+        cause: BaseException | None = None,
+        on_failure: Callable[[], None] = lambda: None,
     ) -> None:
-        self._topic, self._futures, self._total, self._cause = topic, futures, total, cause
+        self._where, self._acks, self._total, self._cause = where, acks, total, cause
         self._on_failure = on_failure
 
     def done(self) -> bool:
-        """True once every sent record is acknowledged or failed (never blocks)."""
-        return all(future.is_done for future in self._futures)
+        return all(ack.done() for ack in self._acks)
 
     def wait(self, timeout: float | None = None) -> list[Position]:
-        """Positions in input order; AppendError naming the topic, the count and the cause."""
         deadline = None if timeout is None else time.monotonic() + timeout
         positions: list[Position] = []
         cause = self._cause
-        for future in self._futures:
+        for ack in self._acks:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                meta = future.get(timeout=left)
+                positions.append(ack.position(left))
             except Exception as exc:  # every failure is reported, whatever its type
                 cause = cause or exc
-                continue
-            positions.append(Position(meta.partition, meta.offset))
         if len(positions) < self._total:
             failed = self._total - len(positions)
             self._on_failure()
             raise AppendError(
-                f"{failed} of {self._total} records were not acknowledged by Kafka topic "
-                f"{self._topic!r} (others of the batch may have been written): {why(cause)}"
+                f"{failed} of {self._total} records were not acknowledged by {self._where} "
+                f"(others of the batch may have been written): {why(cause)}"
             )
         return positions
 

@@ -8,16 +8,14 @@ FastAPI runs them in its thread pool, and each borrows its own database connecti
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Annotated, Any, Final
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from ledger.bootstrap import uses_kafka
+from ledger import bootstrap
 from ledger.consumers.lag import projector_lag
 from ledger.domain.fold import TaskState
 from ledger.http.metrics import exposition
@@ -173,25 +171,10 @@ def _probe(name: Any, target: str, call: Callable[[], object]) -> ComponentOut:
 
 
 def _log_target(settings: Settings) -> str:
-    if uses_kafka(settings):
-        return f"Kafka at {settings.kafka_bootstrap_servers}, topic {settings.topic}"
-    return f"SQLite event log in {settings.data_dir}, topic {settings.topic}"
+    return bootstrap.logs(settings).where(settings)
 
 
 def _views_target(settings: Settings) -> str:
-    if not uses_kafka(settings):
-        return f"SQLite views in {settings.data_dir}"
-    return f"PostgreSQL at {_pg_address(settings.postgres_dsn)}, schema {settings.postgres_schema}"
+    return bootstrap.views(settings).where(settings)
 
 
-def _pg_address(dsn: str) -> str:
-    """host:port/dbname of a DSN, leaving the password out."""
-    if dsn.startswith(("postgresql://", "postgres://")):
-        url = urlsplit(dsn)
-        try:
-            port = url.port or 5432
-        except ValueError:
-            port = 5432
-        return f"{url.hostname or 'localhost'}:{port}{url.path or ''}"
-    pairs = dict(re.findall(r"(\w+)\s*=\s*(\S+)", dsn))
-    return f"{pairs.get('host', 'localhost')}:{pairs.get('port', 5432)}/{pairs.get('dbname', '')}"

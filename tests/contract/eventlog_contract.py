@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 import pytest
 
-from ledger.eventlog.base import EventLog, LogRecord, Position, Start, StoredRecord
+from ledger.eventlog.base import AppendError, EventLog, LogRecord, Position, Start, StoredRecord
 
 PARTITIONS = 3
 POLL_MS = 100
@@ -109,6 +109,40 @@ class EventLogContract:
         for position, record in zip(positions, batch, strict=True):
             assert position.partition == log.partition_for(record.key)
         assert len({p.partition for p in positions}) == PARTITIONS  # keys really spread
+
+    # -- append without waiting ----------------------------------------------------------
+
+    def test_append_nowait_then_wait_gives_what_append_would(self) -> None:
+        log = self.open_log()
+        batches = [records(f"n{i}", 40) for i in range(5)]
+        pending = [log.append_nowait(batch) for batch in batches]
+        positions = [position for p in pending for position in p.wait(WAIT_S)]
+        assert all(p.done() for p in pending)
+        sent = [record for batch in batches for record in batch]
+        assert [p.partition for p in positions] == [log.partition_for(r.key) for r in sent]
+        stored = {(r.partition, r.offset): r.value for r in log.read()}
+        assert [stored[(p.partition, p.offset)] for p in positions] == [r.value for r in sent]
+        for partition in range(PARTITIONS):
+            offsets = [p.offset for p in positions if p.partition == partition]
+            assert offsets == list(range(len(offsets)))  # gap-free, in the order handed over
+
+    def test_append_nowait_then_flush(self) -> None:
+        log = self.open_log()
+        log.flush(WAIT_S)  # nothing handed over yet: nothing to wait for
+        pending = [log.append_nowait(records(f"n{i}", 100)) for i in range(5)]
+        log.flush(timeout=WAIT_S)
+        assert all(p.done() for p in pending)
+        positions = [position for p in pending for position in p.wait(0)]
+        assert len(set(positions)) == 500
+        assert sum(log.end_offsets().values()) == 500
+
+    def test_appends_after_close_raise_append_error(self) -> None:
+        log = self.open_log()
+        log.close()
+        with pytest.raises(AppendError, match="closed"):
+            log.append(records("late", 1))
+        with pytest.raises(AppendError, match="closed"):
+            log.append_nowait(records("late", 1))
 
     # -- read ----------------------------------------------------------------------------
 

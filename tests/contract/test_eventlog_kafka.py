@@ -166,15 +166,6 @@ def test_murmur2_is_kafkas() -> None:
         assert murmur2(data) == kafka_murmur2(data)
 
 
-def test_append_nowait_then_flush(kafka_log: KafkaEventLog) -> None:
-    pending = [kafka_log.append_nowait(records(f"n{i}", 100)) for i in range(5)]
-    kafka_log.flush(timeout=20)
-    assert all(p.done() for p in pending)
-    positions = [position for p in pending for position in p.wait(0)]
-    assert len(set(positions)) == 500
-    assert sum(kafka_log.end_offsets().values()) == 500
-
-
 def test_a_second_topic_such_as_the_dead_letter_one(
     kafka_log: KafkaEventLog, kafka_bootstrap: str
 ) -> None:

@@ -109,12 +109,6 @@ class TestSqliteEventLog(EventLogContract):
             thread.join()
         assert sum(log.end_offsets().values()) == 4 * 20 * 5
 
-    def test_append_after_close_raises_append_error(self) -> None:
-        log = self.open_log()
-        log.close()
-        with pytest.raises(AppendError, match="closed"):
-            log.append(records("late", 1))
-
     def test_from_settings_uses_the_data_dir(self, tmp_path: Path) -> None:
         settings = Settings(data_dir=tmp_path / "ledger", topic="from-settings", partitions=2)
         log = SqliteEventLog.from_settings(settings)

@@ -15,7 +15,6 @@ from uuid import UUID
 
 import pytest
 
-from ledger.bootstrap import uses_kafka
 from ledger.codec import PLAIN
 from ledger.consumers.replay import Replayed, replay
 from ledger.domain.events import (
@@ -35,7 +34,7 @@ from ledger.eventlog.base import EventLog, LogRecord
 from ledger.projections.history import as_of, stuck_tasks
 from ledger.projections.store import ViewReader, ViewWriter
 from ledger.projections.timeline import build_timeline
-from ledger.settings import Settings
+from ledger.settings import Settings, ViewsBackend
 from ledger.wire import encode
 from tests.streams import T0, append_all, expected_views, project_all, stream
 
@@ -248,7 +247,7 @@ def test_replay_windows_by_record_time_and_by_position(log: EventLog) -> None:
 
 def test_migration_0002_adds_the_as_of_index(settings: Settings, store: ViewWriter) -> None:
     """``store`` ran ``migrate()``: the time-travel index must be there on either backend."""
-    if uses_kafka(settings):
+    if settings.views_backend is ViewsBackend.POSTGRES:
         import psycopg2
 
         conn = psycopg2.connect(settings.postgres_dsn)

@@ -107,11 +107,11 @@ def test_a_member_picks_up_partitions_added_after_it_joined_within_seconds(setti
     from kafka.admin import KafkaAdminClient, NewPartitions
 
     from ledger.bootstrap import build_event_log
-    from ledger.eventlog.kafka_group import KafkaGroupSource
+    from ledger.eventlog.kafka_group import KafkaGroupMember
 
     small = settings.model_copy(update={"partitions": 1})
     build_event_log(small).close()  # the topic, with one partition
-    source = KafkaGroupSource(settings.kafka_bootstrap_servers, settings.topic, f"grow-{settings.topic}",
+    source = KafkaGroupMember(settings.kafka_bootstrap_servers, settings.topic, f"grow-{settings.topic}",
                               session_timeout_ms=6000)  # fmt: skip
     assigned: set[int] = set()
 
@@ -143,9 +143,9 @@ def test_a_member_does_not_join_before_it_knows_its_topics_partitions(settings: 
     for the partitions and, if the topic never appears, says so (the projector's runner
     retries it with backoff)."""
     from ledger.eventlog.base import EventLogUnavailable
-    from ledger.eventlog.kafka_group import KafkaGroupSource
+    from ledger.eventlog.kafka_group import KafkaGroupMember
 
-    missing = KafkaGroupSource(settings.kafka_bootstrap_servers, f"{settings.topic}-never", f"g-{settings.topic}",
+    missing = KafkaGroupMember(settings.kafka_bootstrap_servers, f"{settings.topic}-never", f"g-{settings.topic}",
                                request_timeout_ms=2000, instance_id="static-1")  # fmt: skip
     with pytest.raises(EventLogUnavailable, match=r"-never' at .* has no partitions yet"):
         missing.start(lambda partitions: {p: 0 for p in partitions}, lambda _: None)

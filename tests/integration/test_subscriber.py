@@ -11,11 +11,11 @@ import pytest
 
 from ledger.bootstrap import build_event_log
 from ledger.consumers.positions import MemoryPositions
-from ledger.consumers.source import WholeLogSource
 from ledger.consumers.subscriber import Subscriber
 from ledger.domain.events import AnyEvent, TaskEvent, TaskFailed
 from ledger.domain.statuses import TaskStatus
 from ledger.eventlog.base import EventLog, EventLogUnavailable
+from ledger.eventlog.group import WholeLogSource
 from ledger.settings import Settings, load_settings
 from ledger.subscribe import subscribe
 from tests.helpers import unique_name

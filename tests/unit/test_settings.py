@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.settings import Backend, SettingsError, load_settings
+from ledger.settings import Backend, LogBackend, SettingsError, ViewsBackend, load_settings
 
 
 def test_defaults_are_the_embedded_zero_setup_backend(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -26,9 +26,38 @@ def test_values_come_from_ledger_variables(monkeypatch: pytest.MonkeyPatch) -> N
     assert settings.data_dir == Path("/tmp/x")
 
 
+PORTS = ("LEDGER_BACKEND", "LEDGER_LOG_BACKEND", "LEDGER_VIEWS_BACKEND")
+
+
+def test_backend_is_the_shorthand_that_picks_both_ports(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in PORTS:
+        monkeypatch.delenv(name, raising=False)
+    default = load_settings()
+    assert (default.log_backend, default.views_backend) == (LogBackend.SQLITE, ViewsBackend.SQLITE)
+    servers = load_settings(backend="kafka+postgres")
+    assert (servers.log_backend, servers.views_backend) == (LogBackend.KAFKA, ViewsBackend.POSTGRES)
+
+
+def test_each_port_can_be_picked_on_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in PORTS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LEDGER_LOG_BACKEND", "kafka")  # a Kafka log with SQLite views: a dev setup
+    dev = load_settings()
+    assert (dev.log_backend, dev.views_backend) == (LogBackend.KAFKA, ViewsBackend.SQLITE)
+    monkeypatch.delenv("LEDGER_LOG_BACKEND")
+    monkeypatch.setenv("LEDGER_BACKEND", "kafka+postgres")
+    monkeypatch.setenv("LEDGER_VIEWS_BACKEND", "sqlite")  # overrides the shorthand's half
+    mixed = load_settings()
+    assert (mixed.backend, mixed.log_backend, mixed.views_backend) == (
+        Backend.KAFKA_POSTGRES, LogBackend.KAFKA, ViewsBackend.SQLITE)  # fmt: skip
+    assert load_settings(views_backend="postgres").views_backend is ViewsBackend.POSTGRES
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "rule"),
     [
+        ("LEDGER_LOG_BACKEND", "redis", "'sqlite' or 'kafka'"),
+        ("LEDGER_VIEWS_BACKEND", "mysql", "'sqlite' or 'postgres'"),
         ("LEDGER_PARTITIONS", "0", "greater than or equal to 1"),
         ("LEDGER_PARTITIONS", "many", "valid integer"),
         ("LEDGER_BACKEND", "redis", "'embedded' or 'kafka+postgres'"),
