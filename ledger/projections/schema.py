@@ -7,6 +7,8 @@ leave it; the queries of both databases are built from these objects.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import BigInteger, Boolean, Column, Double, Index, Integer, MetaData, Table, Text, func
 
 from ledger.projections.sqltypes import JsonDocument, JsonValue, Status, UtcTimestamp, Uuid
@@ -51,18 +53,29 @@ for _column in ("status", "name", "worker"):
     Index(f"task_meta_{_column}_first_seen_idx", task_meta.c[_column], task_meta.c.first_seen.desc(),
           task_meta.c.task_id.desc())  # fmt: skip
 
-task_event = Table(
+
+
+def _history(name: str, *columns: Column[Any]) -> Table:
+    """A history table: one row per applied event, ``columns`` after its id, then when it
+    occurred, its log position and its JSON."""
+    return Table(
+        name,
+        metadata,
+        Column("event_id", Uuid, primary_key=True),
+        *columns,
+        Column("occurred_at", UtcTimestamp, nullable=False),
+        Column("partition", Integer, nullable=False),
+        Column("offset", BigInteger, nullable=False),
+        Column("payload", JsonDocument, nullable=False),
+    )
+
+
+task_event = _history(
     "task_event",
-    metadata,
-    Column("event_id", Uuid, primary_key=True),
     Column("task_id", Text, nullable=False),
     Column("type", Text, nullable=False),
     Column("status", Text),
     Column("attempt", Integer, nullable=False),
-    Column("occurred_at", UtcTimestamp, nullable=False),
-    Column("partition", Integer, nullable=False),
-    Column("offset", BigInteger, nullable=False),
-    Column("payload", JsonDocument, nullable=False),
 )
 Index("task_event_task_idx", task_event.c.task_id, task_event.c.partition, task_event.c.offset)
 Index("task_event_time_idx", task_event.c.occurred_at, task_event.c.task_id)
@@ -93,17 +106,11 @@ periodic_task_meta = Table(
     Column("last_run_event_id", Uuid),
 )
 
-periodic_task_event = Table(
+periodic_task_event = _history(
     "periodic_task_event",
-    metadata,
-    Column("event_id", Uuid, primary_key=True),
     Column("name", Text, nullable=False),
     Column("type", Text, nullable=False),
     Column("task_id", Text),
-    Column("occurred_at", UtcTimestamp, nullable=False),
-    Column("partition", Integer, nullable=False),
-    Column("offset", BigInteger, nullable=False),
-    Column("payload", JsonDocument, nullable=False),
 )
 Index("periodic_task_event_name_idx", periodic_task_event.c.name, periodic_task_event.c.occurred_at)
 Index("periodic_task_event_run_idx", periodic_task_event.c.task_id)
