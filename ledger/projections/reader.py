@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, Select, bindparam, func, literal, select, tuple_
 
 from ledger.domain.fold import TaskState
 from ledger.domain.periodic import PeriodicState
@@ -45,6 +45,10 @@ def offsets_query(projection: str, topic: str) -> Select[Any]:
     return select(o.partition, o.next_offset).where(o.projection == projection, o.topic == topic)
 
 
+_TASK_BY_ID = select(*TASK_COLUMNS).where(task_meta.c.task_id == bindparam("task_id"))
+"""Built once: a statement made per call costs more than the query itself (~0.3 ms)."""
+
+
 class SqlViewReader(ViewReader):
     """Reads the views of one ``Database``."""
 
@@ -54,15 +58,15 @@ class SqlViewReader(ViewReader):
     def close(self) -> None:
         self.database.dispose()
 
-    def _rows(self, query: Select[Any]) -> list[Any]:
+    def _rows(self, query: Select[Any], params: dict[str, Any] | None = None) -> list[Any]:
         with self.database.reading() as conn:
-            return list(conn.execute(query))
+            return list(conn.execute(query, params))
 
     def offsets(self, projection: str, topic: str) -> dict[int, int]:
         return {p: o for p, o in self._rows(offsets_query(projection, topic))}
 
     def task_state(self, task_id: str) -> TaskState | None:
-        rows = self._rows(select(*TASK_COLUMNS).where(task_meta.c.task_id == task_id))
+        rows = self._rows(_TASK_BY_ID, {"task_id": task_id})
         return TaskState(*rows[0]) if rows else None
 
     def list_tasks(self, where: TaskFilter, *, after: Cursor | None, limit: int) -> list[TaskState]:
