@@ -13,7 +13,7 @@ from psycopg2 import sql
 from bench.runctx import BenchRun
 from bench.stats import rate
 from ledger.progress import Progress
-from ledger.projections.postgres import PostgresViewStore
+from ledger.projections.postgres import PostgresViewWriter
 
 _MiB = 1 << 20
 COPIED_TABLES = ("task_event", "task_meta", "periodic_task_event", "periodic_task_meta")
@@ -50,7 +50,8 @@ def copy_raw(run: BenchRun, total: int) -> dict[str, float]:
     ``total`` events) into an empty copy of the schema, indexes included, in one transaction.
     Reading them out is not timed."""
     target = run.scratch_schema("rawcopy")
-    PostgresViewStore(run.dsn, target).migrate()
+    with PostgresViewWriter(run.dsn, target) as views:
+        views.migrate()
     conn = psycopg2.connect(run.dsn)
     progress = Progress("raw-copy")
     progress.start(total)

@@ -18,7 +18,7 @@ from psycopg2 import sql
 
 from bench.runctx import BenchRun
 from bench.stats import summary_ms
-from ledger.bootstrap import build_queries, build_view_store
+from ledger.bootstrap import build_queries, build_view_reader
 from ledger.domain.statuses import TaskStatus
 from ledger.progress import Progress
 from ledger.projections.store import TaskFilter
@@ -55,7 +55,7 @@ def top_up(run: BenchRun, rows: int) -> dict[str, int]:
 def measure_queries(run: BenchRun, rows: int) -> dict[str, Any]:
     sizes = top_up(run, rows)
     ids = _sample_ids(run)
-    store = build_view_store(run.settings)
+    store = build_view_reader(run.settings)
     queries = build_queries(run.settings, store)
     rng = random.Random(11)
     filters = [TaskFilter(statuses=(TaskStatus.FAILURE,)), TaskFilter(name=rng.choice(TASK_NAMES)),

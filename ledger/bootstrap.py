@@ -1,5 +1,5 @@
-"""The one factory: settings → the adapters of each port, and what is built on them (emit
-SDK, projector, subscriber, rebuild, queries).
+"""The one factory: settings → the adapters of each port (event log, view writer, view
+reader), and what is built on them (emit SDK, projector, subscriber, rebuild, queries).
 
 Each port's backend is chosen on its own (``Settings.log_backend``, ``views_backend``; a
 Kafka log with SQLite views is a valid dev setup): ``LOGS`` and ``VIEWS`` map a backend to
@@ -17,14 +17,14 @@ from ledger.codec import Codec
 from ledger.consumers.deadletter import DeadLetterSink, dead_letter_topic
 from ledger.consumers.positions import GroupPositions, MemoryPositions, PositionStore
 from ledger.consumers.projector import Projector
+from ledger.consumers.rebuild import Rebuild
 from ledger.consumers.subscriber import EventFilter, StartAt, Subscriber
 from ledger.eventlog.base import EventLog
 from ledger.eventlog.group import GroupMember, PartitionSource, WholeLogSource
 from ledger.progress import Progress
-from ledger.projections.history import HistoryReader
 from ledger.projections.queries import TaskQueries
-from ledger.projections.rebuild import Rebuild, Swapper
-from ledger.projections.store import ViewStore
+from ledger.projections.rebuild import Swapper
+from ledger.projections.store import ViewReader, ViewWriter
 from ledger.sdk import Ledger
 from ledger.settings import LogBackend, Settings, ViewsBackend
 
@@ -50,19 +50,19 @@ class LogAdapters(ABC):
 
 
 class ViewAdapters(ABC):
-    """What one views backend makes: the view store, its rebuild half, its history reader."""
+    """What one views backend makes: the view writer, its rebuild half, the view reader."""
 
     @abstractmethod
-    def store(self, settings: Settings, schema: str | None) -> ViewStore:
-        """The views; ``schema`` names a separate set of them (tests, the demo)."""
+    def writer(self, settings: Settings, schema: str | None) -> ViewWriter:
+        """The views a projector writes; ``schema`` names a separate set of them (tests, the demo)."""
 
     @abstractmethod
-    def swapper(self, live: ViewStore) -> Swapper:
+    def swapper(self, live: ViewWriter) -> Swapper:
         """The backend half of ``ledger rebuild`` for the views ``live``."""
 
     @abstractmethod
-    def history(self, settings: Settings) -> HistoryReader:
-        """Reads the history for as-of questions and timelines (its own connection)."""
+    def reader(self, settings: Settings) -> ViewReader:
+        """Reads the views, their history and time travel included (its own connection)."""
 
     @abstractmethod
     def where(self, settings: Settings) -> str:
@@ -104,22 +104,22 @@ class _SqliteLog(LogAdapters):
 
 
 class _PostgresViews(ViewAdapters):
-    def store(self, settings: Settings, schema: str | None) -> ViewStore:
-        from ledger.projections.postgres import PostgresViewStore
+    def writer(self, settings: Settings, schema: str | None) -> ViewWriter:
+        from ledger.projections.postgres import PostgresViewWriter
 
-        return PostgresViewStore(settings.postgres_dsn, schema or settings.postgres_schema)
+        return PostgresViewWriter(settings.postgres_dsn, schema or settings.postgres_schema)
 
-    def swapper(self, live: ViewStore) -> Swapper:
-        from ledger.projections.postgres import PostgresViewStore
+    def swapper(self, live: ViewWriter) -> Swapper:
+        from ledger.projections.postgres import PostgresViewWriter
         from ledger.projections.postgres_rebuild import PostgresSwapper
 
-        assert isinstance(live, PostgresViewStore)
+        assert isinstance(live, PostgresViewWriter)
         return PostgresSwapper(live)
 
-    def history(self, settings: Settings) -> HistoryReader:
-        from ledger.projections.postgres_history import PostgresHistoryReader
+    def reader(self, settings: Settings) -> ViewReader:
+        from ledger.projections.postgres import postgres_reader
 
-        return PostgresHistoryReader(settings.postgres_dsn, settings.postgres_schema)
+        return postgres_reader(settings.postgres_dsn, settings.postgres_schema)
 
     def where(self, settings: Settings) -> str:
         from ledger.projections.postgres import server
@@ -128,23 +128,23 @@ class _PostgresViews(ViewAdapters):
 
 
 class _SqliteViews(ViewAdapters):
-    def store(self, settings: Settings, schema: str | None) -> ViewStore:
-        from ledger.projections.sqlite import SqliteViewStore
+    def writer(self, settings: Settings, schema: str | None) -> ViewWriter:
+        from ledger.projections.sqlite import SqliteViewWriter
 
         name = f"views-{schema}.db" if schema else "views.db"
-        return SqliteViewStore(settings.data_dir / name)
+        return SqliteViewWriter(settings.data_dir / name)
 
-    def swapper(self, live: ViewStore) -> Swapper:
-        from ledger.projections.sqlite import SqliteViewStore
+    def swapper(self, live: ViewWriter) -> Swapper:
+        from ledger.projections.sqlite import SqliteViewWriter
         from ledger.projections.sqlite_rebuild import SqliteSwapper
 
-        assert isinstance(live, SqliteViewStore)
+        assert isinstance(live, SqliteViewWriter)
         return SqliteSwapper(live)
 
-    def history(self, settings: Settings) -> HistoryReader:
-        from ledger.projections.sqlite_history import SqliteHistoryReader
+    def reader(self, settings: Settings) -> ViewReader:
+        from ledger.projections.sqlite import sqlite_reader
 
-        return SqliteHistoryReader(settings.data_dir / "views.db")
+        return sqlite_reader(settings.data_dir / "views.db")
 
     def where(self, settings: Settings) -> str:
         return f"SQLite in {settings.data_dir.absolute()}"
@@ -181,8 +181,14 @@ def build_event_log(settings: Settings, topic: str | None = None, *, create: boo
     return logs(settings).open(settings, topic, create=create)
 
 
-def build_view_store(settings: Settings, schema: str | None = None) -> ViewStore:
-    return views(settings).store(settings, schema)
+def build_view_writer(settings: Settings, schema: str | None = None) -> ViewWriter:
+    """The views a projector (or a rebuild, or ``ledger migrate``) writes."""
+    return views(settings).writer(settings, schema)
+
+
+def build_view_reader(settings: Settings) -> ViewReader:
+    """Reads the views, their history and time travel included (its own connection)."""
+    return views(settings).reader(settings)
 
 
 def build_codec(settings: Settings) -> Codec:
@@ -194,8 +200,8 @@ def build_ledger(settings: Settings, log: EventLog | None = None) -> Ledger:
     return Ledger(log or build_event_log(settings), build_codec(settings))
 
 
-def build_queries(settings: Settings, store: ViewStore | None = None) -> TaskQueries:
-    return TaskQueries(store or build_view_store(settings))
+def build_queries(settings: Settings, reader: ViewReader | None = None) -> TaskQueries:
+    return TaskQueries(reader or build_view_reader(settings))
 
 
 def build_source(settings: Settings, log: EventLog, *, group: str | None = None) -> PartitionSource:
@@ -208,7 +214,7 @@ def build_source(settings: Settings, log: EventLog, *, group: str | None = None)
 def build_projector(
     settings: Settings,
     *,
-    store: ViewStore | None = None,
+    store: ViewWriter | None = None,
     log: EventLog | None = None,
     group: str | None = None,
     projection: str = "views",
@@ -217,7 +223,7 @@ def build_projector(
     dead_letters = DeadLetterSink(build_event_log(settings, topic=dead_letter_topic(log.topic)))
     return Projector(
         build_source(settings, log, group=group),
-        store or build_view_store(settings),
+        store or build_view_writer(settings),
         dead_letters,
         codec=build_codec(settings),
         projection=projection,
@@ -227,13 +233,13 @@ def build_projector(
     )
 
 
-def build_swapper(settings: Settings, live: ViewStore) -> Swapper:
+def build_swapper(settings: Settings, live: ViewWriter) -> Swapper:
     """The backend half of ``ledger rebuild`` for the views ``live``."""
     return views(settings).swapper(live)
 
 
 def build_rebuild(settings: Settings, *, progress: Progress | None = None) -> Rebuild:
-    live = build_view_store(settings)
+    live = build_view_writer(settings)
     live.migrate()
     return Rebuild(
         build_swapper(settings, live),
@@ -265,8 +271,3 @@ def build_subscriber(
         source, positions = member, GroupPositions(member)
     return Subscriber(source, positions, log, start=start, wanted=wanted, codec=build_codec(settings),
                       poll_timeout_ms=settings.consumer_poll_timeout_ms, save_every=save_every)  # fmt: skip
-
-
-def build_history_reader(settings: Settings) -> HistoryReader:
-    """Reads the history for as-of questions and timelines (its own connection)."""
-    return views(settings).history(settings)

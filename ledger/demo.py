@@ -18,10 +18,18 @@ from pathlib import Path
 from rich.console import Console
 
 from ledger import render
-from ledger.bootstrap import build_event_log, build_ledger, build_projector, build_queries, build_view_store, place
+from ledger.bootstrap import (
+    build_event_log,
+    build_ledger,
+    build_projector,
+    build_queries,
+    build_view_reader,
+    build_view_writer,
+    place,
+)
 from ledger.domain.statuses import TaskStatus
 from ledger.progress import Progress
-from ledger.projections.store import TaskFilter, ViewStore
+from ledger.projections.store import TaskFilter, ViewReader, ViewWriter
 from ledger.projections.timeline import build_timeline
 from ledger.settings import LogBackend, Settings, ViewsBackend
 from ledger.simulate import simulate
@@ -59,17 +67,18 @@ def run_demo(settings: Settings, *, tasks: int, seed: int, keep: bool, console: 
         where = place(demo)
         console.print(f"[bold]Task Ledger demo[/]: {tasks:,} tasks from a simulated fleet, on {where}", soft_wrap=True)
         log = build_event_log(demo)
-        store = build_view_store(demo)
+        views = build_view_writer(demo)
         try:
             emitted = emit(demo, tasks, seed, console)
-            project(demo, store, emitted, console)
-            show(store, demo, console)
+            project(demo, views, emitted, console)
+            with build_view_reader(demo) as reader:
+                show(reader, demo, console)
         finally:
             if not keep:
-                store.drop()
+                views.drop()
                 if hasattr(log, "delete_topic"):
                     log.delete_topic()
-            store.close()
+            views.close()
             log.close()
         if keep:
             console.print(f"kept the demo's ledger: {where}; look at it with", soft_wrap=True, markup=False)
@@ -106,17 +115,16 @@ def emit(settings: Settings, tasks: int, seed: int, console: Console) -> int:
     return len(events)
 
 
-def project(settings: Settings, store: ViewStore, total: int, console: Console) -> None:
+def project(settings: Settings, views: ViewWriter, total: int, console: Console) -> None:
     started = time.monotonic()
     bar = Progress("project", console=console)
     bar.start(total)
-    projector = build_projector(settings, store=build_view_store(settings))
+    projector = build_projector(settings, store=views)
     projector.add_commit_listener(lambda stats: bar.update(stats.events + stats.dead_letters))
     try:
         stats = projector.run_until_caught_up()
     finally:
         projector.close()
-        projector.store.close()
     bar.finish()
     seconds = time.monotonic() - started
     console.print(
@@ -125,13 +133,13 @@ def project(settings: Settings, store: ViewStore, total: int, console: Console) 
     )
 
 
-def show(store: ViewStore, settings: Settings, console: Console) -> None:
-    queries = build_queries(settings, store)
+def show(reader: ViewReader, settings: Settings, console: Console) -> None:
+    queries = build_queries(settings, reader)
     console.print(render.counts_table(queries.status_counts()))
-    console.print(render.tasks_table(store.slowest_tasks(5), "Slowest tasks"))
+    console.print(render.tasks_table(reader.slowest_tasks(5), "Slowest tasks"))
     failed = queries.list_tasks(TaskFilter(statuses=(TaskStatus.FAILURE,)), limit=5).items
     console.print(render.tasks_table(failed, "Latest failures", error=True))
     retried = next((t for t in queries.list_tasks(limit=1000).items if t.retries > 1), None)
     if retried is not None:
-        console.print(render.timeline_table(build_timeline(store.task_history([retried.task_id]))))
+        console.print(render.timeline_table(build_timeline(reader.task_events(retried.task_id))))
     console.print(render.periodic_table(queries.periodic_tasks()))

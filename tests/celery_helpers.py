@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from ledger.eventlog.base import AppendError, EventLog, LogRecord, PendingAppend, Position, Start, StoredRecord
-from ledger.projections.store import ViewStore
+from ledger.projections.store import ViewWriter
 
 
 class BreakableLog(EventLog):
@@ -65,7 +65,7 @@ def eventually(check: Callable[[], bool], timeout: float = 10.0, what: str = "co
         time.sleep(0.01)
 
 
-def history(store: ViewStore, task_ids: Sequence[str]) -> Mapping[str, list[tuple[int, str]]]:
+def history(store: ViewWriter, task_ids: Sequence[str]) -> Mapping[str, list[tuple[int, str]]]:
     """Per task, ``(attempt, event type)`` in log order within each attempt. Across
     attempts the log order is a race (a retry's RETRY and the next attempt's RECEIVED come
     from two threads), within one attempt it is causal."""

@@ -10,7 +10,7 @@ from ledger.domain.events import AnyEvent, PeriodicTaskEvent, TaskEvent
 from ledger.domain.fold import TaskState, fold
 from ledger.domain.periodic import PeriodicState, fold_periodic
 from ledger.eventlog.base import EventLog, Position
-from ledger.projections.store import ViewStore
+from ledger.projections.store import ViewWriter
 from ledger.settings import Settings
 from ledger.simulate import simulate
 from ledger.wire import encode
@@ -59,10 +59,11 @@ def project_all(settings: Settings, **overrides: object) -> None:
         projector.close()
 
 
-def assert_views_match_fold(store: ViewStore, events: list, positions: list) -> None:  # type: ignore[type-arg]
+def assert_views_match_fold(store: ViewWriter, events: list, positions: list) -> None:  # type: ignore[type-arg]
     tasks, periodic = expected_views(events, positions)
     assert store.load_tasks(tasks) == tasks
-    assert {p.name: p for p in store.periodic_tasks()} == periodic
+    assert store.load_periodic(periodic) == periodic
+    assert sum(1 for _ in store.table_rows("periodic_task_meta")[1]) == len(periodic)  # and no other
     unique = {e.event_id for e in events if isinstance(e, TaskEvent)}
     history = store.task_history(tasks)
     assert len(history) == len(unique) == len({h.event_id for h in history})

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ledger import render
-from ledger.bootstrap import build_event_log, build_projector, build_view_store
+from ledger.bootstrap import build_event_log, build_projector, build_view_reader, build_view_writer
 from ledger.cli.base import CliError, announce, app, run, settings
 
 
@@ -74,7 +74,8 @@ def migrate() -> None:
     """Create or upgrade the views' schema (applying twice is harmless)."""
 
     def go() -> None:
-        applied = build_view_store(settings()).migrate()
+        with build_view_writer(settings()) as views:
+            applied = views.migrate()
         typer.echo("applied: " + ", ".join(applied) if applied else "schema up to date")
 
     run(go)
@@ -87,7 +88,7 @@ def lag() -> None:
 
     def go() -> None:
         config = settings()
-        with build_view_store(config) as store:
+        with build_view_reader(config) as store:
             store.offsets("views", config.topic)  # views never created: say what to run, before the log
             per_partition = projector_lag(build_event_log(config, create=False), store)
         for partition, behind in per_partition.items():

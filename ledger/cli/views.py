@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ledger import render
-from ledger.bootstrap import build_history_reader, build_queries, build_view_store
+from ledger.bootstrap import build_queries, build_view_reader
 from ledger.cli.base import CliError, app, parse_duration, parse_identifier, parse_moment, run, settings
 from ledger.domain.statuses import every_status, parse_status
 from ledger.projections.history import as_of, stuck_tasks
@@ -31,10 +31,10 @@ def task(
         parse_identifier(task_id, "TASK_ID")
         config = settings()
         if at is not None:
-            with build_history_reader(config) as reader:
+            with build_view_reader(config) as reader:
                 state = as_of(reader, task_id, parse_moment(at, "--as-of"))
         else:
-            state = build_queries(config).find_task(task_id)
+            state = build_queries(config).task_state(task_id)
         if state is None and not pending_if_unknown:
             raise CliError(f"unknown task {task_id!r}: the ledger has no event of it" + (" by then" if at else ""))
         if as_json:
@@ -81,7 +81,7 @@ def history(task_id: str, as_json: JsonFlag = False) -> None:
 
     def go() -> None:
         parse_identifier(task_id, "TASK_ID")
-        with build_history_reader(settings()) as reader:
+        with build_view_reader(settings()) as reader:
             rows = reader.task_events(task_id)
         if not rows:
             raise CliError(f"unknown task {task_id!r}: the ledger has no event of it")
@@ -102,7 +102,8 @@ def stuck(
     """Tasks whose latest attempt has had no terminal event for too long ("stuck in STARTED")."""
 
     def go() -> None:
-        found = stuck_tasks(build_view_store(settings()), parse_duration(older_than, "--older-than"), datetime.now(UTC))
+        older = parse_duration(older_than, "--older-than")
+        found = stuck_tasks(build_view_reader(settings()), older, datetime.now(UTC))
         if as_json:
             typer.echo(render.as_json(found))
         else:
@@ -123,7 +124,7 @@ def stats(
         if at is None:
             counts = build_queries(config).status_counts()
         else:
-            with build_history_reader(config) as reader:
+            with build_view_reader(config) as reader:
                 counts = every_status(reader.status_counts_as_of(parse_moment(at, "--as-of")))
         if as_json:
             typer.echo(render.as_json({s.value: n for s, n in counts.items()}))

@@ -21,7 +21,7 @@ from ledger.consumers.deadletter import DeadLetterSink
 from ledger.eventlog.base import AppendError, EventLogUnavailable, StoredRecord
 from ledger.eventlog.group import PartitionSource
 from ledger.projections.rows import BatchPlanner, Decoded
-from ledger.projections.store import StaleOffsets, ViewStore, ViewStoreUnavailable
+from ledger.projections.store import StaleOffsets, ViewStoreUnavailable, ViewWriter
 from ledger.retry import BACKEND, Backoff, RetryPolicy, keep_trying
 from ledger.wire import InvalidRecord, decode
 
@@ -57,7 +57,7 @@ class Projector:
     def __init__(
         self,
         source: PartitionSource,
-        store: ViewStore,
+        store: ViewWriter,
         dead_letters: DeadLetterSink,
         *,
         codec: Codec = PLAIN,

@@ -23,7 +23,7 @@ from ledger.http.auth import api_token, token_guard
 from ledger.http.hub import Hub
 from ledger.http.metrics import app_registry
 from ledger.http.resources import Backends, BackendUnavailable
-from ledger.projections.store import ViewStore, ViewStoreUnavailable
+from ledger.projections.store import ViewReader, ViewStoreUnavailable
 from ledger.settings import Settings
 
 __all__ = ["CannotListen", "create_app", "listen", "serve"]
@@ -36,7 +36,7 @@ With `LEDGER_API_TOKEN` set, every endpoint but `/health`, `/docs` and `/openapi
 `Authorization: Bearer <token>`."""
 
 
-def create_app(settings: Settings, *, store: ViewStore | None = None, log: EventLog | None = None) -> FastAPI:
+def create_app(settings: Settings, *, store: ViewReader | None = None, log: EventLog | None = None) -> FastAPI:
     """The application. ``store`` and ``log``, when given, are used instead of building
     them from ``settings`` and are left open (their owner closes them)."""
     backends = Backends(settings, store=store, log=log)

@@ -1,8 +1,8 @@
-"""What the HTTP routes read from: pooled view stores and history readers, one event log.
+"""What the HTTP routes read from: pooled view readers, one event log.
 
-Sync routes run in FastAPI's thread pool, and a store holds ONE database connection that
-psycopg2 forbids sharing between threads, so each request borrows a store of its own from
-a small pool (an injected store is shared under the same rule: one borrower at a time).
+Sync routes run in FastAPI's thread pool, and a reader holds ONE database connection that
+psycopg2 forbids sharing between threads, so each request borrows a reader of its own from
+a small pool (an injected reader is shared under the same rule: one borrower at a time).
 Backends are opened lazily, so a server started while Kafka or PostgreSQL is down still
 starts, answers ``/health`` with 503, and recovers when they return.
 
@@ -24,9 +24,8 @@ from fastapi.exceptions import RequestValidationError
 from ledger import bootstrap
 from ledger.codec import Codec
 from ledger.eventlog.base import EventLog
-from ledger.projections.history import HistoryReader
 from ledger.projections.queries import TaskQueries
-from ledger.projections.store import ViewStore
+from ledger.projections.store import ViewReader
 from ledger.settings import Settings
 
 __all__ = ["BackendUnavailable", "Backends", "BackendsDep", "Pool", "backend_errors"]
@@ -114,16 +113,13 @@ class Pool(Generic[T]):
 class Backends:
     """The objects one app serves from; owned ones are closed by ``close``."""
 
-    def __init__(self, settings: Settings, *, store: ViewStore | None = None, log: EventLog | None = None) -> None:
+    def __init__(self, settings: Settings, *, store: ViewReader | None = None, log: EventLog | None = None) -> None:
         self.settings = settings
         self.codec: Codec = bootstrap.build_codec(settings)
-        self._views: Pool[ViewStore] = (
+        self._views: Pool[ViewReader] = (
             Pool.shared(store)
             if store is not None
-            else Pool(lambda: bootstrap.build_view_store(settings), size=POOL_SIZE, close=lambda s: s.close())
-        )
-        self._history: Pool[HistoryReader] = Pool(
-            lambda: bootstrap.build_history_reader(settings), size=POOL_SIZE, close=lambda r: r.close()
+            else Pool(lambda: bootstrap.build_view_reader(settings), size=POOL_SIZE, close=lambda r: r.close())
         )
         self._log, self._owns_log = log, log is None
         self._log_lock = threading.Lock()
@@ -131,19 +127,15 @@ class Backends:
         self.sse_poll_timeout_ms = min(settings.consumer_poll_timeout_ms, 500)
 
     @contextmanager
-    def views(self) -> Iterator[ViewStore]:
-        with self._views.borrow("views") as store, backend_errors("views"):
-            yield store
+    def views(self) -> Iterator[ViewReader]:
+        """A reader of the views: current rows, history and time travel."""
+        with self._views.borrow("views") as reader, backend_errors("views"):
+            yield reader
 
     @contextmanager
     def queries(self) -> Iterator[TaskQueries]:
-        with self.views() as store:
-            yield bootstrap.build_queries(self.settings, store)
-
-    @contextmanager
-    def history(self) -> Iterator[HistoryReader]:
-        with self._history.borrow("history") as reader, backend_errors("history"):
-            yield reader
+        with self.views() as reader:
+            yield bootstrap.build_queries(self.settings, reader)
 
     @property
     def log(self) -> EventLog:
@@ -156,7 +148,6 @@ class Backends:
 
     def close(self) -> None:
         self._views.close()
-        self._history.close()
         with self._log_lock:
             if self._owns_log and self._log is not None:
                 self._log.close()

@@ -1,7 +1,7 @@
 """The read endpoints: tasks, their history, counts, periodic tasks, health and metrics.
 
 Each route translates parameters (typed in ``params``), delegates to the query API
-(``TaskQueries``), the history reader (``as_of``, ``status_counts_as_of``) or
+(``TaskQueries``), the view reader (``as_of``, ``status_counts_as_of``) or
 ``build_timeline``, and wraps the answer in a response model. Sync functions on purpose:
 FastAPI runs them in its thread pool, and each borrows its own database connection.
 """
@@ -52,9 +52,9 @@ def get_task(
     state: TaskState | None
     if as_of is None:
         with backends.queries() as queries:
-            state = queries.find_task(task_id)
+            state = queries.task_state(task_id)
     else:
-        with backends.history() as reader:
+        with backends.views() as reader:
             state = task_as_of(reader, task_id, as_of)
     if state is not None:
         return TaskOut.from_state(state)
@@ -89,7 +89,7 @@ def list_tasks(
 def task_history(backends: BackendsDep, task_id: Text) -> TimelineOut:
     """Every event of the task in log order: who sent it, the status before and after, late
     events, and what looks missing."""
-    with backends.history() as reader:
+    with backends.views() as reader:
         rows = reader.task_events(task_id)
     if not rows:
         raise _unknown(task_id)
@@ -103,7 +103,7 @@ def stats(backends: BackendsDep, as_of: AsOf = None) -> StatsOut:
         with backends.queries() as queries:
             counts = queries.status_counts()
     else:
-        with backends.history() as reader:
+        with backends.views() as reader:
             counts = reader.status_counts_as_of(as_of)
     return StatsOut.from_counts(counts, as_of)
 

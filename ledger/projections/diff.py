@@ -5,15 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from ledger.projections.store import ViewStore
+from ledger.projections.schema import PRIMARY_KEYS
+from ledger.projections.store import ViewWriter
 
-if TYPE_CHECKING:
-    from ledger.projections.rebuild import Swapper
-
-TABLES = {"task_meta": "task_id", "periodic_task_meta": "name", "task_event": "event_id",
-          "periodic_task_event": "event_id"}  # fmt: skip
 EXAMPLES = 20
 
 
@@ -58,15 +53,15 @@ class Diff:
         return "\n".join(lines)
 
 
-def compare(swapper: Swapper, live: ViewStore, shadow: ViewStore) -> Diff:
-    return Diff([_compare_table(swapper, live, shadow, table) for table in TABLES])
+def compare(live: ViewWriter, shadow: ViewWriter) -> Diff:
+    return Diff([_compare_table(live, shadow, table) for table in PRIMARY_KEYS])
 
 
-def _compare_table(swapper: Swapper, live: ViewStore, shadow: ViewStore, table: str) -> TableDiff:
+def _compare_table(live: ViewWriter, shadow: ViewWriter, table: str) -> TableDiff:
     """A merge join of both sides, each ordered by primary key (first column)."""
     result = TableDiff(table)
-    columns, left = swapper.rows(live, table)
-    _, right = swapper.rows(shadow, table)
+    columns, left = live.table_rows(table)
+    _, right = shadow.table_rows(table)
     a, b = _next(left), _next(right)
     while a is not None or b is not None:
         result.compared += 1

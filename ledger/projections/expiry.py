@@ -4,20 +4,31 @@ The removal is itself an event (``TaskExpired``) appended to the log and applied
 projector, so a replay of the log gives the same views as the live ones (invariant 1).
 An expiry only removes a task that is still finished and older than the cut-off when the
 projector applies it, so one racing a retry never deletes a live task.
+
+It appends through anything with the SDK's ``emit_many`` (``Emits``: a ``ledger.sdk.Ledger``
+in practice), so projections need not import the SDK, a layer above them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from ledger.domain.events import TaskExpired
-from ledger.projections.store import ViewStore
-from ledger.sdk import Ledger
+from ledger.projections.store import ViewReader
+
+
+class Emits(Protocol):
+    """What ``delete_expired`` appends through (``ledger.sdk.Ledger`` is one)."""
+
+    def emit_many(self, events: Iterable[TaskExpired], /) -> object:
+        """Append ``events`` in order, in one call."""
 
 
 def delete_expired(
-    store: ViewStore,
-    ledger: Ledger,
+    store: ViewReader,
+    ledger: Emits,
     older_than: timedelta,
     *,
     now: datetime | None = None,

@@ -1,82 +1,34 @@
-"""Time travel: questions about the past, answered from the stored per-task history.
-
-A port of its own, apart from ``ViewStore``: the view store serves the projector's
-transactions and the current views; these are read-only scans of ``task_event`` that an
-operator runs ad hoc ("what was running at 02:13?"), on their own connection so a long
-scan never holds the projector's. Backends: ``postgres_history.py``, ``sqlite_history.py``.
+"""Time travel: questions about the past, answered from the stored per-task history
+(``ViewReader.task_events``, ``ViewReader.status_counts_as_of``).
 
 Every answer follows the domain's rule: a task's status at an instant is the status of its
 top-ranked event (``fold.rank``: attempt, precedence, occurred_at, event id) among those
-that occurred by then. The SQL backends rank with ``precedence_sql``, generated from the
+that occurred by then. The database ranks with ``sql.precedence``, generated from the
 domain's precedence table, so the two can never disagree.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from datetime import datetime, timedelta
-from typing import Self
 
 from ledger.domain.fold import TaskState, fold
-from ledger.domain.statuses import PRECEDENCE, UNREADY_STATES, TaskStatus
+from ledger.domain.statuses import UNREADY_STATES
 from ledger.domain.waiting import waiting_since
 from ledger.projections.rows import history_events
-from ledger.projections.store import Cursor, HistoryRow, TaskFilter, ViewStore
+from ledger.projections.store import Cursor, TaskFilter, ViewReader
 from ledger.timeutil import require_aware
 
-__all__ = ["HistoryReader", "as_of", "precedence_sql", "stuck_tasks"]
+__all__ = ["as_of", "stuck_tasks"]
 
 
-def precedence_sql(column: str = "status") -> str:
-    """``CASE <column> WHEN 'PENDING' THEN 0 … END``: the domain's precedence table as SQL
-    (standard SQL, valid on PostgreSQL and SQLite). ``column`` is trusted code, not input."""
-    whens = " ".join(f"WHEN '{status.value}' THEN {rank}" for status, rank in PRECEDENCE.items())
-    return f"CASE {column} {whens} END"
-
-
-class HistoryReader(ABC):
-    """Read-only queries over ``task_event``. Public methods check their arguments, then
-    delegate to the backend's ``_`` method."""
-
-    def task_events(self, task_id: str, *, until: datetime | None = None) -> list[HistoryRow]:
-        """The task's history rows in log order (partition, offset); with ``until``, only
-        events that occurred at or before it."""
-        return self._task_events(task_id, None if until is None else require_aware(until, "until"))
-
-    def status_counts_as_of(self, at: datetime) -> dict[TaskStatus, int]:
-        """How many tasks were in each status at ``at``: per task, the status of its
-        top-ranked event among those with ``occurred_at <= at``. Tasks with no event by then
-        are not counted; statuses no task had are absent."""
-        return self._status_counts_as_of(require_aware(at, "at"))
-
-    @abstractmethod
-    def _task_events(self, task_id: str, until: datetime | None) -> list[HistoryRow]:
-        """``task_events`` with a checked ``until``: one query, ordered by partition, offset."""
-
-    @abstractmethod
-    def _status_counts_as_of(self, at: datetime) -> dict[TaskStatus, int]:
-        """``status_counts_as_of`` computed in the database with ONE query (a million
-        events must not cross the wire)."""
-
-    @abstractmethod
-    def close(self) -> None:
-        """Release the connection. Idempotent."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-
-def as_of(reader: HistoryReader, task_id: str, at: datetime) -> TaskState | None:
+def as_of(reader: ViewReader, task_id: str, at: datetime) -> TaskState | None:
     """The task as the views would have shown it at ``at`` (None: no event by then). The
     domain's ``fold`` of the events that occurred by then, so late deliveries count where
     they belong in time, whatever their log position."""
     return fold(history_events(reader.task_events(task_id, until=at)))
 
 
-def stuck_tasks(store: ViewStore, older_than: timedelta, now: datetime, *, page_size: int = 500) -> list[TaskState]:
+def stuck_tasks(store: ViewReader, older_than: timedelta, now: datetime, *, page_size: int = 500) -> list[TaskState]:
     """Unfinished tasks that have been waiting (``waiting_since``: since their last status
     change, or their ETA when that is later) for longer than ``older_than`` before ``now``:
     a worker died, a retry was never picked up, a message was lost. Longest-stuck first,

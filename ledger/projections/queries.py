@@ -20,7 +20,7 @@ from pydantic import JsonValue
 from ledger.domain.fold import TaskState
 from ledger.domain.periodic import PeriodicState, is_due, next_run_at
 from ledger.domain.statuses import TaskStatus, every_status
-from ledger.projections.store import Cursor, RunOutcome, TaskFilter, ViewStore
+from ledger.projections.store import Cursor, RunOutcome, TaskFilter, ViewReader
 
 ALL_TASKS = TaskFilter()
 
@@ -141,14 +141,16 @@ def duplicate_firings(runs: Iterable[RunOutcome], interval: float | None) -> int
 class TaskQueries:
     """Python reads of the views."""
 
-    def __init__(self, store: ViewStore, *, now: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, store: ViewReader, *, now: Callable[[], datetime] = utcnow) -> None:
         self.store, self.now = store, now
 
-    def find_task(self, task_id: str) -> TaskState | None:
-        return self.store.get_task(task_id)
+    def task_state(self, task_id: str) -> TaskState | None:
+        """The task's full current row; None for an id the ledger has never seen."""
+        return self.store.task_state(task_id)
 
     def get_task(self, task_id: str) -> TaskMeta:
-        state = self.store.get_task(task_id)
+        """The seed's ``TaskMeta`` read: an unknown id reads as PENDING, never as None."""
+        state = self.store.task_state(task_id)
         if state is None:
             return TaskMeta(task_id, TaskStatus.PENDING, None, None, None)
         return TaskMeta(task_id, state.status, state.result, state.date_done, state)

@@ -21,7 +21,7 @@ from ledger.domain.events import (
 )
 from ledger.domain.fold import TaskState, evolve, expires, fold, is_late
 from ledger.domain.periodic import PeriodicState, evolve_periodic
-from ledger.projections.store import Changes, HistoryRow, ViewStore
+from ledger.projections.store import Changes, HistoryRow, ViewWriter
 from ledger.wire import EVENT_ADAPTER, dump_event
 
 
@@ -70,7 +70,7 @@ def history_events(rows: Sequence[HistoryRow]) -> list[tuple[TaskEvent, int | No
 class BatchPlanner:
     """Turns decoded events into ``Changes`` using the store only to read current rows."""
 
-    def __init__(self, store: ViewStore) -> None:
+    def __init__(self, store: ViewWriter) -> None:
         self._store = store
 
     def plan(

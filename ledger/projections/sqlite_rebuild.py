@@ -13,20 +13,19 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ledger.projections.diff import TABLES
 from ledger.projections.rebuild import CatchUp, Inspect, RebuildInProgress, Swapper
-from ledger.projections.sqlite import SqliteViewStore
+from ledger.projections.sqlite import SqliteViewWriter
 from ledger.projections.sqlite_files import ViewsHeld
-from ledger.projections.store import ViewStore
+from ledger.projections.store import ViewWriter
 
 
 class SqliteSwapper(Swapper):
-    def __init__(self, live: SqliteViewStore) -> None:
+    def __init__(self, live: SqliteViewWriter) -> None:
         self._live = live
         self.shadow_path = live.path.with_name(live.path.stem + "-rebuild.db")
 
     @property
-    def live(self) -> SqliteViewStore:
+    def live(self) -> SqliteViewWriter:
         return self._live
 
     @contextmanager
@@ -50,18 +49,19 @@ class SqliteSwapper(Swapper):
             finally:
                 self.live.writer_lock.release()
 
-    def create_shadow(self) -> ViewStore:
-        shadow = SqliteViewStore(self.shadow_path)
+    def create_shadow(self) -> ViewWriter:
+        shadow = SqliteViewWriter(self.shadow_path)
         shadow.drop()
         shadow.migrate()
         return shadow
 
-    def swap(self, shadow: ViewStore, catch_up: CatchUp, inspect: Inspect) -> bool:
-        assert isinstance(shadow, SqliteViewStore)
+    def swap(self, shadow: ViewWriter, catch_up: CatchUp, inspect: Inspect) -> bool:
+        assert isinstance(shadow, SqliteViewWriter)
         catch_up()
         if not inspect():
             return False
-        shadow.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        with shadow.database.reading() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         shadow.close()
         shadow.writer_lock.path.unlink(missing_ok=True)
         self.live.disconnect()  # the writer lock stays held until the file is in place
@@ -69,8 +69,3 @@ class SqliteSwapper(Swapper):
         for suffix in ("-wal", "-shm"):
             self.live.path.with_name(self.live.path.name + suffix).unlink(missing_ok=True)
         return True
-
-    def rows(self, store: ViewStore, table: str) -> tuple[list[str], Iterator[tuple[object, ...]]]:
-        assert isinstance(store, SqliteViewStore) and table in TABLES
-        cursor = store.conn.execute(f"SELECT * FROM {table} ORDER BY CAST({TABLES[table]} AS TEXT)")
-        return [d[0] for d in cursor.description], iter(cursor)

@@ -1,23 +1,28 @@
-"""The view-store port: where projections keep ``task_meta``, ``task_event``,
-``periodic_task_meta`` and their consumed offsets.
+"""The view ports: where projections keep ``task_meta``, ``task_event``,
+``periodic_task_meta`` and their consumed offsets, split by who uses them.
 
-A store writes one batch of changes and the offsets that produced it in ONE transaction
-(invariant 2: exactly-once effect), and the offset write is conditional on the offsets the
-batch started from, so a zombie projector's stale batch is refused instead of overwriting
-newer rows. Backends: PostgreSQL (``postgres.py``) and SQLite (``sqlite.py``).
+``ViewWriter`` serves the projector and the rebuild: it writes one batch of changes and the
+offsets that produced it in ONE transaction (invariant 2: exactly-once effect), the offset
+write conditional on the offsets the batch started from, so a zombie projector's stale
+batch is refused instead of overwriting newer rows; and it reads what the planner needs.
+``ViewReader`` serves the queries (CLI, HTTP, Python), including time travel over the
+stored history. Adapters: ``SqlViewReader`` (``reader.py``) and the writers of
+``postgres.py`` and ``sqlite.py``.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Self
 from uuid import UUID
 
 from ledger.domain.fold import TaskState
 from ledger.domain.periodic import PeriodicState
 from ledger.domain.statuses import TaskStatus
+from ledger.timeutil import require_aware
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,17 +113,32 @@ class ViewsNotCreated(ViewStoreUnavailable):
         )
 
 
-class ViewStore(ABC):
-    """Reads and writes the views. Implementations must be safe to ``migrate`` twice."""
 
-    @abstractmethod
-    def migrate(self) -> list[str]:
-        """Apply pending schema migrations in order; return the names applied."""
+class StoredOffsets(ABC):
+    """Where the views record how far they have read the log (both ports read it)."""
 
-    # -- the projector's side -------------------------------------------------------------
     @abstractmethod
     def offsets(self, projection: str, topic: str) -> dict[int, int]:
         """The next offset to read per partition; partitions never written are absent."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections. Idempotent."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class ViewWriter(StoredOffsets):
+    """The projector's side. ``migrate`` is safe to call twice, and from several processes."""
+
+    @abstractmethod
+    def migrate(self, target: str = "head") -> list[str]:
+        """Create or upgrade the views to the migration ``target`` (default: the latest);
+        return the names of the migrations applied, in order."""
 
     @abstractmethod
     def write(self, changes: Changes) -> None:
@@ -141,16 +161,27 @@ class ViewStore(ABC):
 
     @abstractmethod
     def task_history(self, task_ids: Iterable[str]) -> list[HistoryRow]:
-        """History rows of these tasks, in log order."""
+        """History rows of these tasks, in log order (partition, offset)."""
 
     @abstractmethod
-    def periodic_history(self, names: Iterable[str]) -> list[HistoryRow]:
-        """History rows of these periodic tasks, in log order."""
+    def drop(self) -> None:
+        """Remove these views entirely (a demo's or a discarded rebuild's)."""
 
-    # -- the readers' side ----------------------------------------------------------------
     @abstractmethod
-    def get_task(self, task_id: str) -> TaskState | None:
-        """The row of one task."""
+    def table_rows(self, table: str) -> tuple[list[str], Iterator[tuple[object, ...]]]:
+        """A table's column names and its rows, streamed, ordered by primary key compared
+        as text byte by byte (as Python compares ``str``): what a rebuild's verify
+        merge-joins. ``table`` is one of ``schema.PRIMARY_KEYS``."""
+
+
+class ViewReader(StoredOffsets):
+    """The queries' side: reads only, never creates anything (views never created raise
+    ``ViewsNotCreated``). The time-travel reads check their arguments, then delegate to
+    their ``_`` method."""
+
+    @abstractmethod
+    def task_state(self, task_id: str) -> TaskState | None:
+        """The current row of one task; None for an id the views do not hold."""
 
     @abstractmethod
     def list_tasks(self, where: TaskFilter, *, after: Cursor | None, limit: int) -> list[TaskState]:
@@ -160,11 +191,11 @@ class ViewStore(ABC):
 
     @abstractmethod
     def slowest_tasks(self, limit: int) -> list[TaskState]:
-        """Finished tasks with the longest runtime first."""
+        """Finished tasks with the longest runtime first (then by task id)."""
 
     @abstractmethod
     def status_counts(self) -> dict[TaskStatus, int]:
-        """How many tasks are in each status now."""
+        """How many tasks are in each status now; statuses no task has are absent."""
 
     @abstractmethod
     def periodic_tasks(self) -> list[PeriodicState]:
@@ -177,18 +208,24 @@ class ViewStore(ABC):
 
     @abstractmethod
     def finished_before(self, before: datetime, limit: int) -> list[str]:
-        """Ids of finished tasks whose ``date_done`` is before ``before``."""
+        """Ids of finished tasks whose ``date_done`` is before ``before``, oldest first."""
+
+    def task_events(self, task_id: str, *, until: datetime | None = None) -> list[HistoryRow]:
+        """The task's history rows in log order (partition, offset); with ``until``, only
+        events that occurred at or before it."""
+        return self._task_events(task_id, None if until is None else require_aware(until, "until"))
+
+    def status_counts_as_of(self, at: datetime) -> dict[TaskStatus, int]:
+        """How many tasks were in each status at ``at``: per task, the status of its
+        top-ranked event (``fold.rank``) among those with ``occurred_at <= at``. Tasks with
+        no event by then are not counted; statuses no task had are absent."""
+        return self._status_counts_as_of(require_aware(at, "at"))
 
     @abstractmethod
-    def drop(self) -> None:
-        """Remove these views entirely (a demo's or a discarded rebuild's)."""
+    def _task_events(self, task_id: str, until: datetime | None) -> list[HistoryRow]:
+        """``task_events`` with a checked ``until``: one query."""
 
     @abstractmethod
-    def close(self) -> None:
-        """Release connections. Idempotent."""
-
-    def __enter__(self) -> ViewStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def _status_counts_as_of(self, at: datetime) -> dict[TaskStatus, int]:
+        """``status_counts_as_of`` computed in the database with ONE query (a million
+        events must not cross the wire)."""

@@ -1,8 +1,8 @@
 """One task's history as an operator reads it: every event in log order, who sent it, what
 it did to the status, and what looks missing.
 
-Pure (no I/O): it takes the stored history rows (``HistoryReader.task_events`` or
-``ViewStore.task_history``) and folds them in LOG order with the domain's ``evolve``, so
+Pure (no I/O): it takes the stored history rows (``ViewReader.task_events`` or
+``ViewWriter.task_history``) and folds them in LOG order with the domain's ``evolve``, so
 each entry shows the status the live projector saw before and after that event. An event
 that ranks below the state it arrived at cannot move the status (``status_after ==
 status_before``). ``late`` is narrower: the event arrived after a later state of its own

@@ -1,37 +1,72 @@
-from collections.abc import Iterator, Sequence
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ledger.projections.sqlite import DIALECT, SqliteViewStore
-from ledger.projections.store import ViewStore
-from tests.contract.viewstore_contract import ViewStoreContract
+from ledger.projections.schema import PRIMARY_KEYS
+from ledger.projections.sqlite import EXECUTEMANY, SqliteViewWriter, sqlite_reader
+from ledger.projections.store import ViewReader, ViewWriter
+from tests.contract.viewstore_contract import (
+    LegacyRows,
+    MigrationContract,
+    ViewReaderContract,
+    ViewsContract,
+    ViewWriterContract,
+)
 
 
-class TestSqliteViewStore(ViewStoreContract):
-    dialect = DIALECT
+class SqliteViews(ViewsContract):
+    backend = "sqlite"
+    encoding = EXECUTEMANY
 
-    def raw_insert(self, store: ViewStore, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-        assert isinstance(store, SqliteViewStore)
-        names = ", ".join(f'"{c}"' for c in columns)
-        store.conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})", rows)
+    def reader_for(self, store: ViewWriter) -> ViewReader:
+        assert isinstance(store, SqliteViewWriter)
+        return sqlite_reader(store.path)
+
+    def raw_rows(self, store: ViewWriter, table: str) -> list[tuple[Any, ...]]:
+        assert isinstance(store, SqliteViewWriter)
+        with closing(sqlite3.connect(store.path)) as conn:
+            return conn.execute(f"SELECT * FROM {table} ORDER BY {PRIMARY_KEYS[table]}").fetchall()
+
+    def run_legacy(self, blank: ViewWriter, statements: list[str], rows: list[LegacyRows]) -> None:
+        assert isinstance(blank, SqliteViewWriter)
+        with closing(sqlite3.connect(blank.path)) as conn, conn:
+            for statement in statements:
+                conn.execute(statement)
+            for table, columns, values in rows:
+                names = ", ".join(f'"{c}"' for c in columns)
+                conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})", values)
 
     @pytest.fixture
-    def store(self, tmp_path: Path) -> Iterator[ViewStore]:
-        store = SqliteViewStore(tmp_path / "views.db")
+    def store(self, tmp_path: Path) -> Iterator[ViewWriter]:
+        store = SqliteViewWriter(tmp_path / "views.db")
         assert store.migrate() == ["0001_views", "0002_history_index", "0003_first_seen", "0004_exc_args"]
         yield store
         store.close()
 
     @pytest.fixture
-    def other(self, tmp_path: Path, store: ViewStore) -> Iterator[ViewStore]:
-        other = SqliteViewStore(tmp_path / "views.db")
+    def other(self, tmp_path: Path, store: ViewWriter) -> Iterator[ViewWriter]:
+        other = SqliteViewWriter(tmp_path / "views.db")
         yield other
         other.close()
 
     @pytest.fixture
-    def blank(self, tmp_path: Path) -> Iterator[ViewStore]:
-        blank = SqliteViewStore(tmp_path / "blank.db")
+    def blank(self, tmp_path: Path) -> Iterator[ViewWriter]:
+        blank = SqliteViewWriter(tmp_path / "blank.db")
         yield blank
         blank.close()
+
+
+class TestSqliteViewWriter(SqliteViews, ViewWriterContract):
+    pass
+
+
+class TestSqliteViewReader(SqliteViews, ViewReaderContract):
+    pass
+
+
+class TestSqliteMigrations(SqliteViews, MigrationContract):
+    pass

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.bootstrap import build_event_log, build_ledger, build_view_store
+from ledger.bootstrap import build_event_log, build_ledger, build_view_writer
 from ledger.settings import load_settings
 from tests.e2e.test_cli import ledger
 
@@ -85,7 +85,8 @@ def test_migrate_creates_the_views_and_the_readers_then_answer(tmp_path: Path) -
 )
 def test_bad_input_is_one_line_naming_the_option(tmp_path: Path, args: list[str], needle: str) -> None:
     config = load_settings(backend="embedded", data_dir=tmp_path)
-    build_view_store(config).migrate()  # the views exist: what fails is the input
+    with build_view_writer(config) as views:
+        views.migrate()  # the views exist: what fails is the input
     build_event_log(config).close()
     error = one_line_error(ledger(*args, env={"LEDGER_DATA_DIR": str(tmp_path)}, cwd=tmp_path))
     assert needle in error

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from celery.events import Event
 
-from ledger.bootstrap import build_view_store
+from ledger.bootstrap import build_view_reader
 from ledger.domain.statuses import TaskStatus
 from ledger.settings import load_settings
 from tests.e2e.test_cli import ledger
@@ -41,11 +41,11 @@ def test_a_captured_celery_event_stream_imports_once_however_often(tmp_path: Pat
     assert "imported 120 events (1 lines were not task transitions)" in first.stdout
     assert ledger("import", "celery-events", str(source), env=env).returncode == 0  # again: held once
     assert ledger("project", "--until-caught-up", env=env).returncode == 0
-    store = build_view_store(load_settings(backend="embedded", data_dir=tmp_path / "ledger"))
-    row = store.get_task("t-7")
+    store = build_view_reader(load_settings(backend="embedded", data_dir=tmp_path / "ledger"))
+    row = store.task_state("t-7")
     assert row is not None and (row.status, row.result, row.args, row.worker) == (TaskStatus.DONE, 8, [7, 1],
                                                                                     "celery@vm-3")  # fmt: skip
-    assert len(store.task_history([f"t-{i}" for i in range(30)])) == 120
+    assert sum(len(store.task_events(f"t-{i}")) for i in range(30)) == 120
     store.close()
 
 

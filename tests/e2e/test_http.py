@@ -19,7 +19,7 @@ from ledger.domain.statuses import TaskStatus
 from ledger.eventlog.base import EventLog
 from ledger.http import create_app
 from ledger.http.schemas import TaskOut
-from ledger.projections.store import ViewStore
+from ledger.projections.store import ViewReader, ViewWriter
 from ledger.sdk import Ledger
 from ledger.settings import Settings
 from tests.e2e.http_helpers import Projected, project_stream
@@ -27,7 +27,7 @@ from tests.streams import T0, append_all, project_all, stream
 
 
 @pytest.fixture
-def projected(settings: Settings, log: EventLog, store: ViewStore) -> Projected:
+def projected(settings: Settings, log: EventLog, store: ViewWriter) -> Projected:
     return project_stream(settings, log, seed=31, tasks=80)
 
 
@@ -117,7 +117,7 @@ def test_listing_walks_every_task_once_and_filters(
 
 
 def test_a_skewed_late_outcome_does_not_bring_a_walked_task_back(
-    settings: Settings, log: EventLog, store: ViewStore
+    settings: Settings, log: EventLog, store: ViewWriter
 ) -> None:
     """Issue 12, defect 5: take a page of DONE tasks, then a worker whose clock is three
     hours behind reports attempt 5 of five tasks already seen; the rest of the walk must
@@ -181,7 +181,7 @@ V1_CURSOR = base64.urlsafe_b64encode(b"2026-03-01T02:00:00+00:00|task-1").decode
 """A next_cursor as versions ordered by date_done issued it."""
 
 
-def test_bad_parameters_are_422_naming_the_parameter(settings: Settings, store: ViewStore) -> None:
+def test_bad_parameters_are_422_naming_the_parameter(settings: Settings, store: ViewWriter) -> None:
     naive = "2026-03-01T02:00:00"
     cases: list[tuple[str, dict[str, Any], dict[str, str], list[Any]]] = [
         ("/tasks", {"status": "bogus"}, {}, ["query", "status", 0]),
@@ -213,7 +213,7 @@ def test_bad_parameters_are_422_naming_the_parameter(settings: Settings, store: 
 
 
 @pytest.mark.parametrize("settings", ["embedded"], indirect=True)
-def test_a_configured_token_guards_everything_but_health_and_docs(settings: Settings, store: ViewStore) -> None:
+def test_a_configured_token_guards_everything_but_health_and_docs(settings: Settings, store: ViewWriter) -> None:
     guarded = settings.model_copy(update={"api_token": SecretStr("s3cret-token")})
     with TestClient(create_app(guarded)) as client:
         for path in ("/tasks", "/tasks/x", "/stats", "/periodic-tasks", "/metrics", "/events/stream"):
@@ -231,7 +231,7 @@ def test_a_configured_token_guards_everything_but_health_and_docs(settings: Sett
 
 
 def test_metrics_have_bounded_labels_and_health_reports_lag(
-    settings: Settings, log: EventLog, store: ViewStore
+    settings: Settings, log: EventLog, reader: ViewReader
 ) -> None:
     events = stream(seed=41, tasks=40)
     append_all(log, events)
@@ -252,7 +252,7 @@ def test_metrics_have_bounded_labels_and_health_reports_lag(
     assert labels <= {"status", "type", "partition", "component", "le"}
     forbidden = {e.task_id for e in events if isinstance(e, TaskEvent)} | {"worker-0.example", "celery@worker-0"}
     assert not [word for word in forbidden if word in text]
-    counts = store.status_counts()
+    counts = reader.status_counts()
     assert {s.labels["status"]: s.value for s in families["ledger_tasks"].samples} == {
         status.value: float(counts.get(status, 0)) for status in TaskStatus
     }
@@ -284,7 +284,7 @@ def test_unreachable_views_are_503_naming_them(settings: Settings, log: EventLog
 
 @pytest.mark.parametrize("settings", ["embedded"], indirect=True)
 def test_what_the_sdk_records_the_api_reads_and_what_one_refuses_both_refuse(
-    settings: Settings, log: EventLog, store: ViewStore
+    settings: Settings, log: EventLog, store: ViewWriter
 ) -> None:
     from ledger.sdk import InvalidEvent
 

@@ -21,7 +21,7 @@ from schemathesis import GenerationMode
 
 from ledger.eventlog.base import EventLog
 from ledger.http import create_app
-from ledger.projections.store import ViewStore
+from ledger.projections.store import ViewWriter
 from ledger.settings import Settings
 from tests.e2e.http_helpers import project_stream
 
@@ -29,7 +29,7 @@ EXAMPLES = 30
 
 
 @pytest.fixture
-def api_schema(settings: Settings, log: EventLog, store: ViewStore) -> Iterator[Any]:
+def api_schema(settings: Settings, log: EventLog, store: ViewWriter) -> Iterator[Any]:
     project_stream(settings, log, seed=51, tasks=30)
     app = create_app(settings)
     yield schemathesis.openapi.from_asgi("/openapi.json", app).exclude(path="/events/stream")

@@ -15,7 +15,7 @@ import pytest
 
 from ledger.eventlog.base import EventLog
 from ledger.http import create_app
-from ledger.projections.store import ViewStore
+from ledger.projections.store import ViewWriter
 from ledger.sdk import Ledger
 from ledger.settings import Settings
 from tests.e2e.sse_helpers import Message, Server, collect, messages, wait_for_counts
@@ -61,7 +61,7 @@ def task_ids(events: list[Message]) -> list[str]:
 
 
 @pytest.fixture
-def base_url(settings: Settings, store: ViewStore) -> Iterator[str]:
+def base_url(settings: Settings, store: ViewWriter) -> Iterator[str]:
     fast = settings.model_copy(update={"sse_keepalive_seconds": 0.3})
     with Server(create_app(fast)) as url:
         yield url

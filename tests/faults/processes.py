@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ledger.bootstrap import build_rebuild, build_view_store
-from ledger.projections.diff import TABLES
+from ledger.bootstrap import build_rebuild, build_view_writer
+from ledger.projections.schema import PRIMARY_KEYS
 from ledger.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,13 +49,10 @@ def assert_equal_to_a_clean_rebuild(settings: Settings) -> None:
 
 def history_ids(settings: Settings) -> list[str]:
     """Every event id in the history tables (a list: duplicates would show)."""
-    store = build_view_store(settings)
-    from ledger.bootstrap import build_swapper
-
-    swapper = build_swapper(settings, store)
+    store = build_view_writer(settings)
     ids: list[str] = []
     for table in ("task_event", "periodic_task_event"):
-        assert table in TABLES
-        ids += [str(row[0]) for row in swapper.rows(store, table)[1]]
+        assert table in PRIMARY_KEYS
+        ids += [str(row[0]) for row in store.table_rows(table)[1]]
     store.close()
     return ids

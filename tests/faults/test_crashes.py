@@ -12,7 +12,7 @@ from itertools import pairwise
 
 import pytest
 
-from ledger.bootstrap import build_ledger, build_view_store
+from ledger.bootstrap import build_ledger, build_view_writer
 from ledger.settings import Settings
 from ledger.simulate import simulate
 from tests.faults.conftest import EVENTS, ReliabilityRow
@@ -47,7 +47,7 @@ def test_sigkill_at_random_moments_while_100k_events_stream_in(
     kafka_settings: Settings, report: list[ReliabilityRow]
 ) -> None:
     settings = kafka_settings.model_copy(update={"projector_batch_size": 1000, "projector_instance_id": "crashy"})
-    build_view_store(settings).migrate()
+    build_view_writer(settings).migrate()
     events = simulate(max(EVENTS // 4, 10), seed=7, periodic=3, periodic_runs=20)[:EVENTS]
     acknowledged: list[str] = []
     produced = threading.Event()
@@ -96,7 +96,7 @@ def test_a_zombie_projector_cannot_overwrite_newer_rows_or_move_offsets_back(
     kafka_settings: Settings, report: list[ReliabilityRow]
 ) -> None:
     settings = kafka_settings.model_copy(update={"projector_batch_size": 200, "consumer_max_poll_interval_ms": 6000})
-    store = build_view_store(settings)
+    store = build_view_writer(settings)
     store.migrate()
     events = simulate(2000, seed=8, periodic=0)
     ledger = build_ledger(settings)

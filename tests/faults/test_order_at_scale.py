@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.bootstrap import build_event_log, build_view_store
+from ledger.bootstrap import build_event_log, build_view_writer
 from ledger.domain.events import AnyEvent
 from ledger.settings import load_settings
 from ledger.simulate import simulate
@@ -51,7 +51,7 @@ def test_any_interleaving_duplication_and_skew_projects_to_the_fold(
         log = build_event_log(config)
         positions = append_all(log, events, chunk=997)
         project_all(config)
-        store = build_view_store(config)
+        store = build_view_writer(config)
         assert_views_match_fold(store, events, positions)
         store.close()
         log.close()

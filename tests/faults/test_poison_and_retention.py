@@ -13,7 +13,7 @@ import pytest
 from kafka import TopicPartition
 from kafka.admin import KafkaAdminClient
 
-from ledger.bootstrap import build_event_log, build_ledger, build_projector, build_view_store
+from ledger.bootstrap import build_event_log, build_ledger, build_projector, build_view_reader, build_view_writer
 from ledger.consumers.deadletter import dead_letter_topic, read_dead_letter
 from ledger.consumers.projector import OffsetOutOfRetention
 from ledger.domain.events import TaskStarted, TaskSucceeded
@@ -59,7 +59,7 @@ def test_poison_records_go_to_the_dead_letter_topic_and_the_control_task_is_proj
     log.append([encode(after)])  # the projector goes on after the poison
     projector.run_until_caught_up()
     projector.close()
-    store = build_view_store(kafka_settings)
+    store, reader = build_view_writer(kafka_settings), build_view_reader(kafka_settings)
     dlq = build_event_log(kafka_settings, topic=dead_letter_topic(kafka_settings.topic))
     letters = {(d.partition, d.offset): d for d in map(read_dead_letter, dlq.read("beginning"))}
     for (word, _), position in zip(cases.items(), positions, strict=True):
@@ -68,8 +68,8 @@ def test_poison_records_go_to_the_dead_letter_topic_and_the_control_task_is_proj
         assert word.lower() in letter.reason.lower(), (word, letter.reason)
     history = store.task_history(["control", "after"])
     assert [h.event_id for h in history if h.key == "control"] == [e.event_id for e in control]
-    assert store.get_task("control").status.value == "DONE"  # type: ignore[union-attr]
-    assert store.get_task("after") is not None
+    assert reader.task_state("control").status.value == "DONE"  # type: ignore[union-attr]
+    assert reader.task_state("after") is not None
     report.append(ReliabilityRow("poison input", f"{len(cases)} kinds of bad record around a control task",
                                  len(cases) + 3, len(cases) - len(letters), len(history) - 3))  # fmt: skip
 
@@ -85,7 +85,7 @@ def test_a_stored_offset_older_than_the_log_stops_the_projector_with_a_clear_err
     with pytest.raises(OffsetOutOfRetention, match=r"partition 0: next 0 < earliest 6"):
         projector.run_until_caught_up()
     projector.close()
-    assert build_view_store(settings).offsets("views", settings.topic) == {}  # nothing skipped, nothing written
+    assert build_view_reader(settings).offsets("views", settings.topic) == {}  # nothing skipped, nothing written
 
 
 def test_bad_sdk_input_is_refused_naming_the_field_and_nothing_is_written(kafka_settings: Settings) -> None:
@@ -116,7 +116,7 @@ def test_bad_sdk_input_is_refused_naming_the_field_and_nothing_is_written(kafka_
     ],
 )
 def test_bad_cli_input_is_one_line_and_no_traceback(kafka_settings: Settings, args: list[str], needle: str) -> None:
-    build_view_store(kafka_settings).migrate()
+    build_view_writer(kafka_settings).migrate()
     done = subprocess.run([sys.executable, "-m", "ledger", *args], env=environment(kafka_settings),
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode != 0

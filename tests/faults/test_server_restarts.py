@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from ledger.bootstrap import build_event_log, build_ledger, build_view_store
+from ledger.bootstrap import build_event_log, build_ledger, build_view_writer
 from ledger.domain.events import AnyEvent
 from ledger.eventlog.base import AppendError
 from ledger.sdk import Ledger
@@ -51,7 +51,7 @@ def emit_through(ledger: Ledger, events: list[AnyEvent], acknowledged: list[str]
 
 def test_broker_sigkill_and_restart_while_producing(kafka_settings: Settings, report: list[ReliabilityRow]) -> None:
     settings = kafka_settings.model_copy(update={"delivery_timeout_ms": 15_000, "request_timeout_ms": 5_000})
-    build_view_store(settings).migrate()
+    build_view_writer(settings).migrate()
     events = simulate(800, seed=9, periodic=0)
     ledger = build_ledger(settings)
     ledger.emit_many(events[:500])
@@ -125,7 +125,7 @@ def test_postgres_restart_and_killed_backends_mid_stream(
     kafka_settings: Settings, report: list[ReliabilityRow]
 ) -> None:
     settings = kafka_settings.model_copy(update={"projector_batch_size": 300})
-    build_view_store(settings).migrate()
+    build_view_writer(settings).migrate()
     events = simulate(3000, seed=10, periodic=2)
     ledger = build_ledger(settings)
     ledger.emit_many(events[:4000])

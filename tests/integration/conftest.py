@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ledger.bootstrap import build_event_log, build_view_store
+from ledger.bootstrap import build_event_log, build_view_reader, build_view_writer
 from ledger.eventlog.base import EventLog
-from ledger.projections.store import ViewStore
+from ledger.projections.store import ViewReader, ViewWriter
 from ledger.settings import Settings, load_settings
 
 
@@ -48,8 +48,17 @@ def log(settings: Settings) -> Iterator[EventLog]:
 
 
 @pytest.fixture
-def store(settings: Settings) -> Iterator[ViewStore]:
-    view_store = build_view_store(settings)
-    view_store.migrate()
-    yield view_store
-    view_store.close()
+def store(settings: Settings) -> Iterator[ViewWriter]:
+    """The views' writer, migrated."""
+    writer = build_view_writer(settings)
+    writer.migrate()
+    yield writer
+    writer.close()
+
+
+@pytest.fixture
+def reader(settings: Settings, store: ViewWriter) -> Iterator[ViewReader]:
+    """A reader of the views ``store`` migrated."""
+    views = build_view_reader(settings)
+    yield views
+    views.close()

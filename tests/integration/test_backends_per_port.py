@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ledger import bootstrap
-from ledger.bootstrap import build_event_log, build_view_store
+from ledger.bootstrap import build_event_log, build_view_writer
 from ledger.settings import LogBackend, Settings, ViewsBackend, load_settings
 from tests.streams import append_all, assert_views_match_fold, project_all, stream
 
@@ -33,7 +33,7 @@ def mixed(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 
 def test_the_projector_folds_one_backends_log_into_the_others_views(mixed: Settings) -> None:
     from ledger.eventlog.kafka import KafkaEventLog
-    from ledger.projections.sqlite import SqliteViewStore
+    from ledger.projections.sqlite import SqliteViewWriter
 
     events = stream(seed=71, tasks=120)
     with build_event_log(mixed) as log:
@@ -41,8 +41,8 @@ def test_the_projector_folds_one_backends_log_into_the_others_views(mixed: Setti
         positions = append_all(log, events)
         ends = log.end_offsets()
     project_all(mixed)
-    with build_view_store(mixed) as store:  # the schema goes with the pg_schema fixture
-        assert isinstance(store, SqliteViewStore) is (mixed.views_backend is ViewsBackend.SQLITE)
+    with build_view_writer(mixed) as store:  # the schema goes with the pg_schema fixture
+        assert isinstance(store, SqliteViewWriter) is (mixed.views_backend is ViewsBackend.SQLITE)
         assert_views_match_fold(store, events, positions)
         assert store.offsets("views", mixed.topic) == ends
 

@@ -19,7 +19,7 @@ from celery import Celery, signals, uuid
 from celery.contrib.testing.worker import start_worker
 from celery.schedules import crontab
 
-from ledger.bootstrap import build_codec, build_event_log, build_ledger, build_queries, build_view_store
+from ledger.bootstrap import build_codec, build_event_log, build_ledger, build_queries, build_view_reader
 from ledger.contrib.celery import (
     CeleryLedger,
     LedgerScheduler,
@@ -31,7 +31,7 @@ from ledger.contrib.celery import (
 from ledger.contrib.emitting import InFlight
 from ledger.domain.statuses import TaskStatus
 from ledger.eventlog.base import AppendError
-from ledger.projections.store import RunOutcome, ViewStore
+from ledger.projections.store import RunOutcome, ViewReader, ViewWriter
 from ledger.sdk import Ledger
 from ledger.settings import Settings, load_settings
 from tests.celery_helpers import BreakableLog, eventually, history
@@ -90,7 +90,7 @@ def settle(worker: Any) -> None:
 
 
 def test_task_histories_as_the_views_show_them(
-    settings: Settings, recorder: CeleryLedger, store: ViewStore, worker: Any
+    settings: Settings, recorder: CeleryLedger, store: ViewWriter, reader: ViewReader, worker: Any
 ) -> None:
     ok, failed, charged = add.delay(2, 3), fail.delay("card declined"), charge.delay(42)
     assert ok.get(timeout=10) == 5
@@ -125,19 +125,19 @@ def test_task_histories_as_the_views_show_them(
     assert all(json.loads(row.payload)["exc_type"] == "ConnectionError" for row in retries)
     assert rows[charged.id].result == {"order": 42, "charged": True}
     assert rows[revoked_id].status is TaskStatus.REVOKED and rows[revoked_id].eta == eta
-    assert store.get_task(elsewhere.id) is None  # another app's publish is not ours
+    assert reader.task_state(elsewhere.id) is None  # another app's publish is not ours
     assert recorder.ledger.emit_errors == 0
 
 
 def test_task_state_reads_like_a_result_backend(
-    settings: Settings, recorder: CeleryLedger, store: ViewStore, worker: Any
+    settings: Settings, recorder: CeleryLedger, reader: ViewReader, worker: Any
 ) -> None:
     ok, failed = add.delay(20, 22), fail.delay("no stock")
     ok.get(timeout=10)
     failed.get(timeout=10, propagate=False)
     settle(worker)
     project_all(settings)
-    queries = build_queries(settings, store)
+    queries = build_queries(settings, reader)
 
     done = task_state(ok.id, queries)
     assert (done.status, done.result, done.ready, done.successful, done.name) == ("SUCCESS", 42, True, True, "shop.add")
@@ -152,7 +152,7 @@ def test_task_state_reads_like_a_result_backend(
 
 
 def test_beat_dispatches_are_periodic_runs(
-    settings: Settings, recorder: CeleryLedger, store: ViewStore, worker: Any, tmp_path: Any
+    settings: Settings, recorder: CeleryLedger, reader: ViewReader, worker: Any, tmp_path: Any
 ) -> None:
     app.conf.beat_schedule = {
         "tick": {"task": "shop.add", "schedule": timedelta(seconds=0.3), "args": (1, 2)},
@@ -169,14 +169,14 @@ def test_beat_dispatches_are_periodic_runs(
         scheduler.close()
     settle(worker)
     project_all(settings)
-    runs = store.periodic_runs()
+    runs = reader.periodic_runs()
     for run in runs["tick"] + runs["nightly"]:
         app.AsyncResult(run.task_id).get(timeout=10)
     settle(worker)
     project_all(settings)
 
-    periodic = {p.state.name: p for p in build_queries(settings, store).periodic_tasks()}
-    tick, runs = periodic["tick"], store.periodic_runs()
+    periodic = {p.state.name: p for p in build_queries(settings, reader).periodic_tasks()}
+    tick, runs = periodic["tick"], reader.periodic_runs()
     assert (tick.state.task, tick.state.interval_seconds, tick.state.enabled) == ("shop.add", 0.3, True)
     assert tick.state.total_run_count == 3 == len(runs["tick"])
     assert tick.state.last_run_at == runs["tick"][-1].triggered_at
@@ -193,7 +193,7 @@ def test_beat_dispatches_are_periodic_runs(
 
 
 def test_an_emission_failure_never_touches_the_task(
-    settings: Settings, store: ViewStore, worker: Any
+    settings: Settings, reader: ViewReader, worker: Any
 ) -> None:
     log = BreakableLog(build_event_log(settings))
     ledger = Ledger(log, build_codec(settings))
@@ -211,8 +211,8 @@ def test_an_emission_failure_never_touches_the_task(
         recorder.uninstall()
         ledger.close()
     project_all(settings)
-    assert store.get_task(lost.id) is None
-    assert store.get_task(kept.id).status is TaskStatus.DONE  # type: ignore[union-attr]
+    assert reader.task_state(lost.id) is None
+    assert reader.task_state(kept.id).status is TaskStatus.DONE  # type: ignore[union-attr]
     assert ledger.emit_errors == 4
 
 
@@ -254,8 +254,8 @@ def test_a_protocol_1_publish_is_pending_too(tmp_path: Any) -> None:
     recorder.uninstall()
     recorder.ledger.close()
     project_all(settings)
-    with build_view_store(settings) as store:
-        row = store.get_task(sent.id)
+    with build_view_reader(settings) as reader:
+        row = reader.task_state(sent.id)
     assert row is not None and (row.status, row.name, row.args, row.kwargs) == (
         TaskStatus.PENDING, "old.report", [7], {"week": 12})
 
@@ -274,8 +274,8 @@ def test_without_a_ledger_each_process_builds_its_own(tmp_path: Any, monkeypatch
     assert child is not parent and child.emit_errors == parent.emit_errors == 0
     settings = load_settings(backend="embedded", data_dir=tmp_path)
     project_all(settings)
-    with build_view_store(settings) as store:
-        assert store.get_task("t-1").worker == "w1@host"  # type: ignore[union-attr]
+    with build_view_reader(settings) as reader:
+        assert reader.task_state("t-1").worker == "w1@host"  # type: ignore[union-attr]
 
 
 def test_while_the_log_is_unreachable_events_are_dropped_without_waiting() -> None:

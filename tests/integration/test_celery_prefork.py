@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from ledger.bootstrap import build_view_store
+from ledger.bootstrap import build_view_reader
 from ledger.domain.statuses import TaskStatus
-from ledger.projections.store import ViewStore
+from ledger.projections.store import ViewReader
 from ledger.settings import Settings, load_settings
 from tests.streams import project_all
 
@@ -56,13 +56,13 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, 
         print(output)  # shown when a test failed
 
 
-def settled(settings: Settings, task_id: str, *, timeout: float = 60) -> ViewStore:
+def settled(settings: Settings, task_id: str, *, timeout: float = 60) -> ViewReader:
     """Project until ``task_id`` is finished in the views."""
-    store = build_view_store(settings)
+    store = build_view_reader(settings)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         project_all(settings)
-        row = store.get_task(task_id)
+        row = store.task_state(task_id)
         if row is not None and row.status in (TaskStatus.DONE, TaskStatus.FAILURE):
             return store
         time.sleep(0.2)
@@ -73,11 +73,11 @@ def test_a_hard_time_limit_keeps_the_worker_that_ran_the_task(fleet: tuple[Setti
     settings, app = fleet
     result = app.send_task("prefork.stall", args=(30,))
     store = settled(settings, result.id)
-    row = store.get_task(result.id)
+    row = store.task_state(result.id)
     assert row is not None and row.status is TaskStatus.FAILURE and row.exc_type
     assert "TimeLimitExceeded" in row.exc_type
     assert row.worker == f"crw@{socket.gethostname()}"  # not the bare host
-    failures = [h for h in store.task_history([result.id]) if h.type == "task.failed"]
+    failures = [h for h in store.task_events(result.id) if h.type == "task.failed"]
     assert len(failures) == 1  # the second report of the same failure is not a second event
     store.close()
 
@@ -87,9 +87,9 @@ def test_args_over_a_megabyte_are_cut_never_the_event(fleet: tuple[Settings, Any
     blob = "x" * 1_200_000
     result = app.send_task("prefork.measure", args=(blob,))
     store = settled(settings, result.id)
-    row = store.get_task(result.id)
+    row = store.task_state(result.id)
     assert row is not None and row.status is TaskStatus.DONE and row.result == len(blob)
-    history = store.task_history([result.id])
+    history = store.task_events(result.id)
     assert [h.type for h in history][:2] == ["task.pending", "task.received"]  # the publish is kept
     for entry in history[:2]:
         assert b'"truncated":{"args":' in entry.payload.replace(b" ", b"")

@@ -31,10 +31,8 @@ from ledger.domain.events import (
 from ledger.domain.fold import fold
 from ledger.domain.statuses import READY_STATES, TaskStatus
 from ledger.eventlog.base import EventLog, LogRecord
-from ledger.projections.history import HistoryReader, as_of, stuck_tasks
-from ledger.projections.postgres_history import PostgresHistoryReader
-from ledger.projections.sqlite_history import SqliteHistoryReader
-from ledger.projections.store import ViewStore
+from ledger.projections.history import as_of, stuck_tasks
+from ledger.projections.store import ViewReader, ViewWriter
 from ledger.projections.timeline import build_timeline
 from ledger.settings import Settings, ViewsBackend
 from ledger.wire import encode
@@ -42,18 +40,6 @@ from tests.streams import T0, append_all, expected_views, project_all, stream
 
 W1 = Emitter(host="worker-1.example", pid=1001, worker="celery@worker-1")
 W2 = Emitter(host="worker-2.example", pid=1002, worker="celery@worker-2")
-
-
-@pytest.fixture
-def reader(settings: Settings, store: ViewStore) -> Iterator[HistoryReader]:
-    """The history reader of the same views ``store`` migrated."""
-    history: HistoryReader
-    if settings.views_backend is ViewsBackend.POSTGRES:
-        history = PostgresHistoryReader(settings.postgres_dsn, settings.postgres_schema)
-    else:
-        history = SqliteHistoryReader(settings.data_dir / "views.db")
-    yield history
-    history.close()
 
 
 def at(seconds: float) -> datetime:
@@ -77,7 +63,7 @@ def retried_task(task_id: str = "retried-1") -> list[AnyEvent]:
 
 
 def test_as_of_shows_the_task_at_each_instant_of_its_life(
-    settings: Settings, log: EventLog, store: ViewStore, reader: HistoryReader
+    settings: Settings, log: EventLog, store: ViewWriter, reader: ViewReader
 ) -> None:
     events = retried_task()
     append_all(log, [*events, TaskPending(task_id="other", occurred_at=at(0))])
@@ -97,13 +83,13 @@ def test_as_of_shows_the_task_at_each_instant_of_its_life(
     after_late = as_of(reader, "retried-1", at(9))  # the late RECEIVED moves its date, not the status
     assert after_late is not None and after_late.status is TaskStatus.DONE
     assert (after_late.date_done, after_late.date_received) == (at(7), at(8))
-    assert after_late == store.get_task("retried-1")  # the whole history folds to the live row
+    assert after_late == reader.task_state("retried-1")  # the whole history folds to the live row
     with pytest.raises(ValueError, match="until: must be timezone-aware"):
         as_of(reader, "retried-1", datetime(2026, 3, 1, 2, 0))
 
 
 def test_the_timeline_of_a_stored_retried_task(
-    settings: Settings, log: EventLog, store: ViewStore, reader: HistoryReader
+    settings: Settings, log: EventLog, store: ViewWriter, reader: ViewReader
 ) -> None:
     events = retried_task()
     positions = append_all(log, events)
@@ -145,7 +131,7 @@ def brute_force_counts(events: list[AnyEvent], moment: datetime) -> dict[TaskSta
 
 
 def test_status_counts_as_of_match_the_fold_of_the_events_by_then(
-    settings: Settings, log: EventLog, store: ViewStore, reader: HistoryReader
+    settings: Settings, log: EventLog, store: ViewWriter, reader: ViewReader
 ) -> None:
     events = [*stream(seed=41, tasks=150), *retried_task(), *tied_outcomes()]
     append_all(log, events)
@@ -160,11 +146,11 @@ def test_status_counts_as_of_match_the_fold_of_the_events_by_then(
         busiest = max(busiest, len(expected))
     assert busiest >= 4  # some instant caught tasks in several statuses at once
     assert reader.status_counts_as_of(instants[0]) == {}
-    assert reader.status_counts_as_of(instants[-1]) == store.status_counts()
+    assert reader.status_counts_as_of(instants[-1]) == reader.status_counts()
 
 
 def test_stuck_tasks_are_exactly_the_unfinished_ones_older_than_the_threshold(
-    settings: Settings, log: EventLog, store: ViewStore
+    settings: Settings, log: EventLog, reader: ViewReader
 ) -> None:
     now = T0 + timedelta(hours=1)
     extra: list[AnyEvent] = [
@@ -182,16 +168,16 @@ def test_stuck_tasks_are_exactly_the_unfinished_ones_older_than_the_threshold(
     unfinished = [s for s in tasks.values() if s.status not in READY_STATES and s.date_done < cutoff]
     expected = [s.task_id for s in sorted(unfinished, key=lambda s: (s.date_done, s.task_id))]
     assert len(expected) >= 5 and {"stuck-started", "stuck-retry", "stuck-pending"} <= set(expected)
-    found = stuck_tasks(store, timedelta(minutes=30), now, page_size=2)  # many pages
+    found = stuck_tasks(reader, timedelta(minutes=30), now, page_size=2)  # many pages
     assert [s.task_id for s in found] == expected
     assert found == [tasks[t] for t in expected]
-    assert [s.task_id for s in stuck_tasks(store, timedelta(minutes=30), now)] == expected
-    assert "fresh-started" in {s.task_id for s in stuck_tasks(store, timedelta(0), now)}
+    assert [s.task_id for s in stuck_tasks(reader, timedelta(minutes=30), now)] == expected
+    assert "fresh-started" in {s.task_id for s in stuck_tasks(reader, timedelta(0), now)}
     with pytest.raises(ValueError, match="older_than"):
-        stuck_tasks(store, timedelta(minutes=-1), now)
+        stuck_tasks(reader, timedelta(minutes=-1), now)
 
 
-def test_a_task_waiting_for_its_eta_is_not_stuck(settings: Settings, log: EventLog, store: ViewStore) -> None:
+def test_a_task_waiting_for_its_eta_is_not_stuck(settings: Settings, log: EventLog, reader: ViewReader) -> None:
     """Issue 12, defect 13: a task scheduled for later waits from its ETA, not from when it
     was sent; once the ETA is long past with nothing happening, it is stuck."""
     now = T0 + timedelta(hours=1)
@@ -204,13 +190,13 @@ def test_a_task_waiting_for_its_eta_is_not_stuck(settings: Settings, log: EventL
         TaskPending(task_id="eta-before-sent", occurred_at=now - timedelta(minutes=80), eta=now - timedelta(hours=4)),
     ])  # fmt: skip
     project_all(settings)
-    assert [s.task_id for s in stuck_tasks(store, timedelta(seconds=10), now)] == [
+    assert [s.task_id for s in stuck_tasks(reader, timedelta(seconds=10), now)] == [
         "eta-long-passed",  # waiting since its ETA, two hours ago
         "no-eta",
         "eta-before-sent",  # an ETA before it was even sent: waiting since it was sent
         "eta-just-passed",
     ]
-    assert [s.task_id for s in stuck_tasks(store, timedelta(minutes=30), now)] == [
+    assert [s.task_id for s in stuck_tasks(reader, timedelta(minutes=30), now)] == [
         "eta-long-passed",
         "no-eta",
         "eta-before-sent",
@@ -259,7 +245,7 @@ def test_replay_windows_by_record_time_and_by_position(log: EventLog) -> None:
         replay(log, PLAIN, until=datetime(2026, 3, 1))
 
 
-def test_migration_0002_adds_the_as_of_index(settings: Settings, store: ViewStore) -> None:
+def test_migration_0002_adds_the_as_of_index(settings: Settings, store: ViewWriter) -> None:
     """``store`` ran ``migrate()``: the time-travel index must be there on either backend."""
     if settings.views_backend is ViewsBackend.POSTGRES:
         import psycopg2

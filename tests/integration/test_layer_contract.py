@@ -35,9 +35,11 @@ def test_the_code_keeps_the_contract() -> None:
         ("domain/statuses.py", "import ledger.consumers.projector", "ledger.domain.statuses -> ledger.consumers"),
         ("consumers/lag.py", "import ledger.eventlog.kafka", "ledger.consumers.lag -> ledger.eventlog.kafka"),
         ("http/params.py", "import psycopg2", "ledger.http.params -> psycopg2"),
+        ("projections/reader.py", "import ledger.projections.sqlite",
+         "ledger.projections.reader -> ledger.projections.sqlite"),
         ("codec.py", "import ledger.wire", "No cycles are allowed in ledger"),
     ],
-    ids=["inward", "adapter", "driver", "cycle"],
+    ids=["inward", "adapter", "driver", "views-adapter", "cycle"],
 )
 def test_a_planted_import_breaks_it(tmp_path: Path, module: str, line: str, broken: str) -> None:
     shutil.copytree(ROOT / "ledger", tmp_path / "ledger", ignore=shutil.ignore_patterns("__pycache__"))

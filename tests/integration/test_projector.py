@@ -16,7 +16,7 @@ from ledger.bootstrap import build_event_log, build_projector
 from ledger.consumers.deadletter import dead_letter_topic, read_dead_letter
 from ledger.domain.events import TaskEvent
 from ledger.eventlog.base import EventLog, LogRecord
-from ledger.projections.store import ViewStore
+from ledger.projections.store import ViewWriter
 from ledger.settings import Settings
 from tests.streams import T0, append_all, assert_views_match_fold, expected_views, project_all, stream
 
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_stream_with_retries_duplicates_and_late_events_projects_to_the_fold(
-    settings: Settings, log: EventLog, store: ViewStore
+    settings: Settings, log: EventLog, store: ViewWriter
 ) -> None:
     events = stream(seed=1, tasks=300)
     positions = append_all(log, events)
@@ -33,7 +33,7 @@ def test_a_stream_with_retries_duplicates_and_late_events_projects_to_the_fold(
     assert sum(store.offsets("views", log.topic).values()) == len(events)
 
 
-def test_the_same_batch_applied_twice_changes_nothing(settings: Settings, log: EventLog, store: ViewStore) -> None:
+def test_the_same_batch_applied_twice_changes_nothing(settings: Settings, log: EventLog, store: ViewWriter) -> None:
     events = stream(seed=2, tasks=50)
     positions = append_all(log, events)
     records = list(log.read("beginning"))
@@ -70,7 +70,7 @@ CRASHING_PROJECTOR = textwrap.dedent(
 
 
 def test_a_kill_right_after_the_commit_then_a_restart_loses_and_doubles_nothing(
-    settings: Settings, log: EventLog, store: ViewStore
+    settings: Settings, log: EventLog, store: ViewWriter
 ) -> None:
     settings = settings.model_copy(update={"projector_batch_size": 100, "projector_instance_id": "crashy"})
     events = stream(seed=3, tasks=200)
@@ -90,7 +90,7 @@ def test_a_kill_right_after_the_commit_then_a_restart_loses_and_doubles_nothing(
 
 
 def test_shuffled_delivery_across_restarts_gives_the_same_rows(
-    settings: Settings, log: EventLog, store: ViewStore
+    settings: Settings, log: EventLog, store: ViewWriter
 ) -> None:
     events = stream(seed=4, tasks=150)
     shuffled = events[:]
@@ -108,7 +108,7 @@ def test_shuffled_delivery_across_restarts_gives_the_same_rows(
 
 
 def test_malformed_records_go_to_the_dead_letter_topic_and_the_rest_is_projected(
-    settings: Settings, log: EventLog, store: ViewStore
+    settings: Settings, log: EventLog, store: ViewWriter
 ) -> None:
     events = stream(seed=5, tasks=40, duplicates=0, late=0)
     positions = append_all(log, events[:30])

@@ -11,7 +11,7 @@ import pytest
 from ledger.bootstrap import build_projector
 from ledger.consumers.projector import Projector
 from ledger.eventlog.base import EventLog
-from ledger.projections.store import ViewStore
+from ledger.projections.store import ViewWriter
 from ledger.settings import Settings, load_settings
 from tests.streams import append_all, assert_views_match_fold, stream
 
@@ -71,7 +71,7 @@ class Member:
         assert self.error is None, self.error
 
 
-def wait_until_projected(store: ViewStore, topic: str, total: int, timeout: float = 90) -> None:
+def wait_until_projected(store: ViewWriter, topic: str, total: int, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while sum(store.offsets("views", topic).values()) < total:
         assert time.monotonic() < deadline, store.offsets("views", topic)
@@ -79,7 +79,7 @@ def wait_until_projected(store: ViewStore, topic: str, total: int, timeout: floa
 
 
 def test_two_projectors_share_the_partitions_and_stay_exact_across_rebalances(
-    settings: Settings, log: EventLog, store: ViewStore
+    settings: Settings, log: EventLog, store: ViewWriter
 ) -> None:
     events = stream(seed=11, tasks=600)
     positions = append_all(log, events[:1000])

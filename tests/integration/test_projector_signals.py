@@ -14,7 +14,7 @@ from ledger.domain.events import TaskEvent
 from ledger.domain.fold import fold
 from ledger.eventlog.base import EventLog
 from ledger.projections.rows import history_events
-from ledger.projections.store import ViewStore
+from ledger.projections.store import ViewWriter
 from ledger.settings import Settings
 from ledger.wire import decode
 from tests.streams import append_all, stream
@@ -31,7 +31,7 @@ def as_environment(settings: Settings) -> dict[str, str]:
 
 
 def test_sigterm_mid_stream_exits_0_with_rows_and_offsets_in_step(
-    settings: Settings, log: EventLog, store: ViewStore
+    settings: Settings, log: EventLog, store: ViewWriter
 ) -> None:
     settings = settings.model_copy(update={"projector_batch_size": 50, "projector_batch_wait_ms": 0})
     events = stream(seed=31, tasks=1500)

@@ -11,51 +11,60 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import psycopg2
 import pytest
+from sqlalchemy.exc import DBAPIError
 
-from ledger.bootstrap import build_event_log, build_ledger, build_rebuild, build_swapper, build_view_store
+from ledger.bootstrap import (
+    build_event_log,
+    build_ledger,
+    build_rebuild,
+    build_swapper,
+    build_view_reader,
+    build_view_writer,
+)
+from ledger.consumers.rebuild import Rebuild
 from ledger.eventlog.base import EventLog
-from ledger.projections.diff import TABLES
-from ledger.projections.rebuild import CatchUp, Inspect, Rebuild, RebuildInProgress
-from ledger.projections.sqlite import SqliteViewStore
+from ledger.projections.rebuild import CatchUp, Inspect, RebuildInProgress
+from ledger.projections.schema import PRIMARY_KEYS
+from ledger.projections.sqlite import SqliteViewWriter
 from ledger.projections.sqlite_rebuild import SqliteSwapper
-from ledger.projections.store import ViewStore, ViewStoreUnavailable
+from ledger.projections.store import ViewReader, ViewStoreUnavailable, ViewWriter
 from ledger.settings import Settings, load_settings
 from tests.e2e.test_cli import ROOT, ledger
 from tests.integration.test_projector_group import Member, wait_until_projected
 from tests.streams import append_all, assert_views_match_fold, project_all, stream
 
 
-def dump(settings: Settings, store: ViewStore) -> dict[str, list[tuple[object, ...]]]:
+def dump(store: ViewWriter) -> dict[str, list[tuple[object, ...]]]:
     """Every row of every view table, in primary-key order."""
-    swapper = build_swapper(settings, store)
-    return {table: list(swapper.rows(store, table)[1]) for table in TABLES}
+    return {table: list(store.table_rows(table)[1]) for table in PRIMARY_KEYS}
 
 
 def test_a_rebuild_from_offset_0_gives_exactly_the_rows_the_live_projector_made(
-    settings: Settings, log: EventLog, store: ViewStore
+    settings: Settings, log: EventLog, store: ViewWriter
 ) -> None:
     events = stream(seed=41, tasks=400, duplicates=25, late=25)  # retries, failures, duplicates, late events
     positions = append_all(log, events)
     project_all(settings)
-    before = dump(settings, store)
+    before = dump(store)
     report = build_rebuild(settings).run(verify=True)
     assert report.swapped and report.diff is not None and report.diff.clean, report.diff and report.diff.report()
     assert report.events == len(events)
-    after = dump(settings, build_view_store(settings))
+    after = dump(build_view_writer(settings))
     assert after == before  # invariant 1: the log is the truth, the views a fold of it
-    assert_views_match_fold(build_view_store(settings), events, positions)
+    assert_views_match_fold(build_view_writer(settings), events, positions)
 
 
 def test_verify_reports_a_corrupted_live_row_and_dry_run_keeps_the_live_views(
-    settings: Settings, log: EventLog, store: ViewStore
+    settings: Settings, log: EventLog, store: ViewWriter, reader: ViewReader
 ) -> None:
     append_all(log, stream(seed=42, tasks=60, duplicates=0, late=0))
     project_all(settings)
-    victim = dump(settings, store)["task_meta"][0][0]
+    victim = dump(store)["task_meta"][0][0]
     corrupt(settings, store, str(victim))
     report = build_rebuild(settings).run(verify=True, dry_run=True)
     assert not report.swapped and report.diff is not None and not report.diff.clean
@@ -63,14 +72,16 @@ def test_verify_reports_a_corrupted_live_row_and_dry_run_keeps_the_live_views(
     assert task_meta.counts == {"only_live": 0, "only_shadow": 0, "differing": 1}
     assert task_meta.differing == [(victim, ["status"])]
     assert f"differs: {victim} (status)" in report.diff.report()
-    assert store.get_task(str(victim)).status.value == "REVOKED"  # type: ignore[union-attr]  # unchanged
+    assert reader.task_state(str(victim)).status.value == "REVOKED"  # type: ignore[union-attr]  # unchanged
     fixed = build_rebuild(settings).run()  # a real rebuild repairs it
-    assert fixed.swapped and build_view_store(settings).get_task(str(victim)).status.value != "REVOKED"  # type: ignore[union-attr]
+    assert fixed.swapped and build_view_reader(settings).task_state(str(victim)).status.value != "REVOKED"  # type: ignore[union-attr]
 
 
-def corrupt(settings: Settings, store: ViewStore, task_id: str) -> None:
+def corrupt(settings: Settings, store: ViewWriter, task_id: str) -> None:
     if settings.backend == "embedded":
-        store.conn.execute("UPDATE task_meta SET status = 'REVOKED' WHERE task_id = ?", (task_id,))  # type: ignore[attr-defined]
+        assert isinstance(store, SqliteViewWriter)
+        with closing(sqlite3.connect(store.path)) as conn, conn:
+            conn.execute("UPDATE task_meta SET status = 'REVOKED' WHERE task_id = ?", (task_id,))
         return
     conn = psycopg2.connect(settings.postgres_dsn)
     with conn, conn.cursor() as cur:
@@ -80,7 +91,7 @@ def corrupt(settings: Settings, store: ViewStore, task_id: str) -> None:
     conn.close()
 
 
-def test_only_one_rebuild_runs_at_a_time(settings: Settings, log: EventLog, store: ViewStore) -> None:
+def test_only_one_rebuild_runs_at_a_time(settings: Settings, log: EventLog, store: ViewWriter) -> None:
     swapper = build_swapper(settings, store)
     with swapper.lock(), pytest.raises(RebuildInProgress, match="another rebuild"):
         build_rebuild(settings).run()
@@ -94,7 +105,7 @@ def pg_settings(settings: Settings) -> Settings:
 # the embedded backend runs one process: its rebuild expects the projector stopped
 @pytest.mark.parametrize("settings", ["kafka+postgres"], indirect=True)
 def test_live_writes_during_a_rebuild_survive_the_swap_and_readers_never_see_a_partial_view(
-    pg_settings: Settings, log: EventLog, store: ViewStore
+    pg_settings: Settings, log: EventLog, store: ViewWriter
 ) -> None:
     events = stream(seed=43, tasks=2500)
     third = len(events) // 3
@@ -133,7 +144,7 @@ def test_live_writes_during_a_rebuild_survive_the_swap_and_readers_never_see_a_p
     threads[0].join(10)
     live.halt()
     assert report.swapped and appended_during > 0  # the fleet really emitted during the rebuild
-    assert_views_match_fold(build_view_store(pg_settings), events, positions)
+    assert_views_match_fold(build_view_writer(pg_settings), events, positions)
     assert seen and all(tasks > 0 and history >= tasks for tasks, history in seen)  # never empty or torn
     assert [s[1] for s in seen] == sorted(s[1] for s in seen)  # history only grows, through the swap
 
@@ -186,9 +197,9 @@ def emit_done(settings: Settings, task_id: str) -> None:
 
 def status(settings: Settings, task_id: str) -> str | None:
     try:
-        with build_view_store(settings) as store:
-            state = store.get_task(task_id)
-    except (ViewStoreUnavailable, sqlite3.Error):
+        with build_view_reader(settings) as reader:
+            state = reader.task_state(task_id)
+    except (ViewStoreUnavailable, sqlite3.Error, DBAPIError):
         return None  # not created yet
     return state.status.value if state else None
 
@@ -219,11 +230,11 @@ def test_an_embedded_rebuild_refuses_while_a_projector_runs_naming_it(
 class PausedSwapper(SqliteSwapper):
     """Holds the rebuild just before its swap until ``resume`` is set."""
 
-    def __init__(self, live: SqliteViewStore) -> None:
+    def __init__(self, live: SqliteViewWriter) -> None:
         super().__init__(live)
         self.paused, self.resume = threading.Event(), threading.Event()
 
-    def swap(self, shadow: ViewStore, catch_up: CatchUp, inspect: Inspect) -> bool:
+    def swap(self, shadow: ViewWriter, catch_up: CatchUp, inspect: Inspect) -> bool:
         self.paused.set()
         assert self.resume.wait(60)
         return super().swap(shadow, catch_up, inspect)
@@ -232,8 +243,8 @@ class PausedSwapper(SqliteSwapper):
 def test_a_projector_that_started_during_a_rebuild_waits_and_then_writes_the_new_views(embedded: Settings) -> None:
     emit_done(embedded, "t-1")
     assert ledger("project", "--until-caught-up", env={"LEDGER_DATA_DIR": str(embedded.data_dir)}).returncode == 0
-    live = build_view_store(embedded)
-    assert isinstance(live, SqliteViewStore)
+    live = build_view_writer(embedded)
+    assert isinstance(live, SqliteViewWriter)
     swapper = PausedSwapper(live)
     rebuild = Rebuild(swapper, build_event_log(embedded))
     outcome: list[bool] = []

@@ -11,7 +11,7 @@ import pytest
 from ledger.bootstrap import build_event_log, build_ledger
 from ledger.domain.aggregates import InvalidTransition
 from ledger.domain.statuses import TaskStatus
-from ledger.projections.store import ViewStore
+from ledger.projections.store import ViewReader, ViewWriter
 from ledger.settings import Settings
 from ledger.tracked import Retry
 from tests.streams import project_all
@@ -39,7 +39,7 @@ def test_an_impossible_transition_is_refused_and_nothing_reaches_the_log(setting
 
 
 def test_an_imported_history_keeps_its_origin_and_a_redelivery_is_one_event(
-    settings: Settings, store: ViewStore
+    settings: Settings, store: ViewWriter, reader: ViewReader
 ) -> None:
     t0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
     worker = {"host": "vm-7", "pid": 4242, "worker": "celery@vm-7"}
@@ -52,7 +52,7 @@ def test_an_imported_history_keeps_its_origin_and_a_redelivery_is_one_event(
     ledger.close()
     again.close()
     project_all(settings)
-    row = store.get_task("old")
+    row = reader.task_state("old")
     assert row is not None and (row.status, row.worker, row.result) == (TaskStatus.DONE, "celery@vm-7", "ok")
     dates = (row.date_pending, row.date_started, row.date_done)
     seconds = [(moment - t0).total_seconds() for moment in dates if moment]
@@ -60,13 +60,15 @@ def test_an_imported_history_keeps_its_origin_and_a_redelivery_is_one_event(
     assert len(store.task_history(["old"])) == 3
 
 
-def test_a_retry_with_a_countdown_sets_the_rows_eta(settings: Settings, store: ViewStore) -> None:
+def test_a_retry_with_a_countdown_sets_the_rows_eta(
+    settings: Settings, store: ViewWriter, reader: ViewReader
+) -> None:
     ledger = build_ledger(settings)
     with pytest.raises(Retry), ledger.track("flaky", "shop.charge"):
         raise Retry(countdown=5, exc=ConnectionError("gateway busy"))
     ledger.close()
     project_all(settings)
     (retried,) = [r for r in store.task_history(["flaky"]) if r.type == "task.retried"]
-    row = store.get_task("flaky")
+    row = reader.task_state("flaky")
     assert row is not None and row.status is TaskStatus.RETRY
     assert row.eta == retried.occurred_at + timedelta(seconds=5)

@@ -1,0 +1,126 @@
+"""The view reader, written once for PostgreSQL and SQLite: every query is built here from
+``schema`` and a ``TaskFilter``; the ``Database`` says how to reach the views.
+
+A reader has its own connection (read-only where the database can enforce it), so a long
+history scan never holds the projector's.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, bindparam, func, literal, select, tuple_
+
+from ledger.domain.fold import TaskState
+from ledger.domain.periodic import PeriodicState
+from ledger.domain.statuses import READY_STATES, TaskStatus
+from ledger.projections.schema import periodic_task_event, projection_offsets, task_event, task_meta
+from ledger.projections.sql import HISTORY_COLUMNS, PERIODIC_COLUMNS, TASK_COLUMNS, Database, history_row
+from ledger.projections.sqltypes import UtcTimestamp
+from ledger.projections.store import Cursor, HistoryRow, RunOutcome, TaskFilter, ViewReader
+
+__all__ = ["SqlViewReader", "offsets_query", "task_filter"]
+
+
+def task_filter(where: TaskFilter) -> list[ColumnElement[bool]]:
+    """The conditions ``where`` sets on ``task_meta``."""
+    t = task_meta.c
+    clauses: list[ColumnElement[bool]] = []
+    if where.statuses:
+        clauses.append(t.status.in_([s.value for s in where.statuses]))
+    if where.name is not None:
+        clauses.append(t.name == where.name)
+    if where.worker is not None:
+        clauses.append(t.worker == where.worker)
+    if where.since is not None:
+        clauses.append(t.date_done >= where.since)
+    if where.until is not None:
+        clauses.append(t.date_done < where.until)
+    return clauses
+
+
+def offsets_query(projection: str, topic: str) -> Select[Any]:
+    o = projection_offsets.c
+    return select(o.partition, o.next_offset).where(o.projection == projection, o.topic == topic)
+
+
+_TASK_BY_ID = select(*TASK_COLUMNS).where(task_meta.c.task_id == bindparam("task_id"))
+"""Built once: a statement made per call costs more than the query itself (~0.3 ms)."""
+
+
+class SqlViewReader(ViewReader):
+    """Reads the views of one ``Database``."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def close(self) -> None:
+        self.database.dispose()
+
+    def _rows(self, query: Select[Any], params: dict[str, Any] | None = None) -> list[Any]:
+        with self.database.reading() as conn:
+            return list(conn.execute(query, params))
+
+    def offsets(self, projection: str, topic: str) -> dict[int, int]:
+        return {p: o for p, o in self._rows(offsets_query(projection, topic))}
+
+    def task_state(self, task_id: str) -> TaskState | None:
+        rows = self._rows(_TASK_BY_ID, {"task_id": task_id})
+        return TaskState(*rows[0]) if rows else None
+
+    def list_tasks(self, where: TaskFilter, *, after: Cursor | None, limit: int) -> list[TaskState]:
+        t = task_meta.c
+        clauses = task_filter(where)
+        if after is not None:
+            clauses.append(tuple_(t.first_seen, t.task_id) < tuple_(literal(after.first_seen, UtcTimestamp),
+                                                                   literal(after.task_id)))  # fmt: skip
+        query = select(*TASK_COLUMNS).where(*clauses).order_by(t.first_seen.desc(), t.task_id.desc()).limit(limit)
+        return [TaskState(*row) for row in self._rows(query)]
+
+    def slowest_tasks(self, limit: int) -> list[TaskState]:
+        t = task_meta.c
+        query = select(*TASK_COLUMNS).where(t.runtime.is_not(None)).order_by(t.runtime.desc(), t.task_id).limit(limit)
+        return [TaskState(*row) for row in self._rows(query)]
+
+    def status_counts(self) -> dict[TaskStatus, int]:
+        query = select(task_meta.c.status, func.count()).group_by(task_meta.c.status)
+        return {status: n for status, n in self._rows(query)}
+
+    def periodic_tasks(self) -> list[PeriodicState]:
+        query = select(*PERIODIC_COLUMNS).order_by(PERIODIC_COLUMNS[0])
+        return [PeriodicState(*row) for row in self._rows(query)]
+
+    def periodic_runs(self) -> dict[str, list[RunOutcome]]:
+        e, t = periodic_task_event.c, task_meta.c
+        query = (
+            select(e.name, e.occurred_at, e.task_id, t.status, t.date_done)
+            .select_from(periodic_task_event.outerjoin(task_meta, t.task_id == e.task_id))
+            .where(e.type == "periodic.triggered")
+            .order_by(e.name, e.occurred_at, e.event_id)
+        )
+        runs: dict[str, list[RunOutcome]] = {}
+        for name, triggered_at, task_id, status, date_done in self._rows(query):
+            runs.setdefault(name, []).append(RunOutcome(triggered_at, task_id, status, date_done))
+        return runs
+
+    def finished_before(self, before: datetime, limit: int) -> list[str]:
+        t = task_meta.c
+        query = (
+            select(t.task_id).where(t.status.in_([s.value for s in READY_STATES]), t.date_done < before)
+            .order_by(t.date_done).limit(limit)
+        )  # fmt: skip
+        return [task_id for (task_id,) in self._rows(query)]
+
+    def _task_events(self, task_id: str, until: datetime | None) -> list[HistoryRow]:
+        e = task_event.c
+        query = select(*HISTORY_COLUMNS).where(e.task_id == task_id).order_by(e.partition, e.offset)
+        if until is not None:
+            query = query.where(e.occurred_at <= until)
+        return [history_row(row) for row in self._rows(query)]
+
+    def _status_counts_as_of(self, at: datetime) -> dict[TaskStatus, int]:
+        top = self.database.top_statuses_as_of(literal(at, UtcTimestamp)).subquery("top")
+        query = select(top.c.status, func.count()).group_by(top.c.status)
+        with self.database.reading() as conn, self.database.as_of_settings(conn):
+            return {TaskStatus(status): n for status, n in conn.execute(query)}

@@ -1,0 +1,130 @@
+"""The views' tables, declared once for PostgreSQL and SQLite (SQLAlchemy Core).
+
+A column whose storage differs per database says so in its type (``sqltypes``); indexes
+stand beside their tables. This is the schema as the migrations (``migrations/versions``)
+leave it; the queries of both databases are built from these objects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, Column, Double, Index, Integer, MetaData, Table, Text, func
+
+from ledger.projections.sqltypes import JsonDocument, JsonValue, Status, UtcTimestamp, Uuid
+
+__all__ = ["PRIMARY_KEYS", "metadata", "periodic_task_event", "periodic_task_meta", "projection_offsets",
+           "task_event", "task_meta"]  # fmt: skip
+
+metadata = MetaData()
+
+task_meta = Table(
+    "task_meta",
+    metadata,
+    Column("task_id", Text, primary_key=True),
+    Column("name", Text),
+    Column("status", Status, nullable=False),
+    Column("result", JsonValue),
+    Column("traceback", Text),
+    Column("exc_type", Text),
+    Column("exc_message", Text),
+    Column("retries", Integer, nullable=False),
+    Column("args", JsonValue),
+    Column("kwargs", JsonValue),
+    Column("worker", Text),
+    Column("eta", UtcTimestamp),
+    Column("date_pending", UtcTimestamp),
+    Column("date_received", UtcTimestamp),
+    Column("date_started", UtcTimestamp),
+    Column("date_done", UtcTimestamp, nullable=False),
+    Column("runtime", Double),
+    Column("last_event_id", Uuid, nullable=False),
+    Column("last_offset", BigInteger),
+    # NOT NULL on PostgreSQL; nullable on SQLite, which adds a NOT NULL column only with a
+    # default (migration 0003). Every row the writers store sets it.
+    Column("first_seen", UtcTimestamp, nullable=False),
+    Column("exc_args", JsonValue),
+)
+# since/until, expiry and the stuck-task prefilter select on date_done; pages are keyset
+# walks on (first_seen, task_id), after an optional status, name or worker equality
+Index("task_meta_done_idx", task_meta.c.date_done.desc(), task_meta.c.task_id.desc())
+Index("task_meta_first_seen_idx", task_meta.c.first_seen.desc(), task_meta.c.task_id.desc())
+for _column in ("status", "name", "worker"):
+    Index(f"task_meta_{_column}_first_seen_idx", task_meta.c[_column], task_meta.c.first_seen.desc(),
+          task_meta.c.task_id.desc())  # fmt: skip
+
+
+
+def _history(name: str, *columns: Column[Any]) -> Table:
+    """A history table: one row per applied event, ``columns`` after its id, then when it
+    occurred, its log position and its JSON."""
+    return Table(
+        name,
+        metadata,
+        Column("event_id", Uuid, primary_key=True),
+        *columns,
+        Column("occurred_at", UtcTimestamp, nullable=False),
+        Column("partition", Integer, nullable=False),
+        Column("offset", BigInteger, nullable=False),
+        Column("payload", JsonDocument, nullable=False),
+    )
+
+
+task_event = _history(
+    "task_event",
+    Column("task_id", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("status", Text),
+    Column("attempt", Integer, nullable=False),
+)
+Index("task_event_task_idx", task_event.c.task_id, task_event.c.partition, task_event.c.offset)
+Index("task_event_time_idx", task_event.c.occurred_at, task_event.c.task_id)
+# time travel ranks each task's events by (attempt, precedence of status, occurred_at,
+# event_id): the index hands them over presorted by (task_id, attempt) and covers every
+# column the as-of query reads (an index-only scan). PostgreSQL carries status and event_id
+# as INCLUDE columns; SQLite has no INCLUDE, so they are trailing key columns there.
+Index("task_event_rank_idx", task_event.c.task_id, task_event.c.attempt, task_event.c.occurred_at,
+      postgresql_include=["status", "event_id"]).ddl_if(dialect="postgresql")  # fmt: skip
+Index("task_event_rank_idx", task_event.c.task_id, task_event.c.attempt, task_event.c.occurred_at,
+      task_event.c.status, task_event.c.event_id).ddl_if(dialect="sqlite")  # fmt: skip
+
+periodic_task_meta = Table(
+    "periodic_task_meta",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("task", Text),
+    Column("interval_seconds", Double),
+    Column("enabled", Boolean, nullable=False),
+    Column("last_run_at", UtcTimestamp),
+    Column("total_run_count", Integer, nullable=False),
+    Column("last_run_task_id", Text),
+    Column("config_at", UtcTimestamp),
+    Column("config_event_id", Uuid),
+    Column("last_event_id", Uuid, nullable=False),
+    Column("registered_at", UtcTimestamp),
+    Column("registered_event_id", Uuid),
+    Column("last_run_event_id", Uuid),
+)
+
+periodic_task_event = _history(
+    "periodic_task_event",
+    Column("name", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("task_id", Text),
+)
+Index("periodic_task_event_name_idx", periodic_task_event.c.name, periodic_task_event.c.occurred_at)
+Index("periodic_task_event_run_idx", periodic_task_event.c.task_id)
+
+projection_offsets = Table(
+    "projection_offsets",
+    metadata,
+    Column("projection", Text, primary_key=True),
+    Column("topic", Text, primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("next_offset", BigInteger, nullable=False),
+    Column("updated_at", UtcTimestamp, nullable=False, server_default=func.current_timestamp()),
+)
+
+PRIMARY_KEYS = {table: metadata.tables[table].primary_key.columns[0].name
+                for table in ("task_meta", "periodic_task_meta", "task_event", "periodic_task_event")}  # fmt: skip
+"""The tables a rebuild compares row by row, each with its primary key."""

@@ -1,0 +1,167 @@
+"""What every view writer does the same way, written once: the migrations, the conditional
+offset write, the reads the planner makes. A backend adds how it writes the rows of a batch
+in bulk (``_write_rows``) and how it guards a migration.
+
+The offset guard: a batch first claims its partitions' offset rows (inserting missing
+ones at 0) and reads them under a row lock (PostgreSQL; SQLite's write lock covers the
+whole file), refuses the batch if they moved since it was read, and sets them last, all in
+the one transaction that writes the rows.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, Insert, Table, Text, bindparam, cast, delete, func, select, update
+
+from ledger.domain.fold import TaskState
+from ledger.domain.periodic import PeriodicState
+from ledger.projections import migrations
+from ledger.projections.reader import offsets_query
+from ledger.projections.schema import (
+    PRIMARY_KEYS,
+    metadata,
+    periodic_task_event,
+    periodic_task_meta,
+    projection_offsets,
+    task_event,
+    task_meta,
+)
+from ledger.projections.sql import HISTORY_COLUMNS, PERIODIC_COLUMNS, TASK_COLUMNS, Database, history_row
+from ledger.projections.store import Changes, HistoryRow, StaleOffsets, ViewWriter
+
+__all__ = ["SqlViewWriter", "moved_offsets"]
+
+
+def moved_offsets(changes: Changes, stored: dict[int, int]) -> dict[int, int]:
+    """The stored offsets of the batch's partitions that are not the ones it was read from
+    (absent counts as 0)."""
+    expected = changes.expected_offsets
+    return {p: stored.get(p, 0) for p in sorted(changes.offsets) if stored.get(p, 0) != expected.get(p, 0)}
+
+
+_o = projection_offsets.c
+_STORE_OFFSET = (
+    update(projection_offsets)
+    .where(_o.projection == bindparam("b_projection"), _o.topic == bindparam("b_topic"),
+           _o.partition == bindparam("b_partition"))
+    .values(next_offset=bindparam("b_next_offset"), updated_at=func.current_timestamp())
+)  # fmt: skip
+
+
+class SqlViewWriter(ViewWriter):
+    """The views of one ``Database``, written by one projector (or a rebuild)."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def close(self) -> None:
+        self.database.dispose()
+
+    # -- schema ---------------------------------------------------------------------------
+    def migrate(self, target: str = "head") -> list[str]:
+        with self._migration() as (conn, schema):
+            return migrations.upgrade(conn, target, schema=schema)
+
+    @abstractmethod
+    def _migration(self) -> AbstractContextManager[tuple[Connection, str | None]]:
+        """The transaction a migration runs in, under the backend's migration lock and
+        with what it needs (the schema, the file); and the schema of the version table
+        (None: the connection's own)."""
+
+    # -- the batch ------------------------------------------------------------------------
+    def write(self, changes: Changes) -> None:
+        with self.database.transaction() as conn:
+            self._hold_views(conn)
+            self._claim_offsets(conn, changes)
+            if changes.deleted_tasks:
+                for table in (task_event, task_meta):
+                    conn.execute(delete(table).where(self.database.members(table.c.task_id, changes.deleted_tasks)))
+            self._write_rows(conn, changes)
+            conn.execute(_STORE_OFFSET, [
+                {"b_projection": changes.projection, "b_topic": changes.topic, "b_partition": p, "b_next_offset": o}
+                for p, o in sorted(changes.offsets.items())
+            ])  # fmt: skip
+
+    def _hold_views(self, conn: Connection) -> None:
+        """Taken first in a batch's transaction: what keeps a rebuild's swap out (none by default)."""
+
+    @abstractmethod
+    def _insert(self, table: Table) -> Insert:
+        """The dialect's INSERT (for its ON CONFLICT)."""
+
+    @abstractmethod
+    def _write_rows(self, conn: Connection, changes: Changes) -> None:
+        """Append the batch's history rows and upsert its task and periodic rows, in bulk."""
+
+    def _claim_offsets(self, conn: Connection, changes: Changes) -> None:
+        """Lock this batch's offset rows and refuse the batch if they moved (zombie guard)."""
+        partitions = sorted(changes.offsets)
+        claim = self._insert(projection_offsets).on_conflict_do_nothing()  # type: ignore[attr-defined]
+        conn.execute(claim, [{"projection": changes.projection, "topic": changes.topic, "partition": p,
+                              "next_offset": 0} for p in partitions])  # fmt: skip
+        locked = (
+            offsets_query(changes.projection, changes.topic).where(_o.partition.in_(partitions))
+            .order_by(_o.partition).with_for_update()
+        )  # fmt: skip
+        moved = moved_offsets(changes, {p: o for p, o in conn.execute(locked)})
+        if moved:
+            raise StaleOffsets(
+                f"offsets of {changes.topic} moved under projection {changes.projection!r}: "
+                f"expected {changes.expected_offsets}, stored {moved}"
+            )
+
+    # -- what the planner reads -----------------------------------------------------------
+    def _rows(self, query: Any) -> list[Any]:
+        with self.database.reading() as conn:
+            return list(conn.execute(query))
+
+    def offsets(self, projection: str, topic: str) -> dict[int, int]:
+        return {p: o for p, o in self._rows(offsets_query(projection, topic))}
+
+    def load_tasks(self, task_ids: Iterable[str]) -> dict[str, TaskState]:
+        ids = list(task_ids)
+        if not ids:
+            return {}
+        rows = self._rows(select(*TASK_COLUMNS).where(self.database.members(task_meta.c.task_id, ids)))
+        return {row[0]: TaskState(*row) for row in rows}
+
+    def load_periodic(self, names: Iterable[str]) -> dict[str, PeriodicState]:
+        wanted = list(names)
+        if not wanted:
+            return {}
+        rows = self._rows(select(*PERIODIC_COLUMNS).where(self.database.members(periodic_task_meta.c.name, wanted)))
+        return {row[0]: PeriodicState(*row) for row in rows}
+
+    def known_event_ids(self, event_ids: Iterable[UUID]) -> set[UUID]:
+        ids = [str(event_id) for event_id in event_ids]
+        if not ids:
+            return set()
+        query = select(task_event.c.event_id).where(self.database.members(task_event.c.event_id, ids)).union_all(
+            select(periodic_task_event.c.event_id).where(self.database.members(periodic_task_event.c.event_id, ids))
+        )
+        return {event_id for (event_id,) in self._rows(query)}
+
+    def task_history(self, task_ids: Iterable[str]) -> list[HistoryRow]:
+        ids = list(task_ids)
+        if not ids:
+            return []
+        e = task_event.c
+        query = select(*HISTORY_COLUMNS).where(self.database.members(e.task_id, ids)).order_by(e.partition, e.offset)
+        return [history_row(row) for row in self._rows(query)]
+
+    def table_rows(self, table: str) -> tuple[list[str], Iterator[tuple[object, ...]]]:
+        source = metadata.tables[table]
+        key = cast(source.c[PRIMARY_KEYS[table]], Text).collate(self.database.byte_order_collation)
+        query = select(source).order_by(key)
+
+        def stream() -> Iterator[tuple[object, ...]]:
+            with self.database.reading() as conn:
+                for row in conn.execution_options(stream_results=True, yield_per=5000).execute(query):
+                    yield tuple(row)
+
+        return [column.name for column in source.columns], stream()
