@@ -31,14 +31,15 @@ from sqlalchemy import (
     Table,
     Text,
     any_,
+    bindparam,
     cast,
     create_engine,
-    literal,
     select,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import QueuePool
+from sqlalchemy.types import NullType
 
 from ledger.projections import bulk
 from ledger.projections.reader import SqlViewReader
@@ -125,8 +126,10 @@ class PostgresDatabase(Database):
         return None
 
     def members(self, column: ColumnElement[Any], values: Collection[str]) -> ColumnElement[bool]:
+        """An untyped literal cast to the array type: PostgreSQL folds it into a constant
+        once (a text value cast at run time is parsed again wherever it is evaluated)."""
         element = postgresql.UUID() if isinstance(column.type, Uuid) else Text()
-        return column == any_(cast(literal(_array_literal(values), Text), ARRAY(element)))
+        return column == any_(cast(bindparam(None, _array_literal(values), type_=NullType()), ARRAY(element)))
 
     def top_statuses_as_of(self, at: ColumnElement[Any]) -> Select[Any]:
         """One ``DISTINCT ON`` per task, task_id DESC as well: a backward scan of the rank

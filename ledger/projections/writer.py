@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Insert, Table, Text, bindparam, cast, delete, func, select, update
+from sqlalchemy import Connection, Insert, Table, Text, bindparam, cast, delete, func, select, union_all, update
 
 from ledger.domain.fold import TaskState
 from ledger.domain.periodic import PeriodicState
@@ -141,9 +141,10 @@ class SqlViewWriter(ViewWriter):
         ids = [str(event_id) for event_id in event_ids]
         if not ids:
             return set()
-        query = select(task_event.c.event_id).where(self.database.members(task_event.c.event_id, ids)).union_all(
-            select(periodic_task_event.c.event_id).where(self.database.members(periodic_task_event.c.event_id, ids))
-        )
+        both = union_all(select(task_event.c.event_id), select(periodic_task_event.c.event_id)).subquery()
+        # one condition over both tables: the batch's ids are sent and parsed once (the
+        # databases push it down into each table's index)
+        query = select(both.c.event_id).where(self.database.members(both.c.event_id, ids))
         return {event_id for (event_id,) in self._rows(query)}
 
     def task_history(self, task_ids: Iterable[str]) -> list[HistoryRow]:
