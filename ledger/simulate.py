@@ -9,6 +9,7 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ledger.domain.events import (
     AnyEvent,
@@ -87,29 +88,28 @@ def task_events(fleet: Fleet, rng: random.Random, task_id: str, at: datetime) ->
             )
             tick += timedelta(seconds=2.0**attempt)
             continue
-        roll = rng.random()
-        if roll < fleet.failure_odds:
-            exc_type, message = rng.choice(EXCEPTIONS)
-            events.append(
-                TaskFailed(
-                    **common,
-                    exc_type=exc_type,
-                    exc_message=message,
-                    runtime=runtime,
-                    traceback=f'Traceback (most recent call last):\n  File "tasks.py", line 42, '
-                    f"in {name.split('.')[-1]}\n{exc_type}: {message}",
-                    occurred_at=tick,
-                )
-            )
-        elif roll < fleet.failure_odds + fleet.revoke_odds:
-            events.append(TaskRevoked(**common, reason="revoked by operator", terminated=True, occurred_at=tick))
-        elif roll < fleet.failure_odds + fleet.revoke_odds + fleet.running_odds:
-            pass  # still running
-        else:
-            events.append(
-                TaskSucceeded(**common, result={"ok": True, "items": args[0] % 97}, runtime=runtime, occurred_at=tick)
-            )
+        outcome = _outcome(fleet, rng, common, args, runtime, tick)
+        if outcome is not None:
+            events.append(outcome)
     return events
+
+
+def _outcome(fleet: Fleet, rng: random.Random, common: dict[str, Any], args: list[int], runtime: float,
+             tick: datetime) -> TaskEvent | None:  # fmt: skip
+    """How the last attempt ended: failed, revoked, succeeded, or None (still running)."""
+    roll = rng.random()
+    if roll < fleet.failure_odds:
+        exc_type, message = rng.choice(EXCEPTIONS)
+        short_name = common["task_name"].split(".")[-1]
+        where = f'  File "tasks.py", line 42, in {short_name}'
+        traceback = f"Traceback (most recent call last):\n{where}\n{exc_type}: {message}"
+        return TaskFailed(**common, exc_type=exc_type, exc_message=message, runtime=runtime, traceback=traceback,
+                          occurred_at=tick)  # fmt: skip
+    if roll < fleet.failure_odds + fleet.revoke_odds:
+        return TaskRevoked(**common, reason="revoked by operator", terminated=True, occurred_at=tick)
+    if roll < fleet.failure_odds + fleet.revoke_odds + fleet.running_odds:
+        return None
+    return TaskSucceeded(**common, result={"ok": True, "items": args[0] % 97}, runtime=runtime, occurred_at=tick)
 
 
 def periodic_events(

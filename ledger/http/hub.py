@@ -26,9 +26,8 @@ streams). The hub never waits for one stream: a joined stream whose mailbox woul
 is dropped with ``event: error`` (its client resumes with ``Last-Event-ID``). The hub waits
 only when no joined stream has room, at the pace of the fastest one.
 
-The hub starts with the first stream and stops with the server. A failed reader (broker
-away) is reopened at ``H`` under the backend retry policy (``ledger.retry``) while streams
-get their keep-alives. Streams beyond ``max_streams`` are refused (``StreamLimit``, a 503).
+The hub starts with the first stream, stops with the server, and reopens a failed reader
+at ``H`` (``ledger.retry``). Streams beyond ``max_streams`` get ``StreamLimit`` (a 503).
 """
 
 from __future__ import annotations
@@ -299,6 +298,5 @@ def _closing(iterator: Iterator[T]) -> Iterator[Iterator[T]]:
     try:
         yield iterator
     finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
+        if close := getattr(iterator, "close", None):
             close()

@@ -1,4 +1,5 @@
-"""The views on PostgreSQL: the only module that imports psycopg2 (SQLAlchemy's driver here).
+"""The views on PostgreSQL, on psycopg2 (SQLAlchemy's driver here; only this module and
+``postgres_rebuild`` import it, which the layer contract in pyproject.toml holds).
 
 What it adds to the shared reader and writer: how to connect (``connect``: a timeout, the
 schema as search path, errors that name the server), what PostgreSQL does differently (a
