@@ -36,10 +36,10 @@ With `LEDGER_API_TOKEN` set, every endpoint but `/health`, `/docs` and `/openapi
 `Authorization: Bearer <token>`."""
 
 
-def create_app(settings: Settings, *, store: ViewReader | None = None, log: EventLog | None = None) -> FastAPI:
-    """The application. ``store`` and ``log``, when given, are used instead of building
+def create_app(settings: Settings, *, reader: ViewReader | None = None, log: EventLog | None = None) -> FastAPI:
+    """The application. ``reader`` and ``log``, when given, are used instead of building
     them from ``settings`` and are left open (their owner closes them)."""
-    backends = Backends(settings, store=store, log=log)
+    backends = Backends(settings, reader=reader, log=log)
     hub = Hub(
         lambda: backends.log,
         backends.codec,

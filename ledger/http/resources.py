@@ -69,7 +69,7 @@ class Pool(Generic[T]):
 
     @classmethod
     def shared(cls, item: T) -> Pool[T]:
-        """One object the caller owns (an injected store), lent to one thread at a time."""
+        """One object the caller owns (an injected reader), lent to one thread at a time."""
         return cls(lambda: item, size=1, close=None)
 
     @contextmanager
@@ -113,12 +113,12 @@ class Pool(Generic[T]):
 class Backends:
     """The objects one app serves from; owned ones are closed by ``close``."""
 
-    def __init__(self, settings: Settings, *, store: ViewReader | None = None, log: EventLog | None = None) -> None:
+    def __init__(self, settings: Settings, *, reader: ViewReader | None = None, log: EventLog | None = None) -> None:
         self.settings = settings
         self.codec: Codec = bootstrap.build_codec(settings)
         self._views: Pool[ViewReader] = (
-            Pool.shared(store)
-            if store is not None
+            Pool.shared(reader)
+            if reader is not None
             else Pool(lambda: bootstrap.build_view_reader(settings), size=POOL_SIZE, close=lambda r: r.close())
         )
         self._log, self._owns_log = log, log is None

@@ -176,5 +176,3 @@ def _log_target(settings: Settings) -> str:
 
 def _views_target(settings: Settings) -> str:
     return bootstrap.views(settings).where(settings)
-
-
