@@ -33,7 +33,7 @@ from typing import Any, Final
 from pydantic import TypeAdapter, ValidationError
 
 from ledger.codec import PLAIN, Codec, CodecError, generate_cipher_key
-from ledger.domain.events import AnyEvent, PeriodicTaskEvent, TaskEvent, event_key
+from ledger.domain.events import SCHEMA_VERSION, AnyEvent, PeriodicTaskEvent, TaskEvent, event_key
 from ledger.domain.limits import fit
 from ledger.eventlog.base import Headers, LogRecord, StoredRecord
 
@@ -59,7 +59,6 @@ __all__ = [
 ]
 
 EVENT_ADAPTER: Final[TypeAdapter[AnyEvent]] = TypeAdapter(AnyEvent)
-SCHEMA_VERSION: Final = 1
 SCHEMA_ID: Final = f"https://taskledger.io/schemas/event/v{SCHEMA_VERSION}.json"
 SPEC_VERSION: Final = "1.0"
 CE_TYPE_PREFIX: Final = "io.taskledger."

@@ -21,6 +21,8 @@ from ledger.domain.fields import Args, FreeText, Kwargs, Name, PeriodicName, Tas
 from ledger.domain.statuses import TaskStatus
 
 __all__ = [
+    "LINKAGE_FIELDS",
+    "SCHEMA_VERSION",
     "AnyEvent",
     "AnyPeriodicEvent",
     "AnyTaskEvent",
@@ -76,8 +78,13 @@ def this_process(worker: str | None = None) -> Emitter:
     return emitter
 
 
+SCHEMA_VERSION: Final = 2
+"""The events' schema version. 2 added the optional linkage and routing of ``TaskEvent``
+(``LINKAGE_FIELDS``); a version-1 record (without them) is still valid and reads as before."""
+
+
 class _Event(_Frozen):
-    version: Literal[1] = 1
+    version: Literal[1, 2] = SCHEMA_VERSION
     type: str
     event_id: UUID = Field(default_factory=uuid4)
     occurred_at: AwareDatetime = Field(default_factory=utc_now)
@@ -96,6 +103,27 @@ class TaskEvent(_Event):
     truncated: dict[str, Annotated[int, Field(ge=0)]] | None = None
     """Fields cut to keep the event under the size limit (``limits.fit``): each field's name
     and its original size in bytes of JSON."""
+    # -- since schema version 2: where the task stands in a workflow and how it was routed.
+    # Any event may carry them (the publisher knows them, and so does the worker's request).
+    root_id: TaskId | None = None
+    """The first task of the workflow (Celery's ``root_id`` header)."""
+    parent_id: TaskId | None = None
+    """The task that sent this one (Celery's ``parent_id`` header; the SDK's current task)."""
+    group_id: TaskId | None = None
+    """The group this task is a member of (Celery's ``group`` header)."""
+    callback_id: TaskId | None = None
+    """The chord callback that runs once this task's group has finished (the id of the
+    ``chord`` signature in a Celery message's embed)."""
+    queue: ShortText | None = None
+    exchange: ShortText | None = None
+    routing_key: ShortText | None = None
+    expires: AwareDatetime | None = None
+    """When the message expires: a worker revokes it if not started by then."""
+
+
+LINKAGE_FIELDS: Final = ("root_id", "parent_id", "group_id", "callback_id", "queue", "exchange",
+                         "routing_key", "expires")  # fmt: skip
+"""The task fields schema version 2 added: absent from older records."""
 
 
 class TaskPending(TaskEvent):

@@ -54,7 +54,7 @@ def test_each_task_event_maps_to_its_status() -> None:
 
 def test_defaults_fill_id_time_and_emitter() -> None:
     event = TaskStarted(task_id="t1")
-    assert event.version == 1
+    assert event.version == 2
     assert isinstance(event.event_id, UUID)
     assert event.occurred_at.tzinfo is not None
     assert event.emitter.pid > 0 and event.emitter.host
@@ -94,7 +94,8 @@ def test_task_id_must_be_a_non_blank_short_string(task_id: str, message: str) ->
 
 
 def test_wrong_version_is_rejected() -> None:
-    assert errors(TaskStarted, task_id="t", version=2) == [("version", "Input should be 1")]
+    assert errors(TaskStarted, task_id="t", version=3) == [("version", "Input should be 1 or 2")]
+    assert errors(TaskStarted, task_id="t", version=0) == [("version", "Input should be 1 or 2")]
 
 
 def test_numeric_rules() -> None:

@@ -5,12 +5,13 @@ import json
 import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 
 from ledger.codec import PLAIN, Codec, generate_cipher_key
 from ledger.domain.events import (
+    LINKAGE_FIELDS,
     AnyEvent,
     Emitter,
     PeriodicTaskRegistered,
@@ -47,8 +48,8 @@ COMMON: dict[str, Any] = {"occurred_at": NOW, "emitter": HERE}
 TASK: dict[str, Any] = {**COMMON, "task_id": "task-1", "task_name": "tasks.add", "attempt": 1}
 SAMPLES: list[AnyEvent] = [
     TaskPending(**TASK, args=[1, "two", {"three": 3.0}], kwargs={"k": [None, True]}, eta=NOW),
-    TaskReceived(**TASK, eta=NOW),
-    TaskStarted(**TASK),
+    TaskReceived(**TASK, eta=NOW, queue="celery", exchange="", routing_key="celery", expires=NOW),
+    TaskStarted(**TASK, root_id="root-1", parent_id="parent-1", group_id="group-1", callback_id="cb-1"),
     TaskRetried(**TASK, exc_type="IOError", exc_message="disk", traceback="tb", countdown=1.5),
     TaskFailed(**TASK, exc_type="ValueError", exc_message="bad", traceback="tb", runtime=0.25),
     TaskSucceeded(**TASK, result={"secret-result": [1, 2]}, runtime=0.5),
@@ -180,8 +181,8 @@ def test_unreadable_values(value: bytes | None, expected: str) -> None:
     [
         ({"task_id": None}, "task_id: Input should be a valid string"),
         ({"occurred_at": "2024-05-01T12:00:00"}, "occurred_at: Input should have timezone info"),
-        ({"version": 2}, "version: Input should be 1"),
-        ({"version": 2, "new_field": 1}, "version: Input should be 1"),  # a future schema
+        ({"version": 3}, "version: Input should be 1 or 2"),
+        ({"version": 3, "new_field": 1}, "version: Input should be 1 or 2"),  # a future schema
         ({"colour": "red"}, "colour: Extra inputs are not permitted"),
         ({"attempt": -1}, "attempt: Input should be greater than or equal to 0"),
         ({"task_id": "  "}, "task_id: must not be blank"),
@@ -194,6 +195,23 @@ def test_unreadable_values(value: bytes | None, expected: str) -> None:
 def test_schema_violations_name_the_field_and_rule(change: dict[str, Any], expected: str) -> None:
     document = {**valid_document(), **change}
     assert reason_of(raw(document)) == expected
+
+
+V1_RECORD: Final = (
+    b'{"version": 1, "type": "task.started", "event_id": "0b9e4a52-3f4e-4a56-9d3b-8a0f1c6e2d11",'
+    b' "occurred_at": "2024-05-01T12:30:15Z", "emitter": {"host": "h", "pid": 7, "worker": null},'
+    b' "task_id": "task-1", "task_name": "tasks.add", "attempt": 0, "args": null, "kwargs": null,'
+    b' "truncated": null}'
+)
+"""A task event as schema version 1 wrote it, before the linkage and routing fields."""
+
+
+def test_a_version_1_record_still_decodes_without_the_newer_fields() -> None:
+    event = decode(StoredRecord("events", 0, 0, b"task-1", V1_RECORD))
+    assert isinstance(event, TaskStarted) and event.version == 1
+    assert (event.task_id, event.task_name) == ("task-1", "tasks.add")
+    assert all(getattr(event, name) is None for name in LINKAGE_FIELDS)
+    assert decode(stored(encode(event))) == event  # re-encoded, it stays a version-1 event
 
 
 def test_missing_field_and_unknown_or_missing_type() -> None:
@@ -286,7 +304,7 @@ def test_codec_from_settings() -> None:
 
 def test_json_schema_describes_every_event(tmp_path: Path) -> None:
     schema = json_schema()
-    assert schema["$id"] == SCHEMA_ID and schema["version"] == 1 and schema["title"]
+    assert schema["$id"] == SCHEMA_ID and schema["version"] == 2 and schema["title"]
     mapping = schema["discriminator"]["mapping"]
     assert schema["discriminator"]["propertyName"] == "type"
     assert len(schema["oneOf"]) == len(mapping) == 11
