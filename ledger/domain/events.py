@@ -46,6 +46,7 @@ __all__ = [
 
 Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 ShortText = Annotated[str, Field(max_length=255), AfterValidator(no_nul)]
+_OMITTED: Final = Field(exclude_if=lambda value: value is None)
 
 
 def utc_now() -> datetime:
@@ -105,19 +106,20 @@ class TaskEvent(_Event):
     and its original size in bytes of JSON."""
     # -- since schema version 2: where the task stands in a workflow and how it was routed.
     # Any event may carry them (the publisher knows them, and so does the worker's request).
-    root_id: TaskId | None = None
+    # Left out of the JSON when unset, so a version-1 event re-encodes to its original bytes.
+    root_id: Annotated[TaskId | None, _OMITTED] = None
     """The first task of the workflow (Celery's ``root_id`` header)."""
-    parent_id: TaskId | None = None
+    parent_id: Annotated[TaskId | None, _OMITTED] = None
     """The task that sent this one (Celery's ``parent_id`` header; the SDK's current task)."""
-    group_id: TaskId | None = None
+    group_id: Annotated[TaskId | None, _OMITTED] = None
     """The group this task is a member of (Celery's ``group`` header)."""
-    callback_id: TaskId | None = None
+    callback_id: Annotated[TaskId | None, _OMITTED] = None
     """The chord callback that runs once this task's group has finished (the id of the
     ``chord`` signature in a Celery message's embed)."""
-    queue: ShortText | None = None
-    exchange: ShortText | None = None
-    routing_key: ShortText | None = None
-    expires: AwareDatetime | None = None
+    queue: Annotated[ShortText | None, _OMITTED] = None
+    exchange: Annotated[ShortText | None, _OMITTED] = None
+    routing_key: Annotated[ShortText | None, _OMITTED] = None
+    expires: Annotated[AwareDatetime | None, _OMITTED] = None
     """When the message expires: a worker revokes it if not started by then."""
 
 

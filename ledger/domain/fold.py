@@ -35,15 +35,17 @@ from uuid import UUID
 
 from pydantic import JsonValue
 
-from ledger.domain.events import TaskEvent, TaskExpired
+from ledger.domain.events import LINKAGE_FIELDS, TaskEvent, TaskExpired
 from ledger.domain.statuses import PRECEDENCE, READY_STATES, TaskStatus
 
 __all__ = [
+    "DURATIONS",
     "GAP_FIELDS",
     "STATUS_DATES",
     "STATUS_GROUP",
     "Rank",
     "TaskState",
+    "durations",
     "evolve",
     "expires",
     "fold",
@@ -87,6 +89,23 @@ class TaskState:
     first_seen: datetime
     """``occurred_at`` of the task's first event in log order (lowest offset; with offsets
     unknown, the lowest-ranked event): set when the task first appears, never changed."""
+    root_id: str | None
+    parent_id: str | None
+    group_id: str | None
+    callback_id: str | None
+    """Where the task stands in its workflow (see ``TaskEvent``): gap fields."""
+    queue: str | None
+    exchange: str | None
+    routing_key: str | None
+    expires: datetime | None
+    queue_wait: float | None
+    """Seconds from publish to receipt (``date_pending`` → ``date_received``). Both dates
+    are the latest of their status, so a retried task's wait spans its earlier attempts."""
+    start_delay: float | None
+    """Seconds from receipt to start (``date_received`` → ``date_started``): an ``eta`` or
+    a busy pool."""
+    total_time: float | None
+    """Seconds from publish to the finish (``date_pending`` → ``date_done``), once finished."""
 
 
 # -- the rules ------------------------------------------------------------------------------
@@ -109,6 +128,7 @@ success after a retry never keeps the retry's exception."""
 
 GAP_FIELDS: Final[Mapping[str, str]] = MappingProxyType(
     {"name": "task_name", "args": "args", "kwargs": "kwargs", "eta": "eta"}
+    | {name: name for name in LINKAGE_FIELDS}
 )
 """State field → event field: taken from the highest-ranked event carrying a value, so a
 late RECEIVED that knows the task's name fills it without touching the status."""
@@ -121,6 +141,17 @@ STATUS_DATES: Final[Mapping[TaskStatus, str]] = MappingProxyType(
     }
 )
 """Status → field holding ``occurred_at`` of the highest-ranked event of that status."""
+
+DURATIONS: Final[Mapping[str, tuple[str, str]]] = MappingProxyType(
+    {
+        "queue_wait": ("date_pending", "date_received"),
+        "start_delay": ("date_received", "date_started"),
+        "total_time": ("date_pending", "date_done"),
+    }
+)
+"""Derived field → (from, to) date fields: seconds between them, never negative (the
+publisher's and the worker's clocks may disagree a little). A function of the other fields
+only, so as order-proof as they are; ``total_time`` only once the task is finished."""
 
 
 
@@ -151,7 +182,11 @@ _GAP_IDX: Final = tuple((FIELDS.index(name), source) for name, source in GAP_FIE
 _DATE_IDX: Final[dict[TaskStatus | None, int]] = {
     status: FIELDS.index(name) for status, name in STATUS_DATES.items()
 }
-_TASK_ID, _OFFSET, _FIRST_SEEN = (FIELDS.index(name) for name in ("task_id", "last_offset", "first_seen"))
+_TASK_ID, _OFFSET, _FIRST_SEEN, _STATUS = (FIELDS.index(name) for name in ("task_id", "last_offset", "first_seen",
+                                                                          "status"))  # fmt: skip
+_DURATION_IDX: Final = tuple((FIELDS.index(name), FIELDS.index(start), FIELDS.index(end))
+                             for name, (start, end) in DURATIONS.items())  # fmt: skip
+_TOTAL: Final = FIELDS.index("total_time")
 _PRECEDENCE: Final[dict[TaskStatus | None, int]] = {status: rank for status, rank in PRECEDENCE.items()}
 _RULES: dict[type[TaskEvent], tuple[int, int | None]] = {}
 
@@ -204,12 +239,12 @@ def evolve(state: TaskState | None, event: TaskEvent, offset: int | None = None)
         values = _blank(event.task_id)
         values[_FIRST_SEEN] = event.occurred_at
         _step(values, None, event, offset)
-        return TaskState(*values)
+        return _state(values)
     if state.task_id != event.task_id:
         raise ValueError(f"task_id: event for {event.task_id!r} applied to {state.task_id!r}")
     values = list(_values_of(state))
     _step(values, top_rank(state), event, offset)
-    return TaskState(*values)
+    return _state(values)
 
 
 def fold(events: Iterable[tuple[TaskEvent, int | None]]) -> TaskState | None:
@@ -251,7 +286,7 @@ def _fold_ranked(pairs: list[tuple[TaskEvent, int | None]]) -> TaskState:
         if event.task_id != task_id:
             raise ValueError(f"task_id: events of {task_id!r} and {event.task_id!r} mixed")
         top = _step(values, top, event, offset)
-    return TaskState(*values)
+    return _state(values)
 
 
 def _step(values: list[Any], top: Rank | None, event: TaskEvent, offset: int | None) -> Rank:
@@ -280,6 +315,28 @@ def _fill_gaps(values: list[Any], event: TaskEvent, date_index: int | None, *, o
             values[index] = value
     if date_index is not None and (overwrite or values[date_index] is None):
         values[date_index] = event.occurred_at
+
+
+def durations(dates: Mapping[str, datetime | None], status: TaskStatus | str) -> dict[str, float | None]:
+    """``DURATIONS`` of a row given its date fields and status: for a migration filling
+    rows stored before the durations existed (as a rebuild would)."""
+    derived = {name: _seconds(dates[since], dates[until]) for name, (since, until) in DURATIONS.items()}
+    if status not in READY_STATES:
+        derived["total_time"] = None
+    return derived
+
+
+def _seconds(since: datetime | None, until: datetime | None) -> float | None:
+    return None if since is None or until is None else max(0.0, (until - since).total_seconds())
+
+
+def _state(values: list[Any]) -> TaskState:
+    """The state of these field values, with ``DURATIONS`` derived from them."""
+    for index, since, until in _DURATION_IDX:
+        values[index] = _seconds(values[since], values[until])
+    if values[_STATUS] not in READY_STATES:
+        values[_TOTAL] = None
+    return TaskState(*values)
 
 
 def _blank(task_id: str) -> list[Any]:

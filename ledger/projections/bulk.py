@@ -73,7 +73,8 @@ def task_values(state: TaskState, encoding: Encoding) -> tuple[Any, ...]:
     writes, and the generic loop's per-column set look-ups cost more than the values."""
     (task_id, name, status, result, traceback, exc_type, exc_message, retries, args, kwargs, worker, eta,
      date_pending, date_received, date_started, date_done, runtime, last_event_id, last_offset,
-     first_seen, exc_args) = _task_fields(state)
+     first_seen, exc_args, root_id, parent_id, group_id, callback_id, queue, exchange, routing_key, expires,
+     queue_wait, start_delay, total_time) = _task_fields(state)
     json_, time_ = encoding.dump_json, encoding.dump_time
     return (task_id, name, str(status) if isinstance(status, TaskStatus) else status,
             None if result is None else json_(result), traceback, exc_type, exc_message, retries,
@@ -82,7 +83,9 @@ def task_values(state: TaskState, encoding: Encoding) -> tuple[Any, ...]:
             None if date_received is None else time_(date_received),
             None if date_started is None else time_(date_started), None if date_done is None else time_(date_done),
             runtime, None if last_event_id is None else encoding.dump_uuid(last_event_id), last_offset,
-            time_(first_seen), None if exc_args is None else json_(exc_args))  # fmt: skip
+            time_(first_seen), None if exc_args is None else json_(exc_args), root_id, parent_id, group_id,
+            callback_id, queue, exchange, routing_key, None if expires is None else time_(expires), queue_wait,
+            start_delay, total_time)  # fmt: skip
 
 
 def periodic_values(state: PeriodicState, encoding: Encoding) -> tuple[Any, ...]:

@@ -44,14 +44,29 @@ task_meta = Table(
     # default (migration 0003). Every row the writers store sets it.
     Column("first_seen", UtcTimestamp, nullable=False),
     Column("exc_args", JsonValue),
+    # migration 0005: workflow linkage, routing and the fold's durations
+    Column("root_id", Text),
+    Column("parent_id", Text),
+    Column("group_id", Text),
+    Column("callback_id", Text),
+    Column("queue", Text),
+    Column("exchange", Text),
+    Column("routing_key", Text),
+    Column("expires", UtcTimestamp),
+    Column("queue_wait", Double),
+    Column("start_delay", Double),
+    Column("total_time", Double),
 )
 # since/until, expiry and the stuck-task prefilter select on date_done; pages are keyset
 # walks on (first_seen, task_id), after an optional status, name or worker equality
 Index("task_meta_done_idx", task_meta.c.date_done.desc(), task_meta.c.task_id.desc())
 Index("task_meta_first_seen_idx", task_meta.c.first_seen.desc(), task_meta.c.task_id.desc())
-for _column in ("status", "name", "worker"):
+for _column in ("status", "name", "worker", "queue"):
     Index(f"task_meta_{_column}_first_seen_idx", task_meta.c[_column], task_meta.c.first_seen.desc(),
           task_meta.c.task_id.desc())  # fmt: skip
+# a workflow is every task of a root; its edges join on parent, group and chord callback
+for _column in ("root_id", "parent_id", "group_id", "callback_id"):
+    Index(f"task_meta_{_column}_idx", task_meta.c[_column])
 
 
 

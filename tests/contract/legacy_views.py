@@ -29,6 +29,7 @@ from ledger.domain.events import (
     TaskStarted,
     TaskSucceeded,
 )
+from ledger.wire import EVENT_ADAPTER
 
 HERE = Path(__file__).with_name("legacy")
 T0 = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
@@ -49,7 +50,7 @@ def first_batch() -> list[AnyEvent]:
     """Every kind of value the views store: JSON with escapes and non-ASCII, etas, a retry
     with exception args, a failure with a traceback, a late event, a periodic task."""
     kwargs = {"path": "C:\\tmp\\x", "note": "tab\there\nnewline", "name": "é✓"}
-    return [
+    return [_version_1(event) for event in [
         TaskPending(task_id="t-done", task_name="app.add", args=[1, 2.5, None], kwargs=kwargs, event_id=_id(1),
                     occurred_at=_at(0), eta=_at(30), emitter=API),
         TaskStarted(task_id="t-done", event_id=_id(2), occurred_at=_at(31), emitter=W1),
@@ -66,7 +67,12 @@ def first_batch() -> list[AnyEvent]:
         PeriodicTaskRegistered(name="nightly", task="app.report", interval_seconds=86400.0, event_id=_id(9),
                                occurred_at=_at(6), emitter=API),
         PeriodicTaskTriggered(name="nightly", task_id="t-done", event_id=_id(10), occurred_at=_at(7), emitter=API),
-    ]  # fmt: skip
+    ]]  # fmt: skip
+
+
+def _version_1(event: AnyEvent) -> AnyEvent:
+    """The views before Alembic were made of events of schema version 1."""
+    return EVENT_ADAPTER.validate_python({**event.model_dump(), "version": 1})
 
 
 def second_batch() -> list[AnyEvent]:

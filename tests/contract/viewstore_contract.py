@@ -17,6 +17,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from ledger.domain.events import (
+    LINKAGE_FIELDS,
     AnyEvent,
     PeriodicTaskRegistered,
     PeriodicTaskTriggered,
@@ -27,7 +28,7 @@ from ledger.domain.events import (
     TaskStarted,
     TaskSucceeded,
 )
-from ledger.domain.fold import fold
+from ledger.domain.fold import DURATIONS, fold
 from ledger.domain.periodic import fold_periodic
 from ledger.domain.statuses import TaskStatus
 from ledger.projections.bulk import TASK_COLUMNS, TASK_EVENT_COLUMNS, Encoding, task_event_values, task_values
@@ -200,6 +201,20 @@ class ViewWriterContract(ViewsContract):
         assert store.load_tasks(["t1", "nope"]) == {"t1": expected}
         assert store.offsets("views", "topic") == reader.offsets("views", "topic") == {0: 3}
         assert store.known_event_ids([e.event_id for e in events] + [uuid4()]) == {e.event_id for e in events}
+
+    def test_linkage_routing_and_durations_read_back_exactly(self, store: ViewWriter, reader: ViewReader) -> None:
+        linkage: dict[str, Any] = {"root_id": "root-é", "parent_id": "parent", "group_id": "group", "callback_id": "cb",
+                                   "queue": "high", "exchange": "tasks", "routing_key": "high.x",
+                                   "expires": T0 + timedelta(hours=1, microseconds=7)}  # fmt: skip
+        events = [TaskPending(task_id="t1", occurred_at=T0, **linkage),
+                  TaskReceived(task_id="t1", occurred_at=T0 + timedelta(seconds=1.5)),
+                  *lifecycle("t1", at=T0 + timedelta(seconds=2))[1:]]  # fmt: skip
+        store.write(changes_for(events))
+        expected = fold([(e, i) for i, e in enumerate(events)])
+        assert expected is not None and reader.task_state("t1") == expected
+        assert {name: getattr(expected, name) for name in LINKAGE_FIELDS} == linkage
+        assert (expected.queue_wait, expected.start_delay, expected.total_time) == (1.5, 1.5, 4.0)
+        assert store.load_tasks(["t1"]) == {"t1": expected}
 
     def test_history_refolds_to_the_stored_row(self, store: ViewWriter, reader: ViewReader) -> None:
         events = lifecycle("t1", status=TaskStatus.FAILURE)
@@ -402,11 +417,13 @@ class MigrationContract(ViewsContract):
                        (TaskSucceeded(task_id="orphan", occurred_at=T0 + timedelta(seconds=40)), None)])  # fmt: skip
         assert skewed is not None and orphan is not None
         self.raw_insert(blank, "task_event", TASK_EVENT_COLUMNS, [task_event_values(r, self.encoding) for r in history])
-        kept = [i for i, column in enumerate(TASK_COLUMNS) if column not in ("first_seen", "exc_args")]  # later ones
+        later = ("first_seen", "exc_args", *LINKAGE_FIELDS, *DURATIONS)  # added by 0003 and after
+        kept = [i for i, column in enumerate(TASK_COLUMNS) if column not in later]
         self.raw_insert(blank, "task_meta", [TASK_COLUMNS[i] for i in kept],
                         [tuple(task_values(s, self.encoding)[i] for i in kept) for s in (skewed, orphan)])  # fmt: skip
-        assert blank.migrate() == ["0003_first_seen", "0004_exc_args"]
+        assert blank.migrate() == ["0003_first_seen", "0004_exc_args", "0005_linkage"]
         assert skewed.first_seen == received.occurred_at  # the first in the log, not the earliest
+        assert skewed.queue_wait == 10.0  # 0005 derives the durations from the stored dates
         with self.reader_for(blank) as reader:
             assert reader.task_state("skewed") == skewed
             assert reader.task_state("orphan") == orphan  # no history left: its earliest known date
@@ -426,7 +443,7 @@ class MigrationContract(ViewsContract):
         gets the same batch from today's writer. Both must answer alike, hold the same
         stored values, and stay alike through a next batch."""
         self._legacy(blank, 4, rows=True)
-        assert blank.migrate() == []  # recognised as up to date: stamped, nothing applied
+        assert blank.migrate() == ["0005_linkage"]  # recognised as at 0004: stamped, the newer applied
         assert blank.migrate() == []
         project(store, first_batch())
         with self.reader_for(blank) as legacy:
@@ -445,7 +462,7 @@ class MigrationContract(ViewsContract):
 
     def test_views_an_older_runner_left_half_migrated_get_the_rest(self, blank: ViewWriter) -> None:
         self._legacy(blank, 2, rows=False)
-        assert blank.migrate() == ["0003_first_seen", "0004_exc_args"]
+        assert blank.migrate() == ["0003_first_seen", "0004_exc_args", "0005_linkage"]
         assert blank.migrate() == []
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
@@ -27,6 +28,7 @@ from ledger.bootstrap import (
     build_view_writer,
 )
 from ledger.consumers.rebuild import Rebuild
+from ledger.domain.events import AnyEvent, TaskEvent
 from ledger.eventlog.base import EventLog
 from ledger.projections.rebuild import CatchUp, Inspect, RebuildInProgress
 from ledger.projections.schema import PRIMARY_KEYS
@@ -57,6 +59,39 @@ def test_a_rebuild_from_offset_0_gives_exactly_the_rows_the_live_projector_made(
     after = dump(build_view_writer(settings))
     assert after == before  # invariant 1: the log is the truth, the views a fold of it
     assert_views_match_fold(build_view_writer(settings), events, positions)
+
+
+def linked(events: list[AnyEvent]) -> list[AnyEvent]:
+    """The stream as a fleet of workflows would log it: tasks under a few roots and groups,
+    routed to a few queues, the publish carrying the linkage and the worker the routing."""
+    out: list[AnyEvent] = []
+    for event in events:
+        if isinstance(event, TaskEvent):
+            n = zlib.crc32(event.task_id.encode())
+            update = ({"root_id": f"root-{n % 7}", "parent_id": f"root-{n % 7}", "group_id": f"g-{n % 11}",
+                       "callback_id": f"cb-{n % 11}"} if event.type == "task.pending"
+                      else {"queue": f"q{n % 3}", "routing_key": f"q{n % 3}", "exchange": ""})  # fmt: skip
+            event = event.model_copy(update=update)
+        out.append(event)
+    return out
+
+
+def test_a_rebuild_fills_linkage_routing_and_durations_from_the_log(
+    settings: Settings, log: EventLog, store: ViewWriter
+) -> None:
+    events = linked(stream(seed=43, tasks=150, duplicates=10, late=10))
+    positions = append_all(log, events)
+    project_all(settings)
+    before = dump(store)
+    report = build_rebuild(settings).run(verify=True)
+    assert report.swapped and report.diff is not None and report.diff.clean, report.diff and report.diff.report()
+    rebuilt = build_view_writer(settings)
+    assert dump(rebuilt) == before
+    assert_views_match_fold(rebuilt, events, positions)
+    states = rebuilt.load_tasks({e.task_id for e in events if isinstance(e, TaskEvent)}).values()
+    assert {s.queue for s in states} == {"q0", "q1", "q2"}
+    assert any(s.root_id and s.group_id and s.callback_id for s in states)
+    assert any(s.queue_wait is not None for s in states) and any(s.total_time is not None for s in states)
 
 
 def test_verify_reports_a_corrupted_live_row_and_dry_run_keeps_the_live_views(

@@ -25,6 +25,7 @@ from ledger.domain.events import (
     TaskSucceeded,
 )
 from ledger.domain.fold import (
+    DURATIONS,
     GAP_FIELDS,
     STATUS_DATES,
     STATUS_GROUP,
@@ -51,6 +52,9 @@ def lifecycles(draw: st.DrawFn) -> list[TaskEvent]:
         draw(st.lists(st.integers(), max_size=3)),
     )
     clock = [T0]
+    linkage = {"root_id": "root", "parent_id": "parent", "group_id": draw(st.sampled_from(["g1", "g2"])),
+               "callback_id": "cb", "queue": draw(st.sampled_from(["celery", "high"])), "routing_key": "rk",
+               "exchange": "", "expires": T0 + timedelta(days=1)}  # fmt: skip
 
     def common(attempt: int) -> dict[str, Any]:
         clock[0] += timedelta(milliseconds=draw(st.integers(1, 10_000)))
@@ -61,6 +65,7 @@ def lifecycles(draw: st.DrawFn) -> list[TaskEvent]:
             "task_name": name if draw(st.booleans()) else None,
             "args": args if draw(st.booleans()) else None,
             "emitter": Emitter(host=draw(st.sampled_from(["w1", "w2"])), pid=1),
+            **{field: value for field, value in linkage.items() if draw(st.booleans())},
         }
 
     events: list[TaskEvent] = [
@@ -211,6 +216,38 @@ def test_gap_fields_come_from_the_highest_ranked_event_carrying_them() -> None:
     )
 
 
+def test_linkage_and_routing_come_from_whichever_event_carries_them() -> None:
+    pending = ev(TaskPending, 0, root_id="r", parent_id="p", queue="celery", routing_key="celery",
+                 expires=T0 + timedelta(hours=1))  # fmt: skip
+    received = ev(TaskReceived, 1, group_id="g", callback_id="cb", exchange="tasks")
+    started = ev(TaskStarted, 2, queue="high")  # a later event's value wins (re-routed)
+    for pairs in ([(pending, 0), (received, 1), (started, 2)], [(started, 2), (received, 1), (pending, 0)]):
+        state = fold(pairs)
+        assert state is not None
+        assert (state.root_id, state.parent_id, state.group_id, state.callback_id) == ("r", "p", "g", "cb")
+        assert (state.queue, state.exchange, state.routing_key) == ("high", "tasks", "celery")
+        assert state.expires == T0 + timedelta(hours=1)
+
+
+def test_timings_are_derived_from_the_dates_in_any_order() -> None:
+    pending, received, started = ev(TaskPending, 0), ev(TaskReceived, 3), ev(TaskStarted, 4)
+    done = ev(TaskSucceeded, 10, runtime=6.0)
+    for pairs in ([(pending, 0), (received, 1), (started, 2), (done, 3)],
+                  [(done, 3), (started, 2), (pending, 0), (received, 1)]):  # fmt: skip
+        state = fold(pairs)
+        assert state is not None
+        assert (state.queue_wait, state.start_delay, state.total_time, state.runtime) == (3.0, 1.0, 10.0, 6.0)
+    running = evolve(evolve(evolve(None, pending), received), started)
+    assert (running.queue_wait, running.start_delay, running.total_time) == (3.0, 1.0, None)  # not finished
+    only_started = fold([(started, 0)])
+    assert only_started is not None and only_started.queue_wait is None and only_started.start_delay is None
+
+
+def test_a_timing_is_never_negative_when_clocks_disagree() -> None:
+    state = fold([(ev(TaskPending, 5), 0), (ev(TaskReceived, 2), 1)])  # the worker's clock is behind
+    assert state is not None and state.queue_wait == 0.0
+
+
 def test_worker_is_the_emitters_worker_or_host() -> None:
     named = ev(TaskStarted, 0, emitter=Emitter(host="h", pid=1, worker="celery@h"))
     bare = ev(TaskSucceeded, 1, emitter=Emitter(host="h2", pid=2))
@@ -296,7 +333,7 @@ def test_empty_history_folds_to_none_and_tasks_cannot_mix() -> None:
 def test_every_state_field_has_exactly_one_rule() -> None:
     """The rules are data: each column is status group, gap, status date, or identity."""
     names = [f.name for f in dataclasses.fields(TaskState)]
-    ruled = [*STATUS_GROUP, *GAP_FIELDS, *STATUS_DATES.values(), "task_id", "first_seen"]
+    ruled = [*STATUS_GROUP, *GAP_FIELDS, *STATUS_DATES.values(), *DURATIONS, "task_id", "first_seen"]
     assert sorted(ruled) == sorted(names)
 
 
