@@ -53,7 +53,7 @@ from ledger.runs import Registry, new_periodic_tasks, new_task_runs
 from ledger.tracked import Retry, Run, tracked
 from ledger.wire import describe_validation_error, encode
 
-__all__ = ["InvalidEvent", "InvalidTransition", "Ledger", "NotSerializable", "Origin", "Retry", "Run"]
+__all__ = ["InvalidEvent", "InvalidTransition", "Ledger", "Linkage", "NotSerializable", "Origin", "Retry", "Run"]
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -63,7 +63,23 @@ Args = Sequence[Any] | None
 Kwargs = Mapping[str, Any] | None
 
 
-class Origin(TypedDict, total=False):
+class Linkage(TypedDict, total=False):
+    """Where a task stands in a workflow and how it was routed (any of them, on any step)."""
+
+    root_id: str | None
+    """The workflow's first task (default for ``track``/``task``: the enclosing run's root)."""
+    parent_id: str | None
+    """The task that sent this one (default for ``track``/``task``: the enclosing run)."""
+    group_id: str | None
+    callback_id: str | None
+    """The chord callback that runs once this task's group has finished."""
+    queue: str | None
+    exchange: str | None
+    routing_key: str | None
+    expires: datetime | None
+
+
+class Origin(Linkage, total=False):
     """Where and when a step happened, for importing history; each defaults to now, here."""
 
     attempt: int | None
@@ -169,17 +185,19 @@ class Ledger:
 
     # -- the user's code path: never broken by the ledger -----------------------------------
     def track(self, task_id: str, name: str | None = None, *, attempt: int | None = None,
-              args: Args = None, kwargs: Kwargs = None) -> Run:  # fmt: skip
+              args: Args = None, kwargs: Kwargs = None, **linkage: Unpack[Linkage]) -> Run:  # fmt: skip
         """``with ledger.track(id, name) as run: run.result = work()`` (``async with`` too).
         STARTED on enter; on exit SUCCEEDED (with ``run.result``), RETRY (the body raised
         ``Retry``) or FAILURE, with the runtime. Exceptions always propagate; recording
-        failures never do."""
-        return Run(self, task_id, name, attempt=attempt, args=args, kwargs=kwargs)
+        failures never do. Inside another tracked run, the task is that run's child
+        (``parent_id``, ``root_id``) unless ``linkage`` says otherwise."""
+        return Run(self, task_id, name, attempt=attempt, args=args, kwargs=kwargs, linkage=linkage)
 
     def task(self, name: str | None = None) -> Callable[[Callable[P, R]], Callable[P, R]]:
         """Track every call of the decorated function (name: its dotted path by default);
         ``async def`` functions are tracked when awaited. Each call gets a new task id
-        (uuid4) unless the caller passes ``task_id=...``: the wrapper strips that keyword."""
+        (uuid4) unless the caller passes ``task_id=...``: the wrapper strips that keyword.
+        A call made inside another tracked run is recorded as that run's child."""
         return lambda function: tracked(self, function, name)
 
     def quietly(self, what: str, record: Callable[[], object]) -> None:

@@ -2,9 +2,12 @@
 begins, then its real outcome — the returned value, the raised exception, or a ``Retry``.
 
 A recording failure is logged and counted by the ledger (``Ledger.quietly``), never raised
-into the user's code. An ``async def`` is tracked when it is awaited, so its result is the
-awaited value, not a coroutine object; a generator function is refused at decoration:
-its body runs after the call returns, so no outcome could be told.
+into the user's code. The run in progress is a context variable (``current_run``), so a
+task tracked inside another (in the same thread or asyncio task) records it as its parent
+and shares its root: the workflow the views can draw. An ``async def`` is tracked when it
+is awaited, so its result is the awaited value, not a coroutine object; a generator
+function is refused at decoration: its body runs after the call returns, so no outcome
+could be told.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar, Token
 from datetime import datetime
 from time import perf_counter
 from types import TracebackType
@@ -19,9 +23,9 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 from uuid import uuid4
 
 if TYPE_CHECKING:
-    from ledger.sdk import Ledger
+    from ledger.sdk import Ledger, Linkage
 
-__all__ = ["Retry", "Run", "tracked"]
+__all__ = ["Retry", "Run", "current_run", "tracked"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -41,22 +45,39 @@ class Run:
     """One tracked execution (``Ledger.track``): set ``result`` before the block ends."""
 
     def __init__(self, ledger: Ledger, task_id: str, name: str | None, *, attempt: int | None = None,
-                 args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None) -> None:  # fmt: skip
+                 args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
+                 linkage: Linkage | None = None) -> None:  # fmt: skip
         self.ledger, self.task_id, self.name, self.attempt = ledger, task_id, name, attempt
         self.args, self.kwargs = args, kwargs
+        self.linkage = cast("Linkage", dict(linkage or {}))
         self.result: Any = None
         self.runtime: float | None = None
         self._began = 0.0
+        self._token: Token[Run | None] | None = None
+
+    @property
+    def root_id(self) -> str:
+        """The root of this run's workflow: the one given or inherited, else itself."""
+        return self.linkage.get("root_id") or self.task_id
 
     def __enter__(self) -> Run:
+        parent = _current.get()
+        if parent is not None and parent is not self and self.linkage.get("parent_id") is None:
+            self.linkage["parent_id"] = parent.task_id
+            self.linkage.setdefault("root_id", parent.root_id)
+        self._token = _current.set(self)
         self.ledger.quietly(f"task {self.task_id!r} started", lambda: self.ledger.started(
-            self.task_id, self.name, args=self.args, kwargs=self.kwargs, attempt=self.attempt))  # fmt: skip
+            self.task_id, self.name, args=self.args, kwargs=self.kwargs, attempt=self.attempt,
+            **self.linkage))  # fmt: skip
         self._began = perf_counter()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:  # fmt: skip
         """Record the outcome; returning None lets the body's exception propagate as is."""
+        if self._token is not None:
+            _current.reset(self._token)
+            self._token = None
         self.runtime = perf_counter() - self._began
         outcome = "succeeded" if exc is None else "retried" if isinstance(exc, Retry) else "failed"
         self.ledger.quietly(f"task {self.task_id!r} {outcome}", lambda: self._record(exc))
@@ -76,6 +97,14 @@ class Run:
             ledger.retried(task_id, name, exc=exc.exc, eta=exc.eta, countdown=exc.countdown, attempt=attempt)
         else:
             ledger.failed(task_id, name, exc=exc, runtime=self.runtime, attempt=attempt)
+
+
+_current: ContextVar[Run | None] = ContextVar("ledger_current_run", default=None)
+
+
+def current_run() -> Run | None:
+    """The tracked run this code executes inside, if any."""
+    return _current.get()
 
 
 def tracked(ledger: Ledger, function: Callable[P, R], name: str | None) -> Callable[P, R]:

@@ -449,3 +449,59 @@ def test_a_generator_function_cannot_be_tracked(ledger: Ledger) -> None:
         @ledger.task()
         def numbers() -> Iterator[int]:
             yield 1
+
+
+def test_track_records_the_linkage_it_is_given(ledger: Ledger, log: ListLog) -> None:
+    expires = datetime(2030, 1, 1, tzinfo=UTC)
+    with ledger.track("t", "tasks.add", parent_id="p", root_id="r", group_id="g", callback_id="cb",
+                      queue="high", expires=expires):  # fmt: skip
+        pass
+    started = emitted(log)[0]
+    assert isinstance(started, TaskStarted)
+    assert (started.root_id, started.parent_id, started.group_id, started.callback_id) == ("r", "p", "g", "cb")
+    assert (started.queue, started.expires) == ("high", expires)
+    ledger.pending("u", "tasks.add", parent_id="t", root_id="r", routing_key="high")  # direct calls too
+    pending = emitted(log)[-1]
+    assert isinstance(pending, TaskPending) and (pending.parent_id, pending.routing_key) == ("t", "high")
+    with pytest.raises(InvalidEvent, match="parent_id"):
+        ledger.pending("v", parent_id="")
+
+
+def test_a_task_recorded_inside_another_is_its_child_and_shares_its_root(ledger: Ledger, log: ListLog) -> None:
+    @ledger.task("tasks.leaf")
+    def leaf() -> int:
+        return 1
+
+    @ledger.task("tasks.branch")
+    def branch() -> int:
+        with ledger.track("explicit", "tasks.other", parent_id="elsewhere"):  # given: kept
+            pass
+        return leaf() + leaf()
+
+    with ledger.track("root", "tasks.root"):
+        branch(task_id="branch")
+    leaf()  # outside every run: no parent
+    starts = {e.task_id: e for e in emitted(log) if isinstance(e, TaskStarted)}
+    links = {task_id: (e.parent_id, e.root_id) for task_id, e in starts.items()}
+    leaves = [task_id for task_id, e in starts.items() if e.task_name == "tasks.leaf"]
+    assert links["root"] == (None, None)  # a root is its own: nothing to record
+    assert links["branch"] == ("root", "root")
+    assert links["explicit"] == ("elsewhere", None)
+    assert [links[task_id] for task_id in leaves] == [("branch", "root"), ("branch", "root"), (None, None)]
+
+
+def test_async_tasks_inherit_their_parent_per_asyncio_task(ledger: Ledger, log: ListLog) -> None:
+    import asyncio
+
+    @ledger.task("tasks.child")
+    async def child() -> None:
+        await asyncio.sleep(0)
+
+    async def main() -> None:
+        async with ledger.track("parent", "tasks.parent"):
+            await asyncio.gather(child(task_id="a"), child(task_id="b"))
+        await child(task_id="c")
+
+    asyncio.run(main())
+    starts = {e.task_id: e.parent_id for e in emitted(log) if isinstance(e, TaskStarted)}
+    assert starts == {"parent": None, "a": "parent", "b": "parent", "c": None}
