@@ -22,6 +22,7 @@ from weakref import WeakKeyDictionary
 from celery import signals  # type: ignore[import-untyped]
 from celery.utils.time import maybe_iso8601, maybe_make_aware  # type: ignore[import-untyped]
 
+from ledger.contrib.celery_linkage import linkage
 from ledger.contrib.celery_recorder import Recorder
 from ledger.sdk import Ledger
 from ledger.settings import Settings
@@ -116,16 +117,18 @@ class CeleryLedger(Recorder):
         return getattr(sender, "app", None) is self.app
 
     # -- receivers: one per signal --------------------------------------------------------
-    def _on_publish(self, sender: Any = None, headers: Any = None, body: Any = None, **_: Any) -> None:
+    def _on_publish(self, sender: Any = None, headers: Any = None, body: Any = None, **route: Any) -> None:
         if _publishing.get() is not self.app:
             return
-        self.record(f"publish of {sender!r}", None, lambda w: self._pending(w, headers, body))
+        self.record(f"publish of {sender!r}", None, lambda w: self._pending(w, headers, body, route))
 
-    def _pending(self, writer: Ledger, headers: Mapping[str, Any] | None, body: Any) -> None:
+    def _pending(self, writer: Ledger, headers: Mapping[str, Any] | None, body: Any, route: Mapping[str, Any]) -> None:
         if isinstance(body, Mapping):  # task protocol 1: everything in the body
             fields, args, kwargs = body, body.get("args"), body.get("kwargs")
         else:  # protocol 2: (args, kwargs, embed), the rest in the headers
-            fields, (args, kwargs, *_) = headers or {}, body
+            args, kwargs, *rest = body
+            embed = rest[0] if rest and isinstance(rest[0], Mapping) else {}
+            fields = {**(headers or {}), **embed}
         name = fields.get("shadow") or fields.get("task")
         writer.pending(
             fields["id"],
@@ -134,6 +137,13 @@ class CeleryLedger(Recorder):
             kwargs=kwargs,
             eta=self._eta(fields.get("eta")),
             attempt=fields.get("retries") or 0,
+            **linkage(
+                fields,
+                exchange=route.get("exchange"),
+                routing_key=route.get("routing_key"),
+                declare=route.get("declare"),
+                aware=self._eta,
+            ),
         )
 
     def _on_received(self, sender: Any = None, request: Any = None, **_: Any) -> None:
@@ -141,11 +151,13 @@ class CeleryLedger(Recorder):
             return
         attempt = request.request_dict.get("retries") or 0
         self._remember(request.id, attempt, request.hostname)
+        placed = self._placed(request.request_dict, request.delivery_info)
         self.record(
             f"task {request.id!r} received",
             request.hostname,
             lambda w: w.received(
-                request.id, request.name, args=request.args, kwargs=request.kwargs, eta=request.eta, attempt=attempt
+                request.id, request.name, args=request.args, kwargs=request.kwargs, eta=request.eta, attempt=attempt,
+                **placed,
             ),
         )
 
@@ -154,10 +166,11 @@ class CeleryLedger(Recorder):
             return
         self._began[task_id] = perf_counter()
         context = sender.request
+        placed = self._placed(vars(context), context.delivery_info)  # eager runs have no RECEIVED
         self.record(
             f"task {task_id!r} started",
             context.hostname,
-            lambda w: w.started(task_id, sender.name, attempt=context.retries or 0),
+            lambda w: w.started(task_id, sender.name, attempt=context.retries or 0, **placed),
         )
 
     def _on_success(self, sender: Any = None, result: Any = None, runtime: float | None = None, **_: Any) -> None:
@@ -238,6 +251,12 @@ class CeleryLedger(Recorder):
         self.flush()  # a pool child: it names no app, and its appends in flight are ours
 
     # -- helpers --------------------------------------------------------------------------
+    def _placed(self, fields: Mapping[str, Any], delivery: Mapping[str, Any] | None) -> dict[str, Any]:
+        """A worker's request's linkage and routing (its ``delivery_info``)."""
+        delivery = delivery or {}
+        return linkage(fields, exchange=delivery.get("exchange"), routing_key=delivery.get("routing_key"),
+                       aware=self._eta)  # fmt: skip
+
     def _remember(self, task_id: str, attempt: int, hostname: str | None) -> None:
         """The attempt and worker that received a task, for a failure the main process
         reports (a time limit, a lost child), where the task's own request is not at hand."""

@@ -1,0 +1,122 @@
+"""Canvas linkage through ``install()`` with a real Celery worker (in-process, in-memory
+broker), on both backends: a chain, a group and a chord give the views the root, parent,
+group and chord-callback ids Celery's messages carry, and each task its routing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from celery import Celery, chain, chord, group, signals
+from celery.contrib.testing.worker import start_worker
+
+from ledger.bootstrap import build_ledger
+from ledger.contrib.celery import CeleryLedger, install
+from ledger.domain.fold import TaskState
+from ledger.projections.store import ViewWriter
+from ledger.settings import Settings
+from tests.streams import project_all
+
+app = Celery("flows", broker="memory://", backend="cache+memory://")
+app.conf.broker_transport_options = {"polling_interval": 0.01}
+
+
+@app.task(name="flows.add")
+def add(x: int, y: int) -> int:
+    return x + y
+
+
+@app.task(name="flows.total")
+def total(numbers: list[int]) -> int:
+    return sum(numbers)
+
+
+@app.task(name="flows.barrier")
+def barrier() -> bool:
+    return True
+
+
+@pytest.fixture(scope="module")
+def worker() -> Iterator[Any]:
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30) as running:
+        yield running
+
+
+@pytest.fixture
+def recorder(settings: Settings, worker: Any) -> Iterator[CeleryLedger]:
+    ledger = build_ledger(settings)
+    installation = install(app, ledger)
+    yield installation
+    installation.uninstall()
+    ledger.close()
+
+
+def settle(settings: Settings, worker: Any) -> None:
+    """Every task sent so far has run (the solo pool runs one at a time), the recorder is
+    flushed and the views are caught up."""
+    assert barrier.delay().get(timeout=10) is True
+    signals.worker_shutdown.send(sender=worker)
+    project_all(settings)
+
+
+def links(rows: dict[str, TaskState], task_id: str) -> tuple[str | None, ...]:
+    row = rows[task_id]
+    return row.root_id, row.parent_id, row.group_id, row.callback_id
+
+
+def test_a_chain_links_each_step_to_the_one_before(
+    settings: Settings, recorder: CeleryLedger, store: ViewWriter, worker: Any
+) -> None:
+    last = chain(add.s(1, 2), add.s(3), add.s(4)).apply_async()
+    assert last.get(timeout=10) == 10
+    middle, first = last.parent, last.parent.parent
+    settle(settings, worker)
+    rows = store.load_tasks([first.id, middle.id, last.id])
+    assert links(rows, first.id) == (first.id, None, None, None)
+    assert links(rows, middle.id) == (first.id, first.id, None, None)
+    assert links(rows, last.id) == (first.id, middle.id, None, None)
+    for row in rows.values():  # the default queue, through the anonymous exchange
+        assert (row.queue, row.exchange, row.routing_key) == ("celery", "", "celery")
+        assert row.queue_wait is not None and row.start_delay is not None and row.total_time is not None
+
+
+def test_a_group_gives_its_members_its_id(
+    settings: Settings, recorder: CeleryLedger, store: ViewWriter, worker: Any
+) -> None:
+    result = group(add.s(i, i) for i in range(3)).apply_async()
+    assert result.get(timeout=10) == [0, 2, 4]
+    settle(settings, worker)
+    members = [child.id for child in result.results]
+    rows = store.load_tasks(members)
+    assert {rows[m].group_id for m in members} == {result.id}
+    # sent from outside a task, each member is its own root (Celery's rule): the group id joins them
+    assert [links(rows, m) for m in members] == [(m, None, result.id, None) for m in members]
+
+
+def test_a_chord_links_its_header_to_its_callback(
+    settings: Settings, recorder: CeleryLedger, store: ViewWriter, worker: Any
+) -> None:
+    callback = chord([add.s(1, 1), add.s(2, 2)], total.s()).apply_async()
+    assert callback.get(timeout=10) == 6
+    header = callback.parent
+    settle(settings, worker)
+    members = [child.id for child in header.results]
+    rows = store.load_tasks([*members, callback.id])
+    assert {links(rows, m)[2:] for m in members} == {(header.id, callback.id)}
+    # the header task that finished last sent the callback (Celery's facts: its parent and
+    # root), tagged with the header's group
+    sender = rows[callback.id].parent_id
+    assert sender in members and links(rows, callback.id) == (rows[sender].root_id, sender, header.id, None)
+
+
+def test_a_message_expiry_and_its_queue_are_recorded(
+    settings: Settings, recorder: CeleryLedger, store: ViewWriter, worker: Any
+) -> None:
+    sent = add.apply_async((2, 2), expires=3600, queue="celery")
+    assert sent.get(timeout=10) == 4
+    settle(settings, worker)
+    row = store.load_tasks([sent.id])[sent.id]
+    assert row.expires is not None and row.date_pending is not None
+    assert 3599 <= (row.expires - row.date_pending).total_seconds() <= 3601
+    assert (row.queue, row.routing_key) == ("celery", "celery")
