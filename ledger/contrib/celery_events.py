@@ -34,6 +34,7 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
+from ledger.contrib.celery_linkage import linkage
 from ledger.domain.aggregates import step_event_id
 from ledger.domain.events import (
     AnyTaskEvent,
@@ -114,8 +115,10 @@ class CeleryEventTranslator:
 
     def _details(self, kind: str, event: Mapping[str, Any]) -> dict[str, Any]:
         if kind in ("task-sent", "task-received"):
+            placed = linkage(event, exchange=event.get("exchange"), routing_key=event.get("routing_key"),
+                             queue=event.get("queue"), aware=_eta)  # fmt: skip
             return {"args": self._args(event.get("args")), "kwargs": self._kwargs(event.get("kwargs")),
-                    "eta": _eta(event.get("eta"))}  # fmt: skip
+                    "eta": _eta(event.get("eta")), **placed}  # fmt: skip
         if kind == "task-succeeded":
             return {"result": self._literal("result", event.get("result")), "runtime": event.get("runtime")}
         if kind in ("task-failed", "task-retried"):

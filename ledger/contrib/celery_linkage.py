@@ -5,7 +5,9 @@ protocol 2: ``root_id``, ``parent_id``, ``group``, ``expires``) and its embed (`
 callback signature a chord's header tasks feed), with the exchange, routing key and queue
 ``before_task_publish`` names; on the worker from the request, whose fields merge the same
 headers and embed, and from its ``delivery_info``. A protocol 1 message keeps them in its
-body (``taskset`` for the group). Pure translation: no Celery import.
+body (``taskset`` for the group). Celery's own events (``task-sent``, ``task-received``)
+carry the root, parent, expiry and routing, not the group. Pure translation: no Celery
+import.
 """
 
 from __future__ import annotations
@@ -22,17 +24,19 @@ def linkage(
     *,
     exchange: Any = None,
     routing_key: Any = None,
+    queue: Any = None,
     declare: Sequence[Any] | None = None,
     aware: Callable[[Any], datetime | None],
 ) -> dict[str, Any]:
-    """The ``Linkage`` of a message's fields (headers merged with the embed, or a worker's
-    request): ids as text, ``expires`` made aware by ``aware``; an absent field is None."""
+    """The ``Linkage`` of a message's fields (headers merged with the embed, a worker's
+    request, or a Celery event): ids as text, ``expires`` made aware by ``aware``, the
+    ``queue`` given or told from the rest; an absent field is None."""
     return {
         "root_id": _text(fields.get("root_id")),
         "parent_id": _text(fields.get("parent_id")),
         "group_id": _text(fields.get("group") or fields.get("taskset")),
         "callback_id": _callback_id(fields.get("chord")),
-        "queue": queue_of(exchange, routing_key, declare),
+        "queue": _text(queue) or queue_of(exchange, routing_key, declare),
         "exchange": exchange if isinstance(exchange, str) else None,  # "": the default exchange
         "routing_key": _text(routing_key),
         "expires": aware(fields.get("expires")),

@@ -90,3 +90,16 @@ def test_what_is_not_a_transition_is_none_and_a_broken_event_names_its_field() -
         translator.translate(Event("task-started", timestamp=T0))
     with pytest.raises(InvalidEvent, match=r"^task_id: must not contain NUL characters"):
         translator.translate(Event("task-started", uuid="a\x00b", timestamp=T0))
+
+
+def test_sent_and_received_carry_the_workflow_and_the_routing() -> None:
+    translator = CeleryEventTranslator()
+    sent = translator.translate(Event("task-sent", uuid="t3", name="x", root_id="r", parent_id="p", queue="high",
+                                      exchange="", routing_key="high", expires="2030-01-01T00:00:00+00:00",
+                                      hostname="web@api-1", pid=10, timestamp=T0))  # fmt: skip
+    received = translator.translate(Event("task-received", uuid="t3", name="x", root_id="r", parent_id="p",
+                                          timestamp=T0 + 1, **WORKER))  # fmt: skip
+    assert isinstance(sent, TaskPending) and isinstance(received, TaskReceived)
+    assert (sent.root_id, sent.parent_id, sent.queue, sent.exchange, sent.routing_key) == ("r", "p", "high", "", "high")
+    assert sent.expires == datetime(2030, 1, 1, tzinfo=UTC)
+    assert (received.root_id, received.parent_id, received.queue) == ("r", "p", None)
