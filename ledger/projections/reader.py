@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, Select, bindparam, func, literal, or_, select, tuple_
 
 from ledger.domain.fold import TaskState
 from ledger.domain.periodic import PeriodicState
@@ -111,6 +111,23 @@ class SqlViewReader(ViewReader):
             .order_by(t.date_done).limit(limit)
         )  # fmt: skip
         return [task_id for (task_id,) in self._rows(query)]
+
+    def _workflow_tasks(self, task_id: str) -> list[TaskState]:
+        t, members = task_meta.c, self.database.members
+        found: dict[str, TaskState] = {}
+        asked_roots: set[str] = set()
+        asked_groups: set[str] = set()
+        roots, groups = {task_id}, set[str]()
+        while roots or groups:
+            asked_roots |= roots
+            asked_groups |= groups
+            clauses = [members(t.task_id, roots), members(t.root_id, roots)] if roots else []
+            clauses += [members(t.group_id, groups)] if groups else []
+            rows = [TaskState(*row) for row in self._rows(select(*TASK_COLUMNS).where(or_(*clauses)))]
+            found.update((task.task_id, task) for task in rows)
+            roots = {task.root_id for task in rows if task.root_id} - asked_roots
+            groups = {task.group_id for task in rows if task.group_id} - asked_groups
+        return list(found.values())
 
     def _task_events(self, task_id: str, until: datetime | None) -> list[HistoryRow]:
         e = task_event.c

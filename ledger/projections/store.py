@@ -22,6 +22,7 @@ from uuid import UUID
 from ledger.domain.fold import TaskState
 from ledger.domain.periodic import PeriodicState
 from ledger.domain.statuses import TaskStatus
+from ledger.domain.workflow import Workflow, build_workflow
 from ledger.timeutil import require_aware
 
 
@@ -210,6 +211,12 @@ class ViewReader(StoredOffsets):
     def finished_before(self, before: datetime, limit: int) -> list[str]:
         """Ids of finished tasks whose ``date_done`` is before ``before``, oldest first."""
 
+    def workflow(self, task_id: str) -> Workflow | None:
+        """The workflow ``task_id`` belongs to, or roots (``domain.workflow``): every task
+        that shares a root or a group with it, transitively (a group of chains, a chord's
+        callback); None when the views hold none of them."""
+        return build_workflow(self._workflow_tasks(task_id))
+
     def task_events(self, task_id: str, *, until: datetime | None = None) -> list[HistoryRow]:
         """The task's history rows in log order (partition, offset); with ``until``, only
         events that occurred at or before it."""
@@ -220,6 +227,11 @@ class ViewReader(StoredOffsets):
         top-ranked event (``fold.rank``) among those with ``occurred_at <= at``. Tasks with
         no event by then are not counted; statuses no task had are absent."""
         return self._status_counts_as_of(require_aware(at, "at"))
+
+    @abstractmethod
+    def _workflow_tasks(self, task_id: str) -> list[TaskState]:
+        """``workflow``'s tasks: one query per step of the closure over roots and groups
+        (each step reads only what the step before found new)."""
 
     @abstractmethod
     def _task_events(self, task_id: str, until: datetime | None) -> list[HistoryRow]:

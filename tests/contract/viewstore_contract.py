@@ -31,6 +31,7 @@ from ledger.domain.events import (
 from ledger.domain.fold import DURATIONS, fold
 from ledger.domain.periodic import fold_periodic
 from ledger.domain.statuses import TaskStatus
+from ledger.domain.workflow import build_workflow
 from ledger.projections.bulk import TASK_COLUMNS, TASK_EVENT_COLUMNS, Encoding, task_event_values, task_values
 from ledger.projections.queries import TaskQueries
 from ledger.projections.rows import BatchPlanner, Decoded, history_events, history_row
@@ -256,6 +257,30 @@ class ViewWriterContract(ViewsContract):
 
 class ViewReaderContract(ViewsContract):
     """What the queries (CLI, HTTP, Python) rely on."""
+
+    def test_a_workflow_is_every_task_sharing_a_root_or_a_group_transitively(
+        self, store: ViewWriter, reader: ViewReader
+    ) -> None:
+        def sent(task_id: str, at: int, **links: Any) -> list[TaskEvent]:
+            return [TaskPending(task_id=task_id, occurred_at=T0 + timedelta(seconds=at), **links),
+                    *lifecycle(task_id, at=T0 + timedelta(seconds=at))[1:]]  # fmt: skip
+
+        # a group of two chains (each its own root), a chord callback sent by the last one
+        events = [*sent("a1", 0, root_id="a1", group_id="g", callback_id="cb"),
+                  *sent("a2", 1, root_id="a1", parent_id="a1"),
+                  *sent("b1", 2, root_id="b1", group_id="g", callback_id="cb"),
+                  *sent("b2", 3, root_id="b1", parent_id="b1"),
+                  *sent("cb", 4, root_id="b1", parent_id="b1", group_id="g"),
+                  *sent("other", 5, root_id="other"), *sent("loose", 6)]  # fmt: skip
+        store.write(changes_for(events))
+        states = store.load_tasks(["a1", "a2", "b1", "b2", "cb"])
+        expected = build_workflow(states.values())
+        assert expected is not None and {t.task_id for t in expected.tasks} == set(states)
+        for start in ("a2", "b1", "cb", "a1"):  # from any task, or a root
+            assert reader.workflow(start) == expected
+        loose = reader.workflow("loose")
+        assert loose is not None and [t.task_id for t in loose.tasks] == ["loose"] and loose.edges == ()
+        assert reader.workflow("nope") is None
 
     def test_list_tasks_filters_and_pages_without_gaps_or_repeats(self, store: ViewWriter, reader: ViewReader) -> None:
         events: list[TaskEvent] = []
