@@ -55,8 +55,15 @@ def queue_of(exchange: Any, routing_key: Any, declare: Sequence[Any] | None = No
 
 
 def _callback_id(chord: Any) -> str | None:
-    """The task id of a chord's callback signature (a mapping with ``options.task_id``)."""
-    options = chord.get("options") if isinstance(chord, Mapping) else None
+    """The task id of a chord's callback signature (a mapping with ``options.task_id``).
+    A callback that is a chain (``group | a | b`` makes a chord whose body is ``a | b``)
+    runs its first task first: that one is the callback (a chain's own id is its last)."""
+    if not isinstance(chord, Mapping):
+        return None
+    tasks = chord.get("kwargs", {}).get("tasks") if chord.get("subtask_type") == "chain" else None
+    if isinstance(tasks, Sequence) and tasks:
+        return _callback_id(tasks[0])
+    options = chord.get("options")
     return _text(options.get("task_id")) if isinstance(options, Mapping) else None
 
 

@@ -8,8 +8,9 @@ Edges, each with its kind:
   is not a task);
 - ``callback``: ``task_id → callback_id``, a chord's header task to the callback that runs
   once the whole header finished. Celery sends that callback from the header task that
-  finished last, with the header's group id: it is the chord's callback, not a member, and
-  its ``child`` edge from that task is left out (the ``callback`` edges say it all).
+  finished last, and tags the chord's body (the callback and any tasks chained after it)
+  with the header's group id: a chord's members are the tasks that name its callback, and
+  the callback's ``child`` edge from its sender is left out (the ``callback`` edges say it).
 
 The state: ``running`` while any task is unfinished, else ``failed`` when a task failed
 (``failed_at`` names them, first failure first), else ``revoked`` when one was, else
@@ -68,15 +69,15 @@ def build_workflow(found: Iterable[TaskState]) -> Workflow | None:
     if not tasks:
         return None
     ids = {t.task_id for t in tasks}
-    callbacks = {(t.group_id, t.callback_id) for t in tasks if t.callback_id in ids}
+    callbacks = {t.callback_id for t in tasks if t.callback_id in ids}
+    chords = {t.group_id for t in tasks if t.callback_id is not None}
     edges: list[Edge] = [Edge(t.task_id, t.callback_id, "callback") for t in tasks
                          if t.callback_id is not None and t.callback_id in ids]  # fmt: skip
     groups: dict[str, list[str]] = {}
     for task in tasks:
-        is_callback = (task.group_id, task.task_id) in callbacks
-        if task.parent_id is not None and task.parent_id in ids and not is_callback:
+        if task.parent_id is not None and task.parent_id in ids and task.task_id not in callbacks:
             edges.append(Edge(task.parent_id, task.task_id, "child"))
-        if task.group_id is not None and not is_callback:
+        if task.group_id is not None and (task.group_id not in chords or task.callback_id is not None):
             groups.setdefault(task.group_id, []).append(task.task_id)
             edges.append(Edge(task.group_id, task.task_id, "member"))
     state, failed = _state(tasks)

@@ -14,7 +14,8 @@ from celery.contrib.testing.worker import start_worker
 from ledger.bootstrap import build_ledger
 from ledger.contrib.celery import CeleryLedger, install
 from ledger.domain.fold import TaskState
-from ledger.projections.store import ViewWriter
+from ledger.domain.workflow import Edge
+from ledger.projections.store import ViewReader, ViewWriter
 from ledger.settings import Settings
 from tests.streams import project_all
 
@@ -30,6 +31,11 @@ def add(x: int, y: int) -> int:
 @app.task(name="flows.total")
 def total(numbers: list[int]) -> int:
     return sum(numbers)
+
+
+@app.task(name="flows.boom")
+def boom(x: int) -> int:
+    raise ValueError(f"no {x}")
 
 
 @app.task(name="flows.barrier")
@@ -120,3 +126,58 @@ def test_a_message_expiry_and_its_queue_are_recorded(
     assert row.expires is not None and row.date_pending is not None
     assert 3599 <= (row.expires - row.date_pending).total_seconds() <= 3601
     assert (row.queue, row.routing_key) == ("celery", "celery")
+
+
+def test_workflows_of_a_chain_a_group_and_a_chord_have_their_edges_and_states(
+    settings: Settings, recorder: CeleryLedger, reader: ViewReader, worker: Any
+) -> None:
+    last = chain(add.s(1, 2), add.s(3)).apply_async()
+    grouped = group(add.s(i, i) for i in range(2)).apply_async()
+    callback = chord([add.s(1, 1), add.s(2, 2)], total.s()).apply_async()
+    assert (last.get(timeout=10), grouped.get(timeout=10), callback.get(timeout=10)) == (6, [0, 2], 6)
+    settle(settings, worker)
+
+    flow = reader.workflow(last.id)
+    assert flow is not None and (flow.state, flow.roots) == ("done", (last.parent.id,))
+    assert flow.edges == (Edge(last.parent.id, last.id, "child"),) and flow.duration is not None
+
+    members = [child.id for child in grouped.results]
+    flow = reader.workflow(members[1])
+    assert flow is not None and flow.state == "done"
+    assert flow.groups == {grouped.id: tuple(members)} and [t.task_id for t in flow.tasks] == members
+
+    header = [child.id for child in callback.parent.results]
+    flow = reader.workflow(callback.id)
+    assert flow is not None and flow.state == "done" and flow.groups == {callback.parent.id: tuple(header)}
+    assert {e for e in flow.edges if e.kind == "callback"} == {Edge(h, callback.id, "callback") for h in header}
+    assert not [e for e in flow.edges if e.kind == "child"]  # the sender's edge is the callback's
+
+
+def test_a_failed_chord_header_task_fails_the_workflow_at_that_task(
+    settings: Settings, recorder: CeleryLedger, reader: ViewReader, worker: Any
+) -> None:
+    callback = chord([add.s(1, 1), boom.s(7)], total.s()).apply_async()
+    with pytest.raises(Exception, match="no 7"):
+        callback.get(timeout=10)
+    settle(settings, worker)
+    failed = [child.id for child in callback.parent.results][1]
+    flow = reader.workflow(failed)
+    assert flow is not None and (flow.state, flow.failed_at) == ("failed", (failed,))
+    assert callback.id not in {t.task_id for t in flow.tasks}  # never sent: its header failed
+
+
+def test_a_chain_of_groups_is_one_workflow(
+    settings: Settings, recorder: CeleryLedger, reader: ViewReader, worker: Any
+) -> None:
+    result = chain(group(add.s(1, 1), add.s(2, 2)), total.s(), add.s(10)).apply_async()
+    assert result.get(timeout=10) == 16
+    settle(settings, worker)
+    flow = reader.workflow(result.id)
+    assert flow is not None and flow.state == "done"
+    names = sorted(t.name or "" for t in flow.tasks)
+    assert names == ["flows.add", "flows.add", "flows.add", "flows.total"]
+    (header,) = flow.groups.values()
+    (summed,) = [t.task_id for t in flow.tasks if t.name == "flows.total"]
+    assert len(header) == 2 and {e for e in flow.edges if e.kind == "callback"} == {
+        Edge(h, summed, "callback") for h in header}  # the chord Celery makes of a group then a task
+    assert Edge(summed, result.id, "child") in flow.edges

@@ -40,3 +40,10 @@ def test_the_queue_is_the_declared_one_else_the_anonymous_exchanges_routing_key(
     assert queue_of("tasks", "high.x", [SimpleNamespace(name="high")]) == "high"
     assert queue_of("", "low", None) == "low"
     assert queue_of("tasks", "high.x", None) is None  # a topic exchange: the queue is not known here
+
+
+def test_a_chord_whose_callback_is_a_chain_links_to_the_chains_first_task() -> None:
+    body = {"task": "celery.chain", "subtask_type": "chain", "options": {"task_id": "last"},
+            "kwargs": {"tasks": [{"task": "total", "options": {"task_id": "first"}},
+                                 {"task": "add", "options": {"task_id": "last"}}]}}  # fmt: skip
+    assert linkage({"chord": body}, aware=aware)["callback_id"] == "first"

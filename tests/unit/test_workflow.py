@@ -53,3 +53,12 @@ def test_a_failed_header_task_fails_the_workflow_and_a_running_one_keeps_it_runn
     running = build_workflow([*failed, task("h3", 2, group_id="g", outcome=None)])
     assert running is not None and (running.state, running.failed_at, running.duration) == ("running", ("h1",), None)
     assert build_workflow([]) is None
+
+
+def test_a_chord_body_chained_after_the_callback_is_not_a_member_of_the_header() -> None:
+    header = [task(m, i, root_id=m, group_id="g", callback_id="cb") for i, m in enumerate(["h1", "h2"])]
+    body = [task("cb", 5, root_id="h2", parent_id="h2", group_id="g"),
+            task("after", 8, root_id="h2", parent_id="cb", group_id="g")]  # Celery tags the body with the group
+    flow = build_workflow([*header, *body])
+    assert flow is not None and flow.groups == {"g": ("h1", "h2")}
+    assert [e for e in flow.edges if e.kind == "child"] == [Edge("cb", "after", "child")]
