@@ -37,15 +37,14 @@ from pydantic import JsonValue
 
 from ledger.domain.events import LINKAGE_FIELDS, TaskEvent, TaskExpired
 from ledger.domain.statuses import PRECEDENCE, READY_STATES, TaskStatus
+from ledger.domain.timing import DURATIONS, seconds_between
 
 __all__ = [
-    "DURATIONS",
     "GAP_FIELDS",
     "STATUS_DATES",
     "STATUS_GROUP",
     "Rank",
     "TaskState",
-    "durations",
     "evolve",
     "expires",
     "fold",
@@ -142,16 +141,6 @@ STATUS_DATES: Final[Mapping[TaskStatus, str]] = MappingProxyType(
 )
 """Status → field holding ``occurred_at`` of the highest-ranked event of that status."""
 
-DURATIONS: Final[Mapping[str, tuple[str, str]]] = MappingProxyType(
-    {
-        "queue_wait": ("date_pending", "date_received"),
-        "start_delay": ("date_received", "date_started"),
-        "total_time": ("date_pending", "date_done"),
-    }
-)
-"""Derived field → (from, to) date fields: seconds between them, never negative (the
-publisher's and the worker's clocks may disagree a little). A function of the other fields
-only, so as order-proof as they are; ``total_time`` only once the task is finished."""
 
 
 
@@ -317,23 +306,10 @@ def _fill_gaps(values: list[Any], event: TaskEvent, date_index: int | None, *, o
         values[date_index] = event.occurred_at
 
 
-def durations(dates: Mapping[str, datetime | None], status: TaskStatus | str) -> dict[str, float | None]:
-    """``DURATIONS`` of a row given its date fields and status: for a migration filling
-    rows stored before the durations existed (as a rebuild would)."""
-    derived = {name: _seconds(dates[since], dates[until]) for name, (since, until) in DURATIONS.items()}
-    if status not in READY_STATES:
-        derived["total_time"] = None
-    return derived
-
-
-def _seconds(since: datetime | None, until: datetime | None) -> float | None:
-    return None if since is None or until is None else max(0.0, (until - since).total_seconds())
-
-
 def _state(values: list[Any]) -> TaskState:
     """The state of these field values, with ``DURATIONS`` derived from them."""
     for index, since, until in _DURATION_IDX:
-        values[index] = _seconds(values[since], values[until])
+        values[index] = seconds_between(values[since], values[until])
     if values[_STATUS] not in READY_STATES:
         values[_TOTAL] = None
     return TaskState(*values)

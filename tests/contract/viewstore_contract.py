@@ -28,9 +28,10 @@ from ledger.domain.events import (
     TaskStarted,
     TaskSucceeded,
 )
-from ledger.domain.fold import DURATIONS, fold
+from ledger.domain.fold import fold
 from ledger.domain.periodic import fold_periodic
 from ledger.domain.statuses import TaskStatus
+from ledger.domain.timing import DURATIONS
 from ledger.domain.workflow import build_workflow
 from ledger.projections.bulk import TASK_COLUMNS, TASK_EVENT_COLUMNS, Encoding, task_event_values, task_values
 from ledger.projections.queries import TaskQueries

@@ -25,7 +25,6 @@ from ledger.domain.events import (
     TaskSucceeded,
 )
 from ledger.domain.fold import (
-    DURATIONS,
     GAP_FIELDS,
     STATUS_DATES,
     STATUS_GROUP,
@@ -37,6 +36,7 @@ from ledger.domain.fold import (
     rank,
 )
 from ledger.domain.statuses import TaskStatus
+from ledger.domain.timing import DURATIONS
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 Logged = list[tuple[TaskEvent, int | None]]

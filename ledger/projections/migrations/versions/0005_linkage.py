@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from ledger.domain.fold import DURATIONS, durations
+from ledger.domain.timing import DURATIONS, durations
 from ledger.projections.sqltypes import UtcTimestamp
 
 revision = "0005_linkage"
