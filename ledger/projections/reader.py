@@ -113,8 +113,9 @@ class SqlViewReader(ViewReader):
         return [task_id for (task_id,) in self._rows(query)]
 
     def _workflow_tasks(self, task_id: str) -> list[TaskState]:
+        """The closure reads only ids (task, root, group), then the rows once."""
         t, members = task_meta.c, self.database.members
-        found: dict[str, TaskState] = {}
+        ids: set[str] = set()
         asked_roots: set[str] = set()
         asked_groups: set[str] = set()
         roots, groups = {task_id}, set[str]()
@@ -123,11 +124,13 @@ class SqlViewReader(ViewReader):
             asked_groups |= groups
             clauses = [members(t.task_id, roots), members(t.root_id, roots)] if roots else []
             clauses += [members(t.group_id, groups)] if groups else []
-            rows = [TaskState(*row) for row in self._rows(select(*TASK_COLUMNS).where(or_(*clauses)))]
-            found.update((task.task_id, task) for task in rows)
-            roots = {task.root_id for task in rows if task.root_id} - asked_roots
-            groups = {task.group_id for task in rows if task.group_id} - asked_groups
-        return list(found.values())
+            links = self._rows(select(t.task_id, t.root_id, t.group_id).where(or_(*clauses)))
+            ids.update(task for task, _, _ in links)
+            roots = {root for _, root, _ in links if root} - asked_roots
+            groups = {group for _, _, group in links if group} - asked_groups
+        if not ids:
+            return []
+        return [TaskState(*row) for row in self._rows(select(*TASK_COLUMNS).where(members(t.task_id, ids)))]
 
     def _task_events(self, task_id: str, until: datetime | None) -> list[HistoryRow]:
         e = task_event.c
