@@ -33,7 +33,7 @@ from ledger.codec import PLAIN, Codec
 from ledger.domain.aggregates import InvalidTransition, PeriodicTask, TaskRun
 from ledger.domain.events import (
     Emitter,
-    PeriodicTaskEvent,
+    LedgerEvent,
     PeriodicTaskRegistered,
     PeriodicTaskTriggered,
     PeriodicTaskUnregistered,
@@ -93,11 +93,11 @@ class Ledger:
         self._event(Emitter, host="-", pid=0, worker=worker)  # a bad worker fails now
 
     # -- direct calls: they raise -----------------------------------------------------------
-    def emit(self, event: TaskEvent | PeriodicTaskEvent) -> Position:
+    def emit(self, event: LedgerEvent) -> Position:
         """Append one event as given; ``AppendError`` if the log did not acknowledge it."""
         return self.log.append([encode(event, self.codec)])[0]
 
-    def emit_many(self, events: Iterable[TaskEvent | PeriodicTaskEvent]) -> list[Position]:
+    def emit_many(self, events: Iterable[LedgerEvent]) -> list[Position]:
         """Append events as given, in one call, in order (one batch for the producer)."""
         records = [encode(event, self.codec) for event in events]
         return self.log.append(records) if records else []

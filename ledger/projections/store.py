@@ -41,6 +41,18 @@ class HistoryRow:
     """The event's JSON, so a late event can be refolded and timelines shown."""
     run_task_id: str | None = None
     """For a periodic trigger: the task id of the run it dispatched."""
+    fingerprint: str | None = None
+    """For a task's failure: its failure group (``domain.failures.fingerprint``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """A failure group marked resolved (``failures.resolved``); the latest one counts."""
+
+    fingerprint: str
+    resolved_at: datetime
+    resolved_by: str | None
+    event_id: UUID
 
 
 @dataclass(slots=True)
@@ -58,10 +70,11 @@ class Changes:
     task_history: list[HistoryRow] = field(default_factory=list)
     periodic: list[PeriodicState] = field(default_factory=list)
     periodic_history: list[HistoryRow] = field(default_factory=list)
+    resolutions: list[Resolution] = field(default_factory=list)
 
     @property
     def event_count(self) -> int:
-        return len(self.task_history) + len(self.periodic_history)
+        return len(self.task_history) + len(self.periodic_history) + len(self.resolutions)
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,7 +56,8 @@ class PostgresViews(ViewsContract):
     @pytest.fixture
     def store(self, postgres_dsn: str, pg_schema: str) -> Iterator[ViewWriter]:
         store = PostgresViewWriter(postgres_dsn, pg_schema)
-        assert store.migrate() == ["0001_views", "0002_history_index", "0003_first_seen", "0004_exc_args"]
+        assert store.migrate() == ["0001_views", "0002_history_index", "0003_first_seen", "0004_exc_args",
+                                   "0006_failure_groups"]
         yield store
         store.close()
 

@@ -43,7 +43,8 @@ class SqliteViews(ViewsContract):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[ViewWriter]:
         store = SqliteViewWriter(tmp_path / "views.db")
-        assert store.migrate() == ["0001_views", "0002_history_index", "0003_first_seen", "0004_exc_args"]
+        assert store.migrate() == ["0001_views", "0002_history_index", "0003_first_seen", "0004_exc_args",
+                                   "0006_failure_groups"]
         yield store
         store.close()
 
