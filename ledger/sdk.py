@@ -33,6 +33,7 @@ from ledger.codec import PLAIN, Codec
 from ledger.domain.aggregates import InvalidTransition, PeriodicTask, TaskRun
 from ledger.domain.events import (
     Emitter,
+    FailureGroupResolved,
     LedgerEvent,
     PeriodicTaskRegistered,
     PeriodicTaskTriggered,
@@ -145,6 +146,14 @@ class Ledger:
         return self._step(TaskRevoked, task_id, name, origin, reason=reason, terminated=terminated)
 
     # -- periodic tasks ---------------------------------------------------------------------
+    def resolve_failure_group(self, fingerprint: str, *, resolved_by: str | None = None, note: str | None = None,
+                              occurred_at: datetime | None = None) -> Position:  # fmt: skip
+        """Mark a failure group resolved (``ledger.projections.failures``): an event in the
+        log, keyed by the fingerprint, so a rebuild keeps it; a failure of the group that
+        occurs after it reopens the group."""
+        return self.emit(self._event(FailureGroupResolved, fingerprint=fingerprint, resolved_by=resolved_by,
+                                     note=note, occurred_at=occurred_at))  # fmt: skip
+
     def register_periodic(self, name: str, task: str, interval_seconds: float) -> Position:
         self._event(PeriodicTaskRegistered, name=name, task=task, interval_seconds=interval_seconds)
         return self._periodic_step(name, lambda entry: entry.register(task, interval_seconds))[0]

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import datetime
 from typing import Final
 
-__all__ = ["FINGERPRINT_LENGTH", "fingerprint", "is_fingerprint", "mask_message"]
+__all__ = ["FINGERPRINT_LENGTH", "fingerprint", "is_fingerprint", "is_open", "mask_message"]
 
 FINGERPRINT_LENGTH: Final = 16
 """Hex digits kept of the SHA-256: 64 bits, collisions negligible for any fleet's groups."""
@@ -57,3 +58,9 @@ def fingerprint(task_name: str | None, exc_type: str, message: str | None) -> st
 def is_fingerprint(text: str) -> bool:
     """Whether ``text`` could be a fingerprint (what a CLI or HTTP argument is checked against)."""
     return _FINGERPRINT.fullmatch(text) is not None
+
+
+def is_open(last_failure_at: datetime, resolved_at: datetime | None) -> bool:
+    """A group is open unless it was resolved at or after its latest failure: a failure
+    that occurs after the resolution reopens it (the resolution stays on record)."""
+    return resolved_at is None or last_failure_at > resolved_at

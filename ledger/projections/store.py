@@ -13,7 +13,7 @@ stored history. Adapters: ``SqlViewReader`` (``reader.py``) and the writers of
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Self
@@ -22,6 +22,7 @@ from uuid import UUID
 from ledger.domain.fold import TaskState
 from ledger.domain.periodic import PeriodicState
 from ledger.domain.statuses import TaskStatus
+from ledger.projections.failure_types import Buckets, FailureFilter, GroupCounts, GroupDetail
 from ledger.timeutil import require_aware
 
 
@@ -222,6 +223,18 @@ class ViewReader(StoredOffsets):
     @abstractmethod
     def finished_before(self, before: datetime, limit: int) -> list[str]:
         """Ids of finished tasks whose ``date_done`` is before ``before``, oldest first."""
+
+    @abstractmethod
+    def failure_counts(self, where: FailureFilter, limit: int) -> list[GroupCounts]:
+        """The failure groups of the failures ``where`` selects, at most ``limit``, the
+        most recently failing first (then by fingerprint), each with its resolution."""
+
+    @abstractmethod
+    def failure_details(self, where: FailureFilter, fingerprints: Collection[str], *, examples: int,
+                        buckets: Buckets) -> dict[str, GroupDetail]:  # fmt: skip
+        """For each of ``fingerprints`` with a failure ``where`` selects: the newest failure's
+        JSON, the task ids of its newest ``examples`` failures (distinct, newest first) and its
+        failures per bucket of ``buckets`` (``buckets.count`` numbers)."""
 
     def task_events(self, task_id: str, *, until: datetime | None = None) -> list[HistoryRow]:
         """The task's history rows in log order (partition, offset); with ``until``, only

@@ -9,6 +9,7 @@ from psycopg2 import sql
 from ledger.projections.postgres import COPY_TEXT, PostgresViewWriter, postgres_reader
 from ledger.projections.schema import PRIMARY_KEYS, metadata
 from ledger.projections.store import ViewReader, ViewStoreUnavailable, ViewWriter
+from tests.contract.failures_contract import FailureGroupsContract
 from tests.contract.viewstore_contract import (
     LegacyRows,
     MigrationContract,
@@ -91,3 +92,7 @@ def test_an_unreachable_server_is_named() -> None:
     for views in (PostgresViewWriter(where, "x", connect_timeout=2), postgres_reader(where, "x", connect_timeout=2)):
         with pytest.raises(ViewStoreUnavailable, match=r"PostgreSQL at 127\.0\.0\.1:1/ledger is not reachable"):
             views.offsets("views", "topic")
+
+
+class TestPostgresFailureGroups(PostgresViews, FailureGroupsContract):
+    """The failure-group queries on Postgres."""

@@ -9,6 +9,7 @@ import pytest
 from ledger.projections.schema import PRIMARY_KEYS
 from ledger.projections.sqlite import EXECUTEMANY, SqliteViewWriter, sqlite_reader
 from ledger.projections.store import ViewReader, ViewWriter
+from tests.contract.failures_contract import FailureGroupsContract
 from tests.contract.viewstore_contract import (
     LegacyRows,
     MigrationContract,
@@ -71,3 +72,7 @@ class TestSqliteViewReader(SqliteViews, ViewReaderContract):
 
 class TestSqliteMigrations(SqliteViews, MigrationContract):
     pass
+
+
+class TestSqliteFailureGroups(SqliteViews, FailureGroupsContract):
+    """The failure-group queries on Sqlite."""
