@@ -81,9 +81,9 @@ class FailureGroupsContract(ViewsContract):
         assert group is not None and group.count == 3 and group.examples == ["c-2", "c-1", "c-0"]
         assert queries.group("0" * 16) is None
         assert queries.group(SYNC, since=T0 + timedelta(hours=2)) is None
-        with pytest.raises(ValueError, match="^fingerprint: must be 16 lowercase hex digits"):
+        with pytest.raises(ValueError, match=r"^fingerprint: must be 16 lowercase hex digits"):
             queries.group("nope")
-        with pytest.raises(ValueError, match="^until: must be after since"):
+        with pytest.raises(ValueError, match=r"^until: must be after since"):
             queries.groups(since=T0, until=T0)
 
     def test_a_resolved_group_reopens_when_it_fails_again(self, store: ViewWriter, reader: ViewReader) -> None:
