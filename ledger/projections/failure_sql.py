@@ -1,6 +1,7 @@
 """The failure-group queries, written once for both databases: a window's groups are one
 GROUP BY over the partial index of the failures (``task_event.fingerprint``, set by the
-projector); a group's examples, sample and trend are two more queries for the groups shown.
+projector); a group's examples, sample and trend are two more queries for the groups shown
+(at most a page of them).
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, Select, and_, func, literal, select
+from sqlalchemy import ColumnElement, FromClause, Select, and_, func, literal, select, union_all
 
 from ledger.projections.failure_types import Buckets, FailureFilter
 from ledger.projections.schema import failure_resolution, task_event, task_meta
@@ -58,18 +59,21 @@ def counts_query(where: FailureFilter, limit: int) -> Select[Any]:
     )  # fmt: skip
 
 
-def examples_query(database: Database, where: FailureFilter, fingerprints: Collection[str],
-                   per_group: int) -> Select[Any]:  # fmt: skip
-    """The newest ``per_group`` failures of each group (task id and event JSON), newest first."""
+def examples_query(where: FailureFilter, fingerprints: Collection[str], per_group: int) -> Select[Any]:
+    """The newest ``per_group`` failures of each group (task id and event JSON), newest first:
+    one top-N per group, each a backward walk of ``task_event_failure_group_idx`` (its order,
+    (occurred_at, task_id), is the index's, so no group's failures are all read and sorted)."""
     source, clauses = _failures(where)
-    rank = func.row_number().over(partition_by=_e.fingerprint, order_by=(_e.occurred_at.desc(), _e.event_id.desc()))
-    ranked = (
-        select(_e.fingerprint, _e.task_id, _e.payload, rank.label("rank")).select_from(source)
-        .where(*clauses, database.members(_e.fingerprint, fingerprints)).subquery("ranked")
-    )  # fmt: skip
+    newest = [
+        select(_e.fingerprint, _e.task_id, _e.payload, _e.occurred_at).select_from(source)
+        .where(*clauses, _e.fingerprint == fingerprint)
+        .order_by(_e.occurred_at.desc(), _e.task_id.desc()).limit(per_group).subquery()
+        for fingerprint in sorted(fingerprints)
+    ]  # fmt: skip
+    both = union_all(*(select(part) for part in newest)).subquery("newest")
     return (
-        select(ranked.c.fingerprint, ranked.c.task_id, ranked.c.payload)
-        .where(ranked.c.rank <= per_group).order_by(ranked.c.fingerprint, ranked.c.rank)
+        select(both.c.fingerprint, both.c.task_id, both.c.payload)
+        .order_by(both.c.fingerprint, both.c.occurred_at.desc(), both.c.task_id.desc())
     )  # fmt: skip
 
 

@@ -124,8 +124,7 @@ class SqlViewReader(ViewReader):
             return {}
         details: dict[str, GroupDetail] = {}
         # a task that failed twice in one group (an id re-run) shows once: ask for a few more
-        for fingerprint, task_id, payload in self._rows(examples_query(self.database, where, fingerprints,
-                                                                       examples * 2)):  # fmt: skip
+        for fingerprint, task_id, payload in self._rows(examples_query(where, fingerprints, examples * 2)):
             detail = details.setdefault(fingerprint, GroupDetail(payload.encode(), [], [0] * buckets.count))
             if task_id not in detail.examples and len(detail.examples) < examples:
                 detail.examples.append(task_id)
