@@ -22,6 +22,7 @@ from ledger.consumers.subscriber import EventFilter, StartAt, Subscriber
 from ledger.eventlog.base import EventLog
 from ledger.eventlog.group import GroupMember, PartitionSource, WholeLogSource
 from ledger.progress import Progress
+from ledger.projections.failures import FailureQueries
 from ledger.projections.queries import TaskQueries
 from ledger.projections.rebuild import Swapper
 from ledger.projections.store import ViewReader, ViewWriter
@@ -202,6 +203,10 @@ def build_ledger(settings: Settings, log: EventLog | None = None) -> Ledger:
 
 def build_queries(settings: Settings, reader: ViewReader | None = None) -> TaskQueries:
     return TaskQueries(reader or build_view_reader(settings))
+
+
+def build_failure_queries(settings: Settings, reader: ViewReader | None = None) -> FailureQueries:
+    return FailureQueries(reader or build_view_reader(settings))
 
 
 def build_source(settings: Settings, log: EventLog, *, group: str | None = None) -> PartitionSource:

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from ledger.domain.fold import TaskState
 from ledger.domain.statuses import TaskStatus
+from ledger.projections.failures import FailureGroup
 from ledger.projections.queries import PeriodicTaskMeta
 from ledger.projections.timeline import Timeline
 
@@ -100,6 +101,30 @@ def periodic_table(items: Iterable[PeriodicTaskMeta]) -> Table:
             str(item.duplicate_firings),
             "[yellow]due[/]" if item.due else "",
         )
+    return table
+
+
+_BARS = " ▁▂▃▄▅▆▇█"
+
+
+def sparkline(counts: list[int]) -> str:
+    """Counts as bar heights relative to the largest: a trend at a glance."""
+    top = max(counts, default=0)
+    return "".join(_BARS[0 if not n else max(1, round(n / top * (len(_BARS) - 1)))] for n in counts)
+
+
+def failures_table(groups: Iterable[FailureGroup], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("fingerprint", "status", "name", "exception", "count", "tasks", "first seen", "last seen",
+                   "trend"):  # fmt: skip
+        table.add_column(column, justify="right" if column in ("count", "tasks") else "left")
+    for group in groups:
+        status = "[red]open[/]" if group.status == "open" else "[green]resolved[/]"
+        if group.status == "open" and group.resolved_at is not None:
+            status = "[red]open (recurred)[/]"
+        table.add_row(group.fingerprint, status, group.task_name or "—", f"{group.exc_type}: {group.message}",
+                      f"{group.count:,}", f"{group.tasks:,}", when(group.first_seen), when(group.last_seen),
+                      sparkline(group.trend))  # fmt: skip
     return table
 
 

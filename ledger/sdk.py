@@ -33,7 +33,8 @@ from ledger.codec import PLAIN, Codec
 from ledger.domain.aggregates import InvalidTransition, PeriodicTask, TaskRun
 from ledger.domain.events import (
     Emitter,
-    PeriodicTaskEvent,
+    FailureGroupResolved,
+    LedgerEvent,
     PeriodicTaskRegistered,
     PeriodicTaskTriggered,
     PeriodicTaskUnregistered,
@@ -109,11 +110,11 @@ class Ledger:
         self._event(Emitter, host="-", pid=0, worker=worker)  # a bad worker fails now
 
     # -- direct calls: they raise -----------------------------------------------------------
-    def emit(self, event: TaskEvent | PeriodicTaskEvent) -> Position:
+    def emit(self, event: LedgerEvent) -> Position:
         """Append one event as given; ``AppendError`` if the log did not acknowledge it."""
         return self.log.append([encode(event, self.codec)])[0]
 
-    def emit_many(self, events: Iterable[TaskEvent | PeriodicTaskEvent]) -> list[Position]:
+    def emit_many(self, events: Iterable[LedgerEvent]) -> list[Position]:
         """Append events as given, in one call, in order (one batch for the producer)."""
         records = [encode(event, self.codec) for event in events]
         return self.log.append(records) if records else []
@@ -161,6 +162,14 @@ class Ledger:
         return self._step(TaskRevoked, task_id, name, origin, reason=reason, terminated=terminated)
 
     # -- periodic tasks ---------------------------------------------------------------------
+    def resolve_failure_group(self, fingerprint: str, *, resolved_by: str | None = None, note: str | None = None,
+                              occurred_at: datetime | None = None) -> Position:  # fmt: skip
+        """Mark a failure group resolved (``ledger.projections.failures``): an event in the
+        log, keyed by the fingerprint, so a rebuild keeps it; a failure of the group that
+        occurs after it reopens the group."""
+        return self.emit(self._event(FailureGroupResolved, fingerprint=fingerprint, resolved_by=resolved_by,
+                                     note=note, occurred_at=occurred_at))  # fmt: skip
+
     def register_periodic(self, name: str, task: str, interval_seconds: float) -> Position:
         self._event(PeriodicTaskRegistered, name=name, task=task, interval_seconds=interval_seconds)
         return self._periodic_step(name, lambda entry: entry.register(task, interval_seconds))[0]

@@ -33,7 +33,7 @@ from typing import Any, Final
 from pydantic import TypeAdapter, ValidationError
 
 from ledger.codec import PLAIN, Codec, CodecError, generate_cipher_key
-from ledger.domain.events import SCHEMA_VERSION, AnyEvent, PeriodicTaskEvent, TaskEvent, event_key
+from ledger.domain.events import SCHEMA_VERSION, AnyEvent, LedgerEvent, event_key
 from ledger.domain.limits import fit
 from ledger.eventlog.base import Headers, LogRecord, StoredRecord
 
@@ -82,7 +82,7 @@ class InvalidRecord(ValueError):
 
 
 # -- encode ---------------------------------------------------------------------------------
-def encode(event: TaskEvent | PeriodicTaskEvent, codec: Codec = PLAIN) -> LogRecord:
+def encode(event: LedgerEvent, codec: Codec = PLAIN) -> LogRecord:
     """The record to append for ``event``. An event over ``FIT_EVENT_BYTES`` is appended
     with its bulky fields cut and named in ``truncated`` (``limits.fit``): never dropped,
     and never what ``decode`` would reject."""
@@ -94,7 +94,7 @@ def encode(event: TaskEvent | PeriodicTaskEvent, codec: Codec = PLAIN) -> LogRec
     return LogRecord(key=event_key(event), value=value, headers=headers(event, codec))
 
 
-def dump_event(event: TaskEvent | PeriodicTaskEvent) -> bytes:
+def dump_event(event: LedgerEvent) -> bytes:
     """The event's JSON: its own class's serializer gives the same bytes as
     ``EVENT_ADAPTER.dump_json`` (the union's) at about half the cost."""
     return type(event).__pydantic_serializer__.to_json(event)
@@ -124,7 +124,7 @@ def _content_header(codec: Codec) -> tuple[str, bytes]:
     return ("content-type", content_type(codec).encode())
 
 
-def headers(event: TaskEvent | PeriodicTaskEvent, codec: Codec = PLAIN) -> Headers:
+def headers(event: LedgerEvent, codec: Codec = PLAIN) -> Headers:
     """The CloudEvents headers of ``event`` (see the table above). The parts that repeat
     (type, source, content type) are built once: this runs for every event emitted."""
     emitter = event.emitter

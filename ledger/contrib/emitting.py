@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 
-from ledger.domain.events import PeriodicTaskEvent, TaskEvent, event_key
+from ledger.domain.events import LedgerEvent, event_key
 from ledger.eventlog.base import PendingAppend, Position
 from ledger.sdk import Ledger
 from ledger.wire import encode
@@ -69,7 +69,7 @@ class WorkerLedger(Ledger):
                          periodic=owner.periodic)
         self._in_flight = in_flight
 
-    def emit(self, event: TaskEvent | PeriodicTaskEvent) -> Position:
+    def emit(self, event: LedgerEvent) -> Position:
         """Hand the event to the log; its offset is ``NOT_YET_KNOWN`` until the log
         acknowledges it. A log that writes at once (the embedded one: a local write) has
         settled it already: its position, or its ``AppendError``, comes back now."""

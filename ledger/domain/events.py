@@ -27,6 +27,8 @@ __all__ = [
     "AnyPeriodicEvent",
     "AnyTaskEvent",
     "Emitter",
+    "FailureGroupResolved",
+    "LedgerEvent",
     "PeriodicTaskEvent",
     "PeriodicTaskRegistered",
     "PeriodicTaskTriggered",
@@ -241,6 +243,18 @@ class PeriodicTaskUnregistered(PeriodicTaskEvent):
     reason: FreeText | None = None
 
 
+class FailureGroupResolved(_Event):
+    """An operator marked a failure group resolved (``domain.failures``). An event, not a
+    row update, so a rebuild keeps it; a failure of the group that occurs after
+    ``occurred_at`` reopens the group. Keyed by the fingerprint: a group's resolutions share
+    a partition, in order, and the latest one counts."""
+
+    type: Literal["failures.resolved"] = "failures.resolved"
+    fingerprint: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+    resolved_by: ShortText | None = None
+    note: FreeText | None = None
+
+
 AnyTaskEvent = Annotated[
     TaskPending
     | TaskReceived
@@ -268,13 +282,19 @@ AnyEvent = Annotated[
     | TaskExpired
     | PeriodicTaskRegistered
     | PeriodicTaskTriggered
-    | PeriodicTaskUnregistered,
+    | PeriodicTaskUnregistered
+    | FailureGroupResolved,
     Field(discriminator="type"),
 ]
+LedgerEvent = TaskEvent | PeriodicTaskEvent | FailureGroupResolved
+"""Any event the ledger appends (the base classes of ``AnyEvent``'s members)."""
 
 
-def event_key(event: TaskEvent | PeriodicTaskEvent) -> str:
-    """The log key: one task's (or periodic task's) events share a partition, in order."""
+def event_key(event: LedgerEvent) -> str:
+    """The log key: one task's (or periodic task's, or failure group's) events share a
+    partition, in order."""
     if isinstance(event, TaskEvent):
         return event.task_id
+    if isinstance(event, FailureGroupResolved):
+        return event.fingerprint
     return event.name

@@ -14,11 +14,11 @@ from typing import Any, Final, TypeVar
 
 from pydantic import TypeAdapter
 
-from ledger.domain.events import PeriodicTaskEvent, TaskEvent
+from ledger.domain.events import LedgerEvent, TaskEvent
 
 __all__ = ["CUTTABLE", "fit", "json_size"]
 
-E = TypeVar("E", bound=TaskEvent | PeriodicTaskEvent)
+E = TypeVar("E", bound=LedgerEvent)
 
 CUTTABLE: Final = ("args", "kwargs", "result", "exc_args", "traceback", "exc_message", "reason")
 """Fields that describe a task without deciding its state, the only ones ``fit`` cuts."""
@@ -28,7 +28,7 @@ _MARGIN: Final = 256
 _ANY: Final = TypeAdapter[Any](Any)
 
 
-def json_size(event: TaskEvent | PeriodicTaskEvent) -> int:
+def json_size(event: LedgerEvent) -> int:
     """Bytes of the event's JSON (the record value before any codec)."""
     return len(type(event).__pydantic_serializer__.to_json(event))
 

@@ -11,19 +11,24 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from ledger.domain.events import Emitter
+from ledger.domain.fields import FreeText
 from ledger.domain.fold import TaskState
 from ledger.domain.statuses import TaskStatus, every_status
+from ledger.projections.failures import FailureGroup
 from ledger.projections.queries import PeriodicTaskMeta
 from ledger.projections.timeline import Timeline, TimelineEntry
 
 __all__ = [
     "ComponentOut",
     "ErrorOut",
+    "FailureGroupOut",
     "GapOut",
     "HealthOut",
     "HistoryEntryOut",
     "PageOut",
     "PeriodicOut",
+    "ResolutionIn",
+    "ResolutionOut",
     "StatsOut",
     "TaskOut",
     "TimelineOut",
@@ -212,3 +217,42 @@ class HealthOut(_Out):
     failing: list[str]
     lag: dict[int, int] | None = Field(None, description="per partition: events appended, not yet projected")
     lag_total: int | None = None
+
+
+class FailureGroupOut(_Out):
+    """One failure group (``FailureQueries``): failures sharing a fingerprint in the window."""
+
+    fingerprint: str
+    task_name: str | None
+    exc_type: str
+    message: str = Field(description="the newest failure's message, masked as the fingerprint sees it")
+    count: int
+    tasks: int = Field(description="distinct task ids affected")
+    first_seen: datetime
+    last_seen: datetime
+    status: Literal["open", "resolved"]
+    resolved_at: datetime | None = Field(description="the latest resolution, kept when a recurrence reopened it")
+    resolved_by: str | None
+    examples: list[str] = Field(description="the newest failures' task ids")
+    trend: list[int] = Field(description="failures per bucket, oldest first")
+    trend_start: datetime
+    bucket_seconds: float
+
+    @classmethod
+    def from_group(cls, group: FailureGroup) -> FailureGroupOut:
+        return cls.model_validate(group, from_attributes=True)
+
+
+class ResolutionIn(_Out):
+    """Who resolved a failure group, and why (both optional)."""
+
+    resolved_by: str | None = Field(None, min_length=1, max_length=255)
+    note: FreeText | None = None
+
+
+class ResolutionOut(_Out):
+    """The resolution appended to the log (the views show it once projected)."""
+
+    fingerprint: str
+    resolved_at: datetime
+    resolved_by: str | None

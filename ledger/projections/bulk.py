@@ -104,6 +104,7 @@ def task_event_values(row: HistoryRow, encoding: Encoding) -> tuple[Any, ...]:
         row.partition,
         row.offset,
         row.payload.decode(),
+        row.fingerprint,
     )
 
 

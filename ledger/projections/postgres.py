@@ -26,8 +26,10 @@ from sqlalchemy import (
     ARRAY,
     ColumnElement,
     Connection,
+    Double,
     Engine,
     Insert,
+    Integer,
     Select,
     Table,
     Text,
@@ -35,6 +37,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     create_engine,
+    func,
     select,
 )
 from sqlalchemy.dialects import postgresql
@@ -131,6 +134,12 @@ class PostgresDatabase(Database):
         once (a text value cast at run time is parsed again wherever it is evaluated)."""
         element = postgresql.UUID() if isinstance(column.type, Uuid) else Text()
         return column == any_(cast(bindparam(None, _array_literal(values), type_=NullType()), ARRAY(element)))
+
+    def epoch_seconds(self, column: ColumnElement[Any]) -> ColumnElement[float]:
+        return cast(func.extract("epoch", column), Double)
+
+    def floor(self, value: ColumnElement[float]) -> ColumnElement[int]:
+        return cast(func.floor(value), Integer)
 
     def top_statuses_as_of(self, at: ColumnElement[Any]) -> Select[Any]:
         """One ``DISTINCT ON`` per task, task_id DESC as well: a backward scan of the rank

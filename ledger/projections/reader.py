@@ -7,6 +7,7 @@ history scan never holds the projector's.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,8 @@ from sqlalchemy import ColumnElement, Select, bindparam, func, literal, or_, sel
 from ledger.domain.fold import TaskState
 from ledger.domain.periodic import PeriodicState
 from ledger.domain.statuses import READY_STATES, TaskStatus
+from ledger.projections.failure_sql import counts_query, examples_query, trend_query
+from ledger.projections.failure_types import Buckets, FailureFilter, GroupCounts, GroupDetail
 from ledger.projections.schema import periodic_task_event, projection_offsets, task_event, task_meta
 from ledger.projections.sql import HISTORY_COLUMNS, PERIODIC_COLUMNS, TASK_COLUMNS, Database, history_row
 from ledger.projections.sqltypes import UtcTimestamp
@@ -131,6 +134,24 @@ class SqlViewReader(ViewReader):
         if not ids:
             return []
         return [TaskState(*row) for row in self._rows(select(*TASK_COLUMNS).where(members(t.task_id, ids)))]
+
+    def failure_counts(self, where: FailureFilter, limit: int) -> list[GroupCounts]:
+        return [GroupCounts(*row) for row in self._rows(counts_query(where, limit))]
+
+    def failure_details(self, where: FailureFilter, fingerprints: Collection[str], *, examples: int,
+                        buckets: Buckets) -> dict[str, GroupDetail]:  # fmt: skip
+        if not fingerprints:
+            return {}
+        details: dict[str, GroupDetail] = {}
+        # a task that failed twice in one group (an id re-run) shows once: ask for a few more
+        for fingerprint, task_id, payload in self._rows(examples_query(where, fingerprints, examples * 2)):
+            detail = details.setdefault(fingerprint, GroupDetail(payload.encode(), [], [0] * buckets.count))
+            if task_id not in detail.examples and len(detail.examples) < examples:
+                detail.examples.append(task_id)
+        for fingerprint, index, count in self._rows(trend_query(self.database, where, fingerprints, buckets)):
+            if fingerprint in details:  # float rounding at the span's edge stays in its end buckets
+                details[fingerprint].trend[min(max(index, 0), buckets.count - 1)] += count
+        return details
 
     def _task_events(self, task_id: str, until: datetime | None) -> list[HistoryRow]:
         e = task_event.c

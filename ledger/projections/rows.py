@@ -14,14 +14,17 @@ from dataclasses import dataclass
 
 from ledger.domain.events import (
     AnyEvent,
+    FailureGroupResolved,
     PeriodicTaskEvent,
     PeriodicTaskTriggered,
     TaskEvent,
     TaskExpired,
+    TaskFailed,
 )
+from ledger.domain.failures import fingerprint
 from ledger.domain.fold import TaskState, evolve, expires, fold, is_late
 from ledger.domain.periodic import PeriodicState, evolve_periodic
-from ledger.projections.store import Changes, HistoryRow, ViewWriter
+from ledger.projections.store import Changes, HistoryRow, Resolution, ViewWriter
 from ledger.wire import EVENT_ADAPTER, dump_event
 
 
@@ -36,6 +39,7 @@ class Decoded:
 
 def history_row(item: Decoded) -> HistoryRow:
     event = item.event
+    assert not isinstance(event, FailureGroupResolved), "a resolution has no history row"
     run_task_id = None
     if isinstance(event, TaskEvent):
         key, attempt = event.task_id, event.attempt
@@ -54,6 +58,8 @@ def history_row(item: Decoded) -> HistoryRow:
         offset=item.offset,
         payload=dump_event(event),
         run_task_id=run_task_id,
+        fingerprint=fingerprint(event.task_name, event.exc_type, event.exc_message)
+        if isinstance(event, TaskFailed) else None,
     )
 
 
@@ -86,6 +92,10 @@ class BatchPlanner:
         fresh = self._drop_duplicates(items)
         self._plan_tasks([i for i in fresh if isinstance(i.event, TaskEvent)], changes)
         self._plan_periodic([i for i in fresh if isinstance(i.event, PeriodicTaskEvent)], changes)
+        changes.resolutions = [
+            Resolution(e.fingerprint, e.occurred_at, e.resolved_by, e.event_id)
+            for e in (i.event for i in fresh) if isinstance(e, FailureGroupResolved)
+        ]  # fmt: skip
         return changes
 
     def _drop_duplicates(self, items: Sequence[Decoded]) -> list[Decoded]:

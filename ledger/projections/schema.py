@@ -13,8 +13,8 @@ from sqlalchemy import BigInteger, Boolean, Column, Double, Index, Integer, Meta
 
 from ledger.projections.sqltypes import JsonDocument, JsonValue, Status, UtcTimestamp, Uuid
 
-__all__ = ["PRIMARY_KEYS", "metadata", "periodic_task_event", "periodic_task_meta", "projection_offsets",
-           "task_event", "task_meta"]  # fmt: skip
+__all__ = ["PRIMARY_KEYS", "failure_resolution", "metadata", "periodic_task_event", "periodic_task_meta",
+           "projection_offsets", "task_event", "task_meta"]  # fmt: skip
 
 metadata = MetaData()
 
@@ -70,9 +70,10 @@ for _column in ("root_id", "parent_id", "group_id", "callback_id"):
 
 
 
-def _history(name: str, *columns: Column[Any]) -> Table:
+def _history(name: str, *columns: Column[Any], added: tuple[Column[Any], ...] = ()) -> Table:
     """A history table: one row per applied event, ``columns`` after its id, then when it
-    occurred, its log position and its JSON."""
+    occurred, its log position and its JSON, then the columns ``added`` by later migrations
+    (where ``ADD COLUMN`` puts them)."""
     return Table(
         name,
         metadata,
@@ -82,6 +83,7 @@ def _history(name: str, *columns: Column[Any]) -> Table:
         Column("partition", Integer, nullable=False),
         Column("offset", BigInteger, nullable=False),
         Column("payload", JsonDocument, nullable=False),
+        *added,
     )
 
 
@@ -91,6 +93,9 @@ task_event = _history(
     Column("type", Text, nullable=False),
     Column("status", Text),
     Column("attempt", Integer, nullable=False),
+    # a failure's group (``domain.failures.fingerprint``), set by the projector on task.failed
+    # rows only (migration 0006)
+    added=(Column("fingerprint", Text),),
 )
 Index("task_event_task_idx", task_event.c.task_id, task_event.c.partition, task_event.c.offset)
 Index("task_event_time_idx", task_event.c.occurred_at, task_event.c.task_id)
@@ -102,6 +107,24 @@ Index("task_event_rank_idx", task_event.c.task_id, task_event.c.attempt, task_ev
       postgresql_include=["status", "event_id"]).ddl_if(dialect="postgresql")  # fmt: skip
 Index("task_event_rank_idx", task_event.c.task_id, task_event.c.attempt, task_event.c.occurred_at,
       task_event.c.status, task_event.c.event_id).ddl_if(dialect="sqlite")  # fmt: skip
+
+# failure groups: partial indexes over the failures only (a small part of the history); a
+# window's groups are read from the first, one group's failures from the second
+Index("task_event_failure_time_idx", task_event.c.occurred_at, task_event.c.fingerprint, task_event.c.task_id,
+      postgresql_where=task_event.c.fingerprint.is_not(None), sqlite_where=task_event.c.fingerprint.is_not(None))
+Index("task_event_failure_group_idx", task_event.c.fingerprint, task_event.c.occurred_at, task_event.c.task_id,
+      postgresql_where=task_event.c.fingerprint.is_not(None), sqlite_where=task_event.c.fingerprint.is_not(None))
+
+# a failure group marked resolved (``failures.resolved``): the latest resolution per group;
+# a failure that occurs after ``resolved_at`` reopens it
+failure_resolution = Table(
+    "failure_resolution",
+    metadata,
+    Column("fingerprint", Text, primary_key=True),
+    Column("resolved_at", UtcTimestamp, nullable=False),
+    Column("resolved_by", Text),
+    Column("event_id", Uuid, nullable=False),
+)
 
 periodic_task_meta = Table(
     "periodic_task_meta",
@@ -141,5 +164,6 @@ projection_offsets = Table(
 )
 
 PRIMARY_KEYS = {table: metadata.tables[table].primary_key.columns[0].name
-                for table in ("task_meta", "periodic_task_meta", "task_event", "periodic_task_event")}  # fmt: skip
+                for table in ("task_meta", "periodic_task_meta", "task_event", "periodic_task_event",
+                              "failure_resolution")}  # fmt: skip
 """The tables a rebuild compares row by row, each with its primary key."""

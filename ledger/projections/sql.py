@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Connection, Engine, Select, Table, case, func, select
+from sqlalchemy import Column, ColumnElement, Connection, Engine, Integer, Select, Table, case, cast, func, select
 from sqlalchemy.exc import DBAPIError
 
 from ledger.domain.fold import TaskState
@@ -79,6 +79,15 @@ class Database(ABC):
     @abstractmethod
     def members(self, column: ColumnElement[Any], values: Collection[str]) -> ColumnElement[bool]:
         """``column`` is one of ``values`` (thousands of them: one bound value, not one each)."""
+
+    @abstractmethod
+    def epoch_seconds(self, column: ColumnElement[Any]) -> ColumnElement[float]:
+        """A timestamp column as seconds since the Unix epoch (how a trend buckets times)."""
+
+    def floor(self, value: ColumnElement[float]) -> ColumnElement[int]:
+        """The integer part of a NON-NEGATIVE number (CAST truncates on SQLite, whose FLOOR
+        is optional; PostgreSQL's CAST rounds, hence its FLOOR first)."""
+        return cast(value, Integer)
 
     @property
     def engine(self) -> Engine:

@@ -13,7 +13,7 @@ stored history. Adapters: ``SqlViewReader`` (``reader.py``) and the writers of
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Self
@@ -23,6 +23,7 @@ from ledger.domain.fold import TaskState
 from ledger.domain.periodic import PeriodicState
 from ledger.domain.statuses import TaskStatus
 from ledger.domain.workflow import Workflow, build_workflow
+from ledger.projections.failure_types import Buckets, FailureFilter, GroupCounts, GroupDetail
 from ledger.timeutil import require_aware
 
 
@@ -42,6 +43,18 @@ class HistoryRow:
     """The event's JSON, so a late event can be refolded and timelines shown."""
     run_task_id: str | None = None
     """For a periodic trigger: the task id of the run it dispatched."""
+    fingerprint: str | None = None
+    """For a task's failure: its failure group (``domain.failures.fingerprint``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """A failure group marked resolved (``failures.resolved``); the latest one counts."""
+
+    fingerprint: str
+    resolved_at: datetime
+    resolved_by: str | None
+    event_id: UUID
 
 
 @dataclass(slots=True)
@@ -59,10 +72,11 @@ class Changes:
     task_history: list[HistoryRow] = field(default_factory=list)
     periodic: list[PeriodicState] = field(default_factory=list)
     periodic_history: list[HistoryRow] = field(default_factory=list)
+    resolutions: list[Resolution] = field(default_factory=list)
 
     @property
     def event_count(self) -> int:
-        return len(self.task_history) + len(self.periodic_history)
+        return len(self.task_history) + len(self.periodic_history) + len(self.resolutions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +230,18 @@ class ViewReader(StoredOffsets):
         that shares a root or a group with it, transitively (a group of chains, a chord's
         callback); None when the views hold none of them."""
         return build_workflow(self._workflow_tasks(task_id))
+
+    @abstractmethod
+    def failure_counts(self, where: FailureFilter, limit: int) -> list[GroupCounts]:
+        """The failure groups of the failures ``where`` selects, at most ``limit``, the
+        most recently failing first (then by fingerprint), each with its resolution."""
+
+    @abstractmethod
+    def failure_details(self, where: FailureFilter, fingerprints: Collection[str], *, examples: int,
+                        buckets: Buckets) -> dict[str, GroupDetail]:  # fmt: skip
+        """For each of ``fingerprints`` with a failure ``where`` selects: the newest failure's
+        JSON, the task ids of its newest ``examples`` failures (distinct, newest first) and its
+        failures per bucket of ``buckets`` (``buckets.count`` numbers)."""
 
     def task_events(self, task_id: str, *, until: datetime | None = None) -> list[HistoryRow]:
         """The task's history rows in log order (partition, offset); with ``until``, only

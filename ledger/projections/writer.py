@@ -24,6 +24,7 @@ from ledger.projections import migrations
 from ledger.projections.reader import offsets_query
 from ledger.projections.schema import (
     PRIMARY_KEYS,
+    failure_resolution,
     metadata,
     periodic_task_event,
     periodic_task_meta,
@@ -32,7 +33,7 @@ from ledger.projections.schema import (
     task_meta,
 )
 from ledger.projections.sql import HISTORY_COLUMNS, PERIODIC_COLUMNS, TASK_COLUMNS, Database, history_row
-from ledger.projections.store import Changes, HistoryRow, StaleOffsets, ViewWriter
+from ledger.projections.store import Changes, HistoryRow, Resolution, StaleOffsets, ViewWriter
 
 __all__ = ["SqlViewWriter", "moved_offsets"]
 
@@ -82,10 +83,36 @@ class SqlViewWriter(ViewWriter):
                 for table in (task_event, task_meta):
                     conn.execute(delete(table).where(self.database.members(table.c.task_id, changes.deleted_tasks)))
             self._write_rows(conn, changes)
+            self._write_resolutions(conn, changes)
             conn.execute(_STORE_OFFSET, [
                 {"b_projection": changes.projection, "b_topic": changes.topic, "b_partition": p, "b_next_offset": o}
                 for p, o in sorted(changes.offsets.items())
             ])  # fmt: skip
+
+    def _write_resolutions(self, conn: Connection, changes: Changes) -> None:
+        """Upsert the batch's failure-group resolutions, the latest per group (few rows, so
+        through SQLAlchemy on both backends). A replayed older resolution (a duplicate
+        append read again) never overwrites a newer one."""
+        latest: dict[str, Resolution] = {}
+        for r in changes.resolutions:
+            if r.fingerprint not in latest or (r.resolved_at, str(r.event_id)) >= (
+                latest[r.fingerprint].resolved_at, str(latest[r.fingerprint].event_id)
+            ):
+                latest[r.fingerprint] = r
+        if not latest:
+            return
+        insert = self._insert(failure_resolution)
+        c = failure_resolution.c
+        newer = insert.excluded.resolved_at >= c.resolved_at  # type: ignore[attr-defined]
+        upsert = insert.on_conflict_do_update(  # type: ignore[attr-defined]
+            index_elements=[c.fingerprint],
+            set_={"resolved_at": insert.excluded.resolved_at, "resolved_by": insert.excluded.resolved_by,  # type: ignore[attr-defined]
+                  "event_id": insert.excluded.event_id},  # type: ignore[attr-defined]
+            where=newer,
+        )  # fmt: skip
+        rows = [{"fingerprint": r.fingerprint, "resolved_at": r.resolved_at, "resolved_by": r.resolved_by,
+                 "event_id": r.event_id} for r in latest.values()]  # fmt: skip
+        conn.execute(upsert, rows)
 
     def _hold_views(self, conn: Connection) -> None:
         """Taken first in a batch's transaction: what keeps a rebuild's swap out (none by default)."""

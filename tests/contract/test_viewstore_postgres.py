@@ -9,6 +9,7 @@ from psycopg2 import sql
 from ledger.projections.postgres import COPY_TEXT, PostgresViewWriter, postgres_reader
 from ledger.projections.schema import PRIMARY_KEYS, metadata
 from ledger.projections.store import ViewReader, ViewStoreUnavailable, ViewWriter
+from tests.contract.failures_contract import FailureGroupsContract
 from tests.contract.viewstore_contract import (
     LegacyRows,
     MigrationContract,
@@ -57,7 +58,8 @@ class PostgresViews(ViewsContract):
     def store(self, postgres_dsn: str, pg_schema: str) -> Iterator[ViewWriter]:
         store = PostgresViewWriter(postgres_dsn, pg_schema)
         assert store.migrate() == [
-            "0001_views", "0002_history_index", "0003_first_seen", "0004_exc_args", "0005_linkage"
+            "0001_views", "0002_history_index", "0003_first_seen", "0004_exc_args", "0005_linkage",
+            "0006_failure_groups",
         ]  # fmt: skip
         yield store
         store.close()
@@ -92,3 +94,7 @@ def test_an_unreachable_server_is_named() -> None:
     for views in (PostgresViewWriter(where, "x", connect_timeout=2), postgres_reader(where, "x", connect_timeout=2)):
         with pytest.raises(ViewStoreUnavailable, match=r"PostgreSQL at 127\.0\.0\.1:1/ledger is not reachable"):
             views.offsets("views", "topic")
+
+
+class TestPostgresFailureGroups(PostgresViews, FailureGroupsContract):
+    """The failure-group queries on Postgres."""

@@ -9,6 +9,7 @@ import pytest
 from ledger.projections.schema import PRIMARY_KEYS
 from ledger.projections.sqlite import EXECUTEMANY, SqliteViewWriter, sqlite_reader
 from ledger.projections.store import ViewReader, ViewWriter
+from tests.contract.failures_contract import FailureGroupsContract
 from tests.contract.viewstore_contract import (
     LegacyRows,
     MigrationContract,
@@ -44,7 +45,8 @@ class SqliteViews(ViewsContract):
     def store(self, tmp_path: Path) -> Iterator[ViewWriter]:
         store = SqliteViewWriter(tmp_path / "views.db")
         assert store.migrate() == [
-            "0001_views", "0002_history_index", "0003_first_seen", "0004_exc_args", "0005_linkage"
+            "0001_views", "0002_history_index", "0003_first_seen", "0004_exc_args", "0005_linkage",
+            "0006_failure_groups",
         ]  # fmt: skip
         yield store
         store.close()
@@ -72,3 +74,7 @@ class TestSqliteViewReader(SqliteViews, ViewReaderContract):
 
 class TestSqliteMigrations(SqliteViews, MigrationContract):
     pass
+
+
+class TestSqliteFailureGroups(SqliteViews, FailureGroupsContract):
+    """The failure-group queries on Sqlite."""

@@ -15,6 +15,7 @@ import pytest
 from ledger.codec import PLAIN, Codec, generate_cipher_key
 from ledger.domain.events import (
     AnyEvent,
+    FailureGroupResolved,
     PeriodicTaskRegistered,
     PeriodicTaskTriggered,
     PeriodicTaskUnregistered,
@@ -505,3 +506,14 @@ def test_async_tasks_inherit_their_parent_per_asyncio_task(ledger: Ledger, log: 
     asyncio.run(main())
     starts = {e.task_id: e.parent_id for e in emitted(log) if isinstance(e, TaskStarted)}
     assert starts == {"parent": None, "a": "parent", "b": "parent", "c": None}
+
+def test_resolving_a_failure_group_appends_one_event_keyed_by_its_fingerprint(ledger: Ledger, log: ListLog) -> None:
+    ledger.resolve_failure_group("0123456789abcdef", resolved_by="ops", note="fixed in 1.2")
+    (event,) = emitted(log)
+    assert isinstance(event, FailureGroupResolved) and log.records[0].key == b"0123456789abcdef"
+    assert (event.fingerprint, event.resolved_by, event.note) == ("0123456789abcdef", "ops", "fixed in 1.2")
+    with pytest.raises(InvalidEvent, match=r"^fingerprint: "):
+        ledger.resolve_failure_group("0123")
+    with pytest.raises(InvalidEvent, match=r"^resolved_by: "):
+        ledger.resolve_failure_group("0123456789abcdef", resolved_by="x" * 300)
+    assert len(log.records) == 1  # nothing appended for bad input
