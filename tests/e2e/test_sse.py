@@ -97,7 +97,7 @@ def test_a_filtered_stream_resumes_exactly_after_the_last_event_id(base_url: str
         assert sorted(task_ids(events)) == sorted(missed), "no gap, no duplicate, nothing unfiltered"
         assert {e.event for e in events} == {"task.failed"}
         envelope = json.loads(events[0].data or "{}")
-        assert envelope["exc_type"].endswith("ValueError") and envelope["version"] == 1
+        assert envelope["exc_type"].endswith("ValueError") and envelope["version"] == 2
     wait_for_no_reader(base_url)
 
 
