@@ -100,7 +100,8 @@ def test_a_rules_file_gives_typed_rules() -> None:
         (f'[[rule]]\nname = "a"\nwhen = "stuck"\nafter = "soon"\n{HOOK}',
          "rule[0] (a).after: 'soon' is not a duration like 90s, 15m, 1h or 2d"),
         (f'[[rule]]\nname = "a"\nwhen = "status"\nstatus = "LOST"\n{HOOK}', "rule[0] (a).status: 'LOST' is not one of"),
-        ('[[rule]]\nname = "a"\nwhen = "stuck"\nafter = "1m"\nwebhook = "ftp://x"', "rule[0] (a).webhook: String should"),
+        ('[[rule]]\nname = "a"\nwhen = "stuck"\nafter = "1m"\nwebhook = "ftp://x"',
+         "rule[0] (a).webhook: String should"),
         (f'[[rule]]\nname = "a"\nwhen = "stuck"\nafter = "1m"\ncolour = 1\n{HOOK}', "rule[0] (a).colour: Extra inputs"),
         (f'[[rule]]\nname = "a"\nwhen = "failure-group"\n{HOOK}', "rule[0] (a).when: 'failure-group' rules are not"),
         (f'[[rule]]\nname = "a"\nwhen = "stuck"\nafter = "1m"\n{HOOK}\n' * 2, "rule[1] (a).name: used by an earlier"),
@@ -164,7 +165,9 @@ def histories(draw: st.DrawFn) -> list[AnyEvent]:
 
 @settings(max_examples=150, deadline=None)
 @given(histories(), st.data())
-def test_a_restore_from_a_snapshot_goes_on_exactly_as_without_a_restart(events: list[AnyEvent], data: st.DataObject) -> None:
+def test_a_restore_from_a_snapshot_goes_on_exactly_as_without_a_restart(
+    events: list[AnyEvent], data: st.DataObject
+) -> None:
     cut = data.draw(st.integers(0, len(events)))
     whole = run(events)
     before = Evaluator(parse_rules(RULES))
