@@ -34,6 +34,7 @@ class Receiver:
     refuse: int = 0
     posts: list[Received] = field(default_factory=list)
     refused: int = 0
+    arrived: int = 0  # posts that reached the handler, held ones included
     lock: threading.Lock = field(default_factory=threading.Lock)
     hold_at: int | None = None  # with this many posts kept, the next one waits for `release`
     release: threading.Event = field(default_factory=threading.Event)
@@ -57,6 +58,7 @@ def webhook_receiver(refuse: int = 0) -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             payload = self.rfile.read(int(self.headers["Content-Length"]))
+            receiver.arrived += 1
             if receiver.hold_at is not None and len(receiver.posts) >= receiver.hold_at:
                 receiver.release.wait(120)
             with receiver.lock:
