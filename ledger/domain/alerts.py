@@ -192,15 +192,25 @@ def _machine(rule: AlertRule, state: dict[str, Any]) -> _Machine:
     return _StuckMachine(rule, state)
 
 
+def _definition(rule: AlertRule) -> str:
+    """What a rule's state depends on (not where it posts, nor in which format)."""
+    return hashlib.sha256(rule.model_dump_json(exclude={"webhook", "format"}).encode()).hexdigest()[:16]
+
+
 class Evaluator:
     """Every rule's state machine and the log's clock. ``snapshot()`` is plain JSON data:
-    an evaluator built from it goes on exactly as this one would."""
+    an evaluator built from it goes on exactly as this one would. A rule whose definition
+    changed since the snapshot (another threshold, pattern, kind) starts afresh."""
 
     def __init__(self, rules: Iterable[AlertRule], state: dict[str, Any] | None = None) -> None:
         state = state or {}
         self.clock: float = float(state.get("clock", 0.0))
         saved = state.get("rules", {})
-        self.machines = {rule.name: _machine(rule, saved.get(rule.name, {})) for rule in rules}
+        self.machines = {}
+        for rule in rules:
+            kept = saved.get(rule.name, {})
+            fresh = kept.get("definition") != _definition(rule)
+            self.machines[rule.name] = _machine(rule, {} if fresh else kept.get("state", {}))
 
     def feed(self, event: AnyEvent, cause: str) -> list[Transition]:
         """The transitions this event causes: its own, then those of the time it moved."""
@@ -213,4 +223,5 @@ class Evaluator:
         return out
 
     def snapshot(self) -> dict[str, Any]:
-        return {"clock": self.clock, "rules": {name: m.snapshot() for name, m in self.machines.items()}}
+        rules = {name: {"definition": _definition(m.rule), "state": m.snapshot()} for name, m in self.machines.items()}
+        return {"clock": self.clock, "rules": rules}

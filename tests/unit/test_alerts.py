@@ -185,3 +185,13 @@ def test_fired_and_resolved_alternate_per_rule_and_subject(events: list[AnyEvent
     for t in run(events):
         assert last.get((t.rule, t.subject), "resolved") != t.kind, t
         last[(t.rule, t.subject)] = t.kind
+
+
+def test_a_rule_whose_definition_changed_starts_afresh_and_the_others_keep_their_state() -> None:
+    before = Evaluator(parse_rules(RULES))
+    run([failed("a", 0), failed("b", 1), failed("c", 2)], before)  # "failed" fires for a, b, c; "many" fires
+    changed = parse_rules(RULES.replace("threshold = 3", "threshold = 4").replace("9/hook", "10/hook"))
+    after = Evaluator(changed, json.loads(json.dumps(before.snapshot())))
+    got = run([done("a", 3, attempt=1), failed("d", 4)], after, first=3)
+    # "failed" kept its state (only the webhook changed): a resolves; "many" restarted: 1 < 4
+    assert kinds(got) == [("failed", "resolved", "a"), ("failed", "fired", "d")]
