@@ -98,18 +98,20 @@ def alerts_status(
     as_json: Annotated[bool, typer.Option("--json", help="the delivery record as JSON")] = False,
 ) -> None:
     """Deliveries of a runner: totals, the notification being retried (and why), the latest."""
+    from ledger.consumers.alerts import AlertState
 
     def go() -> None:
         path = state_path(settings(), group, state)
         if not path.exists():
             raise CliError(f"--state: no alert runner state at {path} (has `ledger alerts run` run for {group}?)")
-        data: dict[str, Any] = json.loads(path.read_text())
-        record = data["deliveries"]
+        stored = AlertState(path)
+        record: dict[str, Any] = stored.deliveries
+        positions = {str(p): o for p, o in sorted(stored.positions.items())}
         if as_json:
-            typer.echo(json.dumps({**record, "positions": data["positions"]}))
+            typer.echo(json.dumps({**record, "positions": positions}))
             return
         typer.echo(f"delivered {record['delivered']}, failed attempts {record['failed_attempts']}, "
-                   f"positions {data['positions']}")  # fmt: skip
+                   f"next offsets {positions}")  # fmt: skip
         pending = record["pending"]
         if pending:
             typer.echo(f"RETRYING {pending['rule']} {pending['transition']} {pending['subject']} "

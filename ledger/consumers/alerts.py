@@ -48,7 +48,10 @@ class AlertState:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+        try:
+            data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"alert state file {path}: cannot be read ({exc})") from None
         self.positions: dict[int, int] = {int(p): o for p, o in data.get("positions", {}).items()}
         self.evaluator: dict[str, Any] = data.get("evaluator", {})
         self.deliveries: dict[str, Any] = data.get("deliveries", {"delivered": 0, "failed_attempts": 0,
@@ -91,6 +94,7 @@ class AlertRunner:
         self.subscriber, self.state, self.post, self.policy = subscriber, state, post, policy
         self.evaluator = Evaluator(rules, state.evaluator)
         self.stats = RunStats()
+        self._checked: set[int] = set()  # partitions whose first delivery was compared with the state
 
     def run(self, stop: threading.Event) -> RunStats:
         """Until ``stop`` is set; the subscriber is closed (its positions saved) on the way out."""
@@ -102,6 +106,12 @@ class AlertRunner:
 
     def _handle(self, delivery: Delivery, stop: threading.Event) -> bool:
         partition, offset = delivery.partition, delivery.offset
+        if partition not in self._checked:
+            self._checked.add(partition)
+            held = self.state.positions.get(partition)
+            if held is not None and offset > held:  # the state file was replaced or lost
+                log.warning("alert state behind the group's position: events not evaluated",
+                            extra={"partition": partition, "from": held, "to": offset})  # fmt: skip
         if offset < self.state.positions.get(partition, 0):
             self.stats.skipped += 1  # held by the state already (a crash before the position was saved)
             return True

@@ -59,7 +59,14 @@ def test_alerts_status_shows_the_deliveries_and_the_one_being_retried(tmp_path: 
     done = ledger("alerts", "status", env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[:2] == [
-        "delivered 1, failed attempts 1, positions {}",
+        "delivered 1, failed attempts 1, next offsets {}",
         "RETRYING stuck resolved t-1 attempt 4: 503",
     ]
     assert f"stuck fired t-1 key={sent.key}" in done.stdout
+
+
+def test_alerts_status_on_a_damaged_state_file_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    path.write_text("{not json")
+    error = one_line_error(ledger("alerts", "status", "--state", str(path), env={"LEDGER_DATA_DIR": str(tmp_path)}))
+    assert error.startswith(f"error: alert state file {path}: cannot be read")
