@@ -5,8 +5,12 @@ repeats a notification."""
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from pathlib import Path
+
+import pytest
 
 from ledger.bootstrap import build_codec, build_event_log, build_subscriber
 from ledger.consumers.alerts import AlertRunner, AlertState, RunStats
@@ -30,9 +34,10 @@ Running = tuple[threading.Thread, threading.Event, list[RunStats]]
 
 
 def start_runner(settings: Settings, receiver: Receiver, state: Path, group: str) -> Running:
-    rules = parse_rules(rules_toml(receiver.url))
-    runner = AlertRunner(rules, build_subscriber(settings, group=group, start="beginning"), AlertState(state), post,
-                         policy=FAST)  # fmt: skip
+    """As ``ledger alerts run --from-beginning``: from 0 the first time, then the stored position."""
+    rules, stored = parse_rules(rules_toml(receiver.url)), AlertState(state)
+    subscriber = build_subscriber(settings, group=group, start="stored" if stored.positions else "beginning")
+    runner = AlertRunner(rules, subscriber, stored, post, policy=FAST)
     stop, stats = threading.Event(), []
     thread = threading.Thread(target=lambda: stats.append(runner.run(stop)), daemon=True)
     thread.start()
@@ -80,3 +85,33 @@ def test_a_graceful_restart_neither_misses_nor_repeats(settings: Settings, tmp_p
         stop.set()
         thread.join(60)
     assert [p.key for p in posts] == expected
+
+
+def test_a_state_file_behind_the_groups_position_is_reported(
+    settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings, state = one_partition(settings, tmp_path)
+    group = unique_name("alerts")
+    with build_event_log(settings) as log, webhook_receiver() as receiver:
+        history = alert_history(10)
+        append_all(log, history[:5])
+        thread, stop, _ = start_runner(settings, receiver, state, group)
+        expected = expected_keys(log, build_codec(settings), rules_toml(receiver.url))
+        receiver.wait_for(len(expected))
+        while AlertState(state).positions.get(0) != 5:  # the last event handled, maybe without a post
+            time.sleep(0.02)
+        stop.set()
+        thread.join(60)
+        state.rename(tmp_path / "kept.json")  # the state file lost: the group's position is kept
+        stale = AlertState(state)
+        stale.positions[0] = 2  # a stale copy: it holds only the first two events
+        stale.save()
+        append_all(log, history[5:6])
+        with caplog.at_level(logging.WARNING, logger="ledger.consumers.alerts"):
+            thread, stop, _ = start_runner(settings, receiver, state, group)
+            while AlertState(state).positions.get(0) != 6:
+                time.sleep(0.02)
+            stop.set()
+            thread.join(60)
+    warned = [r for r in caplog.records if r.getMessage().startswith("alert state behind")]
+    assert [(r.__dict__["from"], r.__dict__["to"]) for r in warned] == [(2, 5)]
