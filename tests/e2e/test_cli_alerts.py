@@ -24,7 +24,7 @@ URL = "http://127.0.0.1:9/hook"
 @pytest.mark.parametrize("command", ["test", "run"])
 def test_a_bad_rules_file_is_one_line_naming_the_rule_and_field(tmp_path: Path, command: str) -> None:
     rules = tmp_path / "alerts.toml"
-    rules.write_text(rules_toml(URL).replace('threshold = 3', 'threshold = "many"'))
+    rules.write_text(rules_toml(URL).replace("threshold = 3", 'threshold = "many"'))
     error = one_line_error(ledger("alerts", command, "--rules", str(rules), env={"LEDGER_DATA_DIR": str(tmp_path)}))
     assert error == f"error: --rules {rules}: rule[1] (failure-burst).threshold: Input should be a valid integer, " \
                     "unable to parse string as an integer"  # fmt: skip
