@@ -17,7 +17,7 @@ from typing import Any
 from ledger.codec import Codec
 from ledger.domain.alert_rules import parse_rules
 from ledger.domain.alerts import Evaluator
-from ledger.domain.events import AnyEvent, Emitter, TaskEvent, TaskFailed, TaskStarted, TaskSucceeded
+from ledger.domain.events import AnyEvent, Emitter, TaskFailed, TaskStarted, TaskSucceeded
 from ledger.eventlog.base import EventLog
 from ledger.wire import decode
 
@@ -120,7 +120,8 @@ def alert_history(tasks: int) -> list[AnyEvent]:
     ones, slow ones that get stuck and finish later; in time order."""
     timed: list[tuple[float, AnyEvent]] = []
 
-    def add(seconds: float, kind: type[TaskEvent], task: str, name: str, attempt: int = 0, **extra: Any) -> None:
+    def add(seconds: float, kind: type[TaskStarted | TaskFailed | TaskSucceeded], task: str, name: str,
+            attempt: int = 0, **extra: Any) -> None:  # fmt: skip
         event = kind(task_id=task, task_name=name, attempt=attempt, occurred_at=T0 + timedelta(seconds=seconds),
                      emitter=EMITTER, **extra)  # fmt: skip
         timed.append((seconds, event))

@@ -17,7 +17,6 @@ from ledger.domain.alerts import Evaluator, Transition
 from ledger.domain.events import (
     AnyEvent,
     Emitter,
-    TaskEvent,
     TaskFailed,
     TaskReceived,
     TaskStarted,
@@ -56,16 +55,16 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def started(task: str, s: float, name: str = "billing.charge", attempt: int = 0) -> TaskEvent:
+def started(task: str, s: float, name: str = "billing.charge", attempt: int = 0) -> TaskStarted:
     return TaskStarted(task_id=task, task_name=name, occurred_at=at(s), attempt=attempt, emitter=EMITTER)
 
 
-def failed(task: str, s: float, name: str = "billing.charge", attempt: int = 0) -> TaskEvent:
+def failed(task: str, s: float, name: str = "billing.charge", attempt: int = 0) -> TaskFailed:
     return TaskFailed(task_id=task, task_name=name, occurred_at=at(s), attempt=attempt, exc_type="E",
                       emitter=EMITTER)  # fmt: skip
 
 
-def done(task: str, s: float, name: str = "billing.charge", attempt: int = 0) -> TaskEvent:
+def done(task: str, s: float, name: str = "billing.charge", attempt: int = 0) -> TaskSucceeded:
     return TaskSucceeded(task_id=task, task_name=name, occurred_at=at(s), attempt=attempt, emitter=EMITTER)
 
 
@@ -157,9 +156,11 @@ def histories(draw: st.DrawFn) -> list[AnyEvent]:
     out: list[AnyEvent] = []
     for i in range(draw(st.integers(1, 40))):
         task = draw(st.sampled_from(["a", "b", "c", "d"]))
-        step = draw(st.sampled_from([started, failed, done]))
+        step = draw(st.sampled_from(["started", "failed", "done"]))
         name = draw(st.sampled_from(["billing.charge", "mail.send"]))
-        out.append(step(task, draw(st.integers(0, 60)) + i * draw(st.integers(0, 90)), name=name))
+        seconds = draw(st.integers(0, 60)) + i * draw(st.integers(0, 90))
+        event: AnyEvent = (started if step == "started" else failed if step == "failed" else done)(task, seconds, name)
+        out.append(event)
     return out
 
 
