@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,6 +27,13 @@ pytestmark = [pytest.mark.faults, pytest.mark.kafka]
 def runner(settings: Settings, rules: Path, state: Path, group: str) -> subprocess.Popen[str]:
     return start(settings, "alerts", "run", "--rules", str(rules), "--group", group, "--state", str(state),
                  "--from-beginning")  # fmt: skip
+
+
+def said_by(body: dict[str, Any]) -> str:
+    """The "rule fired" or "rule resolved" of a JSON body, or of a Slack body's text."""
+    if "rule" in body:
+        return f"{body['rule']} {body['transition']}"
+    return str(body["text"]).split(" for ")[0].split(" ", 1)[1]
 
 
 def held_post(receiver: Receiver, process: subprocess.Popen[str], at: int) -> None:
@@ -74,6 +82,9 @@ def test_a_restarted_runner_posts_every_transition_and_repeats_only_with_the_sam
             third.send_signal(signal.SIGTERM)
             assert third.wait(60) == 0
     keys = [p.key for p in posts]
+    said = {said_by(p.body) for p in posts}
+    assert said >= {f"{rule} {kind}" for rule in ("billing-failed", "failure-burst", "stuck")
+                    for kind in ("fired", "resolved")}  # fmt: skip
     first_posts = {p.key: p.body for p in reversed(posts)}
     assert list(dict.fromkeys(keys)) == expected  # every transition, in order: none missed
     assert len(set(keys[:graceful])) == graceful and not set(keys[:graceful]) & set(keys[graceful:])
