@@ -66,35 +66,41 @@ class _Rule(BaseModel):
     format: Literal["json", "slack"] = "json"
 
 
-def _status(value: object) -> TaskStatus:
-    try:
-        return parse_status(str(value))
-    except ValueError as exc:
-        raise ValueError(str(exc).removeprefix("status: ")) from None
+class _OnStatus(_Rule):
+    status: TaskStatus
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _status(cls, value: object) -> TaskStatus:
+        try:
+            return parse_status(str(value))
+        except ValueError as exc:
+            raise ValueError(str(exc).removeprefix("status: ")) from None
 
 
-class StatusRule(_Rule):
+class StatusRule(_OnStatus):
     when: Literal["status"]
-    status: TaskStatus
-
-    _status = field_validator("status", mode="before")(classmethod(lambda cls, v: _status(v)))
 
 
-class CountRule(_Rule):
+class CountRule(_OnStatus):
     when: Literal["count"]
-    status: TaskStatus
     threshold: Annotated[int, Field(ge=1, le=100_000)]
     window: timedelta
 
-    _status = field_validator("status", mode="before")(classmethod(lambda cls, v: _status(v)))
-    _window = field_validator("window", mode="before")(classmethod(lambda cls, v: _duration(v)))
+    @field_validator("window", mode="before")
+    @classmethod
+    def _window(cls, value: object) -> timedelta:
+        return _duration(value)
 
 
 class StuckRule(_Rule):
     when: Literal["stuck"]
     after: timedelta
 
-    _after = field_validator("after", mode="before")(classmethod(lambda cls, v: _duration(v)))
+    @field_validator("after", mode="before")
+    @classmethod
+    def _after(cls, value: object) -> timedelta:
+        return _duration(value)
 
 
 AlertRule = Annotated[StatusRule | CountRule | StuckRule, Field(discriminator="when")]
