@@ -34,6 +34,7 @@ class Receiver:
     refuse: int = 0
     posts: list[Received] = field(default_factory=list)
     refused: int = 0
+    refusing: bool = False  # refuse every post while set
     arrived: int = 0  # posts that reached the handler, held ones included
     lock: threading.Lock = field(default_factory=threading.Lock)
     hold_at: int | None = None  # with this many posts kept, the next one waits for `release`
@@ -62,7 +63,7 @@ def webhook_receiver(refuse: int = 0) -> Iterator[Receiver]:
             if receiver.hold_at is not None and len(receiver.posts) >= receiver.hold_at:
                 receiver.release.wait(120)
             with receiver.lock:
-                if receiver.refused < receiver.refuse:
+                if receiver.refusing or receiver.refused < receiver.refuse:
                     receiver.refused += 1
                     self.send_response(503)
                 else:

@@ -42,6 +42,8 @@ def alerts_run(
     group: Group = "ledger-alerts",
     state: StateFile = None,
     from_beginning: Annotated[bool, typer.Option(help="the first time (no state yet): read the log from 0")] = False,
+    save_every: Annotated[int, typer.Option(min=1, max=10_000, help="save state and position once per N events; "
+                                            "a crash may repost up to N events' notifications (same keys)")] = 100,
 ) -> None:
     """Evaluate the rules over new events and post each transition (SIGTERM stops it cleanly;
     a restart resumes from the stored position, missing nothing)."""
@@ -56,7 +58,7 @@ def alerts_run(
         announce("alerts run", config, f" ({len(loaded)} rules, group {group}, state {stored.path})")
         stop = threading.Event()
         install_stop_signals(stop)
-        subscriber = build_subscriber(config, group=group, start=start)
+        subscriber = build_subscriber(config, group=group, start=start, save_every=save_every)
         result = AlertRunner(loaded, subscriber, stored, post).run(stop)
         typer.echo(f"ledger alerts run: stopped after {result.events} events, {result.delivered} notifications",
                    err=True)  # fmt: skip

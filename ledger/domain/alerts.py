@@ -54,6 +54,16 @@ class Transition:
         text = "\x00".join((self.rule, self.kind, self.subject, self.cause))
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
+    def as_data(self) -> dict[str, Any]:
+        return {"rule": self.rule, "kind": self.kind, "subject": self.subject, "at": self.at.isoformat(),
+                "cause": self.cause, "detail": dict(self.detail)}  # fmt: skip
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> Transition:
+        kind: Literal["fired", "resolved"] = "fired" if data["kind"] == "fired" else "resolved"
+        return cls(data["rule"], kind, data["subject"], datetime.fromisoformat(data["at"]), data["cause"],
+                   dict(data["detail"]))  # fmt: skip
+
 
 def _moment(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)

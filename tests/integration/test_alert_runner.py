@@ -36,7 +36,8 @@ Running = tuple[threading.Thread, threading.Event, list[RunStats]]
 def start_runner(settings: Settings, receiver: Receiver, state: Path, group: str) -> Running:
     """As ``ledger alerts run --from-beginning``: from 0 the first time, then the stored position."""
     rules, stored = parse_rules(rules_toml(receiver.url)), AlertState(state)
-    subscriber = build_subscriber(settings, group=group, start="stored" if stored.positions else "beginning")
+    subscriber = build_subscriber(settings, group=group, start="stored" if stored.positions else "beginning",
+                                  save_every=10)
     runner = AlertRunner(rules, subscriber, stored, post, policy=FAST)
     stop, stats = threading.Event(), []
     thread = threading.Thread(target=lambda: stats.append(runner.run(stop)), daemon=True)
@@ -80,6 +81,30 @@ def test_a_graceful_restart_neither_misses_nor_repeats(settings: Settings, tmp_p
             thread.join(60)
             assert not thread.is_alive() and len(receiver.posts) < len(expected)
         receiver.hold_at = None
+        thread, stop, _ = start_runner(settings, receiver, state, group)
+        posts = receiver.wait_for(len(expected))
+        stop.set()
+        thread.join(60)
+    assert [p.key for p in posts] == expected
+
+
+def test_a_stop_while_a_webhook_is_failing_keeps_the_undelivered_for_the_restart(
+    settings: Settings, tmp_path: Path
+) -> None:
+    settings, state = one_partition(settings, tmp_path)
+    group = unique_name("alerts")
+    with build_event_log(settings) as log, webhook_receiver() as receiver:
+        append_all(log, alert_history(30))
+        expected = expected_keys(log, build_codec(settings), rules_toml(receiver.url))
+        thread, stop, _ = start_runner(settings, receiver, state, group)
+        receiver.wait_for(12)
+        receiver.refusing = True
+        while receiver.refused < 3:  # the runner is retrying
+            time.sleep(0.01)
+        stop.set()
+        thread.join(60)
+        assert not thread.is_alive() and AlertState(state).deliveries["pending"] is not None
+        receiver.refusing = False
         thread, stop, _ = start_runner(settings, receiver, state, group)
         posts = receiver.wait_for(len(expected))
         stop.set()
