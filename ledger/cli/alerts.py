@@ -18,6 +18,7 @@ alerts = typer.Typer(no_args_is_help=True, help="Alerts on what the log says: ru
 app.add_typer(alerts, name="alerts")
 RulesFile = Annotated[Path, typer.Option("--rules", help="the rules file (TOML, [[rule]] tables)")]
 Group = Annotated[str, typer.Option(help="the runner's consumer group: its stored position and state file")]
+SAVE_EVERY = "save state and position once per N events; a crash may repost up to N events' notifications"
 StateFile = Annotated[Path | None, typer.Option("--state", help="the state file (default: data dir/alerts/GROUP.json)")]
 
 
@@ -42,8 +43,7 @@ def alerts_run(
     group: Group = "ledger-alerts",
     state: StateFile = None,
     from_beginning: Annotated[bool, typer.Option(help="the first time (no state yet): read the log from 0")] = False,
-    save_every: Annotated[int, typer.Option(min=1, max=10_000, help="save state and position once per N events; "
-                                            "a crash may repost up to N events' notifications (same keys)")] = 100,
+    save_every: Annotated[int, typer.Option(min=1, max=10_000, help=SAVE_EVERY)] = 100,
 ) -> None:
     """Evaluate the rules over new events and post each transition (SIGTERM stops it cleanly;
     a restart resumes from the stored position, missing nothing)."""

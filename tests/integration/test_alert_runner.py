@@ -36,8 +36,9 @@ Running = tuple[threading.Thread, threading.Event, list[RunStats]]
 def start_runner(settings: Settings, receiver: Receiver, state: Path, group: str) -> Running:
     """As ``ledger alerts run --from-beginning``: from 0 the first time, then the stored position."""
     rules, stored = parse_rules(rules_toml(receiver.url)), AlertState(state)
-    subscriber = build_subscriber(settings, group=group, start="stored" if stored.positions else "beginning",
-                                  save_every=10)
+    subscriber = build_subscriber(
+        settings, group=group, start="stored" if stored.positions else "beginning", save_every=10
+    )
     runner = AlertRunner(rules, subscriber, stored, post, policy=FAST)
     stop, stats = threading.Event(), []
     thread = threading.Thread(target=lambda: stats.append(runner.run(stop)), daemon=True)
