@@ -51,6 +51,14 @@ class Receiver:
             time.sleep(0.05)
         return list(self.posts)
 
+    def wait_for_keys(self, count: int, timeout_s: float = 120) -> list[Received]:
+        """All posts once ``count`` distinct idempotency keys arrived (repeats come on top)."""
+        deadline = time.monotonic() + timeout_s
+        while len({p.key for p in self.posts}) < count:
+            assert time.monotonic() < deadline, f"{len({p.key for p in self.posts})} of {count} keys"
+            time.sleep(0.05)
+        return list(self.posts)
+
 
 @contextmanager
 def webhook_receiver(refuse: int = 0) -> Iterator[Receiver]:
