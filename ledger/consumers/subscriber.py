@@ -87,6 +87,9 @@ class Subscriber:
         self._active: Generator[Delivery, None, None] | None = None
         self._closed = False
         self.undecodable = 0
+        self.before_save: Callable[[], None] | None = None
+        """Called before positions of handled events are saved: a caller keeping state of its
+        own (the alert runner) saves it there, so that state is never behind the position."""
 
     def _on_assigned(self, partitions: set[int]) -> dict[int, int]:
         stored = self.positions.load(partitions)
@@ -208,6 +211,8 @@ class Subscriber:
         policy's delay has passed, rather than costing a timeout per event: at worst
         events are delivered again, never skipped."""
         if self._pending:
+            if self.before_save is not None:
+                self.before_save()
             try:
                 self.positions.save(dict(self._pending))
             except EventLogUnavailable as exc:
