@@ -16,7 +16,7 @@ from kafka.admin import KafkaAdminClient
 from ledger.bootstrap import build_event_log, build_ledger, build_projector, build_view_reader, build_view_writer
 from ledger.consumers.deadletter import dead_letter_topic, read_dead_letter
 from ledger.consumers.projector import OffsetOutOfRetention
-from ledger.domain.events import TaskStarted, TaskSucceeded
+from ledger.domain.events import SCHEMA_VERSION, TaskStarted, TaskSucceeded
 from ledger.eventlog.base import LogRecord
 from ledger.sdk import InvalidEvent
 from ledger.settings import Settings
@@ -36,7 +36,7 @@ def poison() -> dict[str, LogRecord]:
         "JSON": LogRecord("p-1", b"\x00\x01 not json"),
         "type": LogRecord("p-1", json.dumps({"hello": "world"}).encode()),
         "task.exploded": LogRecord("p-1", json.dumps({**body, "type": "task.exploded"}).encode()),
-        "version": LogRecord("p-1", json.dumps({**body, "version": 2}).encode()),
+        "version": LogRecord("p-1", json.dumps({**body, "version": SCHEMA_VERSION + 1}).encode()),  # a future one
         "task_id": LogRecord("p-1", json.dumps({k: v for k, v in body.items() if k != "task_id"}).encode()),
         "timezone": LogRecord("p-1", json.dumps(naive).encode()),
         "large": LogRecord("p-1", json.dumps({**body, "args": ["x" * 5_000_000]}).encode()),
