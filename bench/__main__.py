@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,21 +33,32 @@ from bench.runctx import BenchRun, bench_run
 from bench.verify import check_exactly_once
 from ledger.settings import Backend, SettingsError, load_settings
 
+SKIPPABLE = ("latency", "query", "in-memory peer", "emit rules")
+"""Rows that nothing else needs: produce, project and replay make the data the others read."""
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="events to produce, project and replay")
     parser.add_argument("--latency-rate", type=int, default=1000, help="events/s of the latency phase")
     parser.add_argument("--latency-seconds", type=float, default=10.0, help="length of the latency phase")
-    parser.add_argument("--latency-batch-wait-ms", type=int, default=20,
-                        help="also measure latency with this projector batch wait (-1: skip)")
+    parser.add_argument(
+        "--latency-batch-wait-ms",
+        type=int,
+        default=20,
+        help="also measure latency with this projector batch wait (-1: skip)",
+    )
     parser.add_argument("--query-rows", type=int, default=1_000_000, help="task_meta rows for the query phase")
     parser.add_argument("--no-confluent", action="store_true", help="skip the confluent-kafka baseline")
     parser.add_argument("--rules-tasks", type=int, default=20_000, help="tasks of the emit-rules phase")
     parser.add_argument("--output", default=None, help="directory of the JSON result (default bench/results)")
+    parser.add_argument("--skip", default="", help=f"comma-separated rows to leave out, of: {', '.join(SKIPPABLE)}")
     args = parser.parse_args(argv)
     if args.events < 100:
         parser.error("--events: at least 100")
+    args.skip = sorted({name.strip() for name in args.skip.split(",") if name.strip()})
+    if unknown := set(args.skip) - set(SKIPPABLE):
+        parser.error(f"--skip: unknown row {sorted(unknown)[0]!r}; one of {', '.join(SKIPPABLE)}")
     return args
 
 
@@ -80,26 +92,27 @@ def _figures(done: dict[str, Any]) -> dict[str, Any]:
     return {"events_per_s": round(events / max(seconds, 1e-9), 1), "seconds": round(seconds, 3), "events": events}
 
 
-def run_all(run: BenchRun, args: argparse.Namespace) -> dict[str, Any]:
-    records: list[RawRecord] = []
-    produced = produce_phase(run, args, records)
-    folded = fold_phases(run, len(records), records)
+def _latency_row(run: BenchRun, args: argparse.Namespace) -> report.Row:
     latency = measure_latency(run, args.latency_rate, args.latency_seconds)
     tuned = None
     if args.latency_batch_wait_ms >= 0:
         tuned = measure_latency(run, args.latency_rate, args.latency_seconds, args.latency_batch_wait_ms, seed=4343)
-    query = measure_queries(run, args.query_rows)
-    celery = measure_celery_state(records)
-    rules = measure_emit_rules(args.rules_tasks)
-    rows = {
-        "produce": produced["row"],
-        "project": folded["project"],
-        "replay": folded["replay"],
-        "latency": report.latency_row(latency, tuned),
-        "query": report.query_row(query),
-        "in-memory peer": report.peer_row(celery, folded["project"]["ledger"]["events_per_s"]),
-        "emit rules": report.rules_row(rules),
+    return report.latency_row(latency, tuned)
+
+
+def run_all(run: BenchRun, args: argparse.Namespace) -> dict[str, Any]:
+    records: list[RawRecord] = []
+    produced = produce_phase(run, args, records)
+    folded = fold_phases(run, len(records), records)
+    project_rate = folded["project"]["ledger"]["events_per_s"]
+    later: dict[str, Callable[[], report.Row]] = {
+        "latency": lambda: _latency_row(run, args),
+        "query": lambda: report.query_row(measure_queries(run, args.query_rows)),
+        "in-memory peer": lambda: report.peer_row(measure_celery_state(records), project_rate),
+        "emit rules": lambda: report.rules_row(measure_emit_rules(args.rules_tasks)),
     }
+    rows = {"produce": produced["row"], "project": folded["project"], "replay": folded["replay"]}
+    rows.update({name: measure() for name, measure in later.items() if name not in args.skip})
     return {"rows": rows, "event_sizes": produced["sizes"], "projector_memory": folded["memory"]}
 
 

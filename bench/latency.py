@@ -52,7 +52,8 @@ class Watcher(threading.Thread):
         conn = psycopg2.connect(self.run_ctx.dsn)
         conn.autocommit = True
         query = sql.SQL("SELECT task_id, last_event_id::text FROM {} WHERE task_id = ANY(%s)").format(
-            sql.Identifier(self.run_ctx.schema, "task_meta"))
+            sql.Identifier(self.run_ctx.schema, "task_meta")
+        )
         try:
             with conn.cursor() as cur:
                 while not self.stop.is_set():
