@@ -27,11 +27,16 @@ from ledger.domain.events import (
 )
 
 TASK_NAMES = ("billing.charge", "email.send", "reports.build", "images.resize", "search.reindex")
+QUEUES = {"billing.charge": "billing", "email.send": "emails", "reports.build": "reports",
+          "images.resize": "media", "search.reindex": "celery"}  # fmt: skip
+"""Each name routed to its own queue, as a fleet's ``task_routes`` would."""
 EXCEPTIONS = (
-    ("ValueError", "invalid card number"),
-    ("ConnectionError", "smtp server refused"),
+    ("ValueError", "invalid card number for customer {n}"),
+    ("ConnectionError", "smtp server mx{m}.example refused: 421 too many connections ({n} queued)"),
     ("KeyError", "'customer_id'"),
 )
+"""Three root causes; the numbers in a message vary per task (from its argument), as real
+messages do, so only masking them groups the failures (``ledger failures``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +62,7 @@ def task_events(fleet: Fleet, rng: random.Random, task_id: str, at: datetime) ->
     name = rng.choice(TASK_NAMES)
     workers = fleet.workers_list()
     args = [rng.randint(1, 10_000)]
+    queue = QUEUES[name]
     kwargs = {"priority": rng.choice(("low", "normal", "high"))}
     events: list[TaskEvent] = [
         TaskPending(
@@ -64,6 +70,7 @@ def task_events(fleet: Fleet, rng: random.Random, task_id: str, at: datetime) ->
             task_name=name,
             args=args,
             kwargs=kwargs,
+            queue=queue,
             occurred_at=at,
             emitter=Emitter(host="api.example", pid=7),
         )
@@ -76,13 +83,13 @@ def task_events(fleet: Fleet, rng: random.Random, task_id: str, at: datetime) ->
         worker = rng.choice(workers)
         common = {"task_id": task_id, "task_name": name, "attempt": attempt, "emitter": worker}
         tick += timedelta(milliseconds=rng.randint(5, 400))
-        events.append(TaskReceived(**common, args=args, kwargs=kwargs, occurred_at=tick))
+        events.append(TaskReceived(**common, args=args, kwargs=kwargs, queue=queue, occurred_at=tick))
         tick += timedelta(milliseconds=rng.randint(1, 100))
         events.append(TaskStarted(**common, occurred_at=tick))
         runtime = rng.lognormvariate(-1.0, 1.0)
         tick += timedelta(seconds=runtime)
         if attempt < retries:
-            exc_type, message = rng.choice(EXCEPTIONS)
+            exc_type, message = _exception(rng, args[0])
             events.append(
                 TaskRetried(**common, exc_type=exc_type, exc_message=message, countdown=2.0**attempt, occurred_at=tick)
             )
@@ -94,12 +101,17 @@ def task_events(fleet: Fleet, rng: random.Random, task_id: str, at: datetime) ->
     return events
 
 
+def _exception(rng: random.Random, argument: int) -> tuple[str, str]:
+    exc_type, template = rng.choice(EXCEPTIONS)
+    return exc_type, template.format(n=argument, m=argument % 7)
+
+
 def _outcome(fleet: Fleet, rng: random.Random, common: dict[str, Any], args: list[int], runtime: float,
              tick: datetime) -> TaskEvent | None:  # fmt: skip
     """How the last attempt ended: failed, revoked, succeeded, or None (still running)."""
     roll = rng.random()
     if roll < fleet.failure_odds:
-        exc_type, message = rng.choice(EXCEPTIONS)
+        exc_type, message = _exception(rng, args[0])
         short_name = common["task_name"].split(".")[-1]
         where = f'  File "tasks.py", line 42, in {short_name}'
         traceback = f"Traceback (most recent call last):\n{where}\n{exc_type}: {message}"
