@@ -36,11 +36,11 @@ PERCENTILES: Final = (50, 95, 99)
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def bucket_width(text: str) -> int:
-    """A bucket's width in seconds; ValueError naming ``bucket`` and the choices otherwise."""
+def bucket_width(text: str, option: str = "bucket") -> int:
+    """A bucket's width in seconds; ValueError naming ``option`` and the choices otherwise."""
     width = BUCKETS.get(text)
     if width is None:
-        raise ValueError(f"bucket: must be one of {', '.join(BUCKETS)}, got {text!r}")
+        raise ValueError(f"{option}: must be one of {', '.join(BUCKETS)}, got {text!r}")
     return width
 
 
@@ -74,16 +74,17 @@ class Axis:
         return (epoch_seconds(moment) - self.origin) // self.width
 
 
-def axis(width: int, since: datetime, until: datetime) -> Axis:
+def axis(width: int, since: datetime, until: datetime, *, names: tuple[str, str] = ("since", "until")) -> Axis:
     """The whole buckets covering [since, until): from the start of ``since``'s bucket to
-    the end of the bucket holding the last instant before ``until``."""
+    the end of the bucket holding the last instant before ``until``. Errors name ``since``
+    and ``until`` as ``names`` (the caller's option names)."""
     if until <= since:
-        raise ValueError(f"until: must be after since ({since.isoformat()}), got {until.isoformat()}")
+        raise ValueError(f"{names[1]}: must be after {names[0]} ({since.isoformat()}), got {until.isoformat()}")
     origin = epoch_seconds(since) // width * width
     last = epoch_seconds(until - timedelta(microseconds=1)) // width * width
     count = (last - origin) // width + 1
     if count > MAX_BUCKETS:
-        raise ValueError(f"since: the window holds {count} buckets of {width} s, more than {MAX_BUCKETS}: "
+        raise ValueError(f"{names[0]}: the window holds {count} buckets of {width} s, more than {MAX_BUCKETS}: "
                          "use a wider bucket or a shorter window")  # fmt: skip
     return Axis(origin, width, count)
 

@@ -32,6 +32,9 @@ class Series:
     points: list[SeriesPoint]
 
 
+ARGUMENTS = ("bucket", "since", "until")
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -43,11 +46,13 @@ class SeriesQueries:
         self.reader, self.now = reader, now
 
     def series(self, bucket: str, since: datetime, until: datetime | None = None, *, name: str | None = None,
-               queue: str | None = None) -> Series:  # fmt: skip
+               queue: str | None = None, names: tuple[str, str, str] = ARGUMENTS) -> Series:  # fmt: skip
         """The series of ``bucket`` over the whole buckets covering [since, until) (until:
-        now), for the tasks of ``name`` and/or ``queue`` (all by default)."""
-        width = bucket_width(bucket)
-        window = axis(width, require_aware(since, "since"), require_aware(until, "until") if until else self.now())
+        now), for the tasks of ``name`` and/or ``queue`` (all by default). Errors (ValueError)
+        name the arguments as ``names`` (a caller's own option names)."""
+        width = bucket_width(bucket, names[0])
+        since, until = require_aware(since, names[1]), require_aware(until, names[2]) if until else self.now()
+        window = axis(width, since, until, names=(names[1], names[2]))
         where = SeriesFilter(name=name, queue=queue)
         rows = self.reader.series_rows(where, window)
         points = build_points(window, rows.counts, rows.runtimes, rows.waits)
