@@ -1,5 +1,6 @@
-"""The trends queries, written once for both databases: a series is read straight from the
-history (``task_event``: the transitions counted per bucket) and the task rows
+"""The trends queries, written once for both databases: a series counts the transitions of
+the history per bucket (from its per-minute rollup, ``series_counts``, or for a name or
+queue from ``task_event`` itself) and reads the percentiles from the task rows
 (``task_meta``: runtimes by when the task finished, queue waits by when it was received),
 so it is always what the log says and a rebuild gives the same. A bucket's index is whole
 seconds minus the axis' origin, integer-divided by its width (``Database.whole_seconds``).
@@ -9,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, Select, func, literal, select
+from sqlalchemy import BigInteger, ColumnElement, Select, cast, func, literal, select
 
 from ledger.domain.series import COUNTED, PERCENTILES, Axis, SeriesFilter
 from ledger.domain.statuses import TaskStatus
-from ledger.projections.schema import task_event, task_meta
+from ledger.projections.schema import series_counts, task_event, task_meta
 from ledger.projections.sql import Database
 from ledger.projections.sqltypes import UtcTimestamp
 
@@ -42,12 +43,17 @@ def _tasks(where: SeriesFilter) -> list[ColumnElement[bool]]:
 
 def counts_query(database: Database, where: SeriesFilter, axis: Axis) -> Select[Any]:
     """(bucket, status, count) of the counted transitions in the window; empty buckets are
-    absent. The history has no name or queue: a filter joins the task's row (its name and
-    queue as the fold decided them, the same after a rebuild)."""
-    source: FromClause = task_event
+    absent. For every task, from the per-minute rollup (``series_counts``: a window of whole
+    buckets is whole minutes, so it sums to exactly what the history holds). For a name or
+    queue, from the history, joined to the task's row (the history has neither: the name
+    and queue the fold decided, the same after a rebuild)."""
     tasks = _tasks(where)
-    if tasks:
-        source = task_event.join(task_meta, _t.task_id == _e.task_id)
+    if not tasks:
+        c = series_counts.c
+        minutes = ((c.minute - literal(axis.origin)) // literal(axis.width)).label("bucket")
+        window = [c.minute >= literal(axis.origin), c.minute < literal(axis.origin + axis.width * axis.count)]
+        return select(minutes, c.status, cast(func.sum(c.count), BigInteger)).where(*window).group_by(minutes, c.status)
+    source = task_event.join(task_meta, _t.task_id == _e.task_id)
     bucket = _bucket(database, _e.occurred_at, axis)
     return (
         select(bucket, _e.status, func.count()).select_from(source)

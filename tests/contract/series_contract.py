@@ -11,6 +11,7 @@ import pytest
 from ledger.domain.events import (
     AnyEvent,
     TaskEvent,
+    TaskExpired,
     TaskFailed,
     TaskPending,
     TaskReceived,
@@ -22,7 +23,7 @@ from ledger.domain.events import (
 from ledger.domain.series import Percentiles, percentiles
 from ledger.projections.series import Series, SeriesQueries
 from ledger.projections.store import ViewReader, ViewWriter
-from tests.contract.viewstore_contract import ViewsContract, project
+from tests.contract.viewstore_contract import ViewsContract, project, rollup
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 RUNTIMES = [0.5, 0.25, 2.0, 1.0, 8.0]
@@ -98,6 +99,21 @@ class SeriesContract(ViewsContract):
         both = self.series(reader, name="app.b", queue="fast").points
         assert [p.published for p in both] == [1, 0, 0, 0]
         assert self.series(reader, name="nobody").points[0].published == 0
+
+    def test_the_rollup_is_the_history_counted_per_minute_through_duplicates_and_expiry(
+        self, store: ViewWriter, reader: ViewReader
+    ) -> None:
+        events = history()
+        project(store, events[:9])
+        project(store, events[5:])  # a batch partly re-read: the same event ids, counted once
+        before = rollup(store)
+        assert sum(n for _, _, n in before) == 5 * 3 + 4 + 1 + 2  # RECEIVED is not counted
+        assert before[0] == (int(T0.timestamp()), "DONE", 4)
+        expire = TaskExpired(task_id="a-0", expired_before=at(60), occurred_at=at(61))
+        project(store, [expire, TaskPending(task_id="late", occurred_at=at(0.5))])
+        after = rollup(store)  # a-0 gone (3 counted events), late published
+        assert sum(n for _, _, n in after) == sum(n for _, _, n in before) - 3 + 1
+        assert self.series(reader).points[0].published == 5
 
     def test_bad_arguments_name_the_field(self, reader: ViewReader) -> None:
         queries = self.queries(reader)
