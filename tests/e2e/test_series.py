@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from ledger.bootstrap import build_rebuild
 from ledger.domain.events import AnyEvent, TaskEvent
@@ -113,3 +114,12 @@ def test_the_cli_prints_the_series_and_refuses_bad_options(
         bad = ledger("stats", *args, env=env)
         assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and bad.stderr.startswith(f"error: {option}:"), (
             args, bad.stderr)  # fmt: skip
+
+
+@pytest.mark.parametrize("settings", ["embedded"], indirect=True)
+def test_a_configured_token_guards_the_series(settings: Settings, store: ViewWriter) -> None:
+    guarded = settings.model_copy(update={"api_token": SecretStr("s3cret-token")})
+    with TestClient(create_app(guarded)) as client:
+        assert client.get("/stats/series", params=WINDOW).status_code == 401
+        ok = client.get("/stats/series", params=WINDOW, headers={"Authorization": "Bearer s3cret-token"})
+        assert ok.status_code == 200 and len(ok.json()["points"]) == 12
