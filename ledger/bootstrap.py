@@ -25,6 +25,7 @@ from ledger.progress import Progress
 from ledger.projections.failures import FailureQueries
 from ledger.projections.queries import TaskQueries
 from ledger.projections.rebuild import Swapper
+from ledger.projections.series import SeriesQueries
 from ledger.projections.store import ViewReader, ViewWriter
 from ledger.sdk import Ledger
 from ledger.settings import LogBackend, Settings, ViewsBackend
@@ -207,6 +208,10 @@ def build_queries(settings: Settings, reader: ViewReader | None = None) -> TaskQ
 
 def build_failure_queries(settings: Settings, reader: ViewReader | None = None) -> FailureQueries:
     return FailureQueries(reader or build_view_reader(settings))
+
+
+def build_series_queries(settings: Settings, reader: ViewReader | None = None) -> SeriesQueries:
+    return SeriesQueries(reader or build_view_reader(settings))
 
 
 def build_source(settings: Settings, log: EventLog, *, group: str | None = None) -> PartitionSource:

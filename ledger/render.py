@@ -15,6 +15,7 @@ from ledger.domain.fold import TaskState
 from ledger.domain.statuses import TaskStatus
 from ledger.projections.failures import FailureGroup
 from ledger.projections.queries import PeriodicTaskMeta
+from ledger.projections.series import Series
 from ledger.projections.timeline import Timeline
 
 STATUS_STYLE = {
@@ -125,6 +126,26 @@ def failures_table(groups: Iterable[FailureGroup], title: str) -> Table:
         table.add_row(group.fingerprint, status, group.task_name or "—", f"{group.exc_type}: {group.message}",
                       f"{group.count:,}", f"{group.tasks:,}", when(group.first_seen), when(group.last_seen),
                       sparkline(group.trend))  # fmt: skip
+    return table
+
+
+def _seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def series_table(series: Series, title: str) -> Table:
+    """One row per bucket: the counts, then runtime and queue wait p50/p95/p99 in seconds."""
+    table = Table(title=title)
+    table.add_column("bucket")
+    for column in ("published", "started", "succeeded", "failed", "retried", "revoked"):
+        table.add_column(column, justify="right")
+    for column in ("runtime p50/p95/p99 s", "queue wait p50/p95/p99 s"):
+        table.add_column(column, justify="right")
+    for p in series.points:
+        table.add_row(
+            when(p.start), *(f"{n:,}" for n in (p.published, p.started, p.succeeded, p.failed, p.retried, p.revoked)),
+            *(" / ".join(_seconds(v) for v in (q.p50, q.p95, q.p99)) for q in (p.runtime, p.queue_wait)),
+        )  # fmt: skip
     return table
 
 

@@ -8,12 +8,14 @@ from typing import Annotated
 import typer
 
 from ledger import render
-from ledger.bootstrap import build_queries, build_view_reader
+from ledger.bootstrap import build_queries, build_series_queries, build_view_reader
 from ledger.cli.base import CliError, app, parse_duration, parse_identifier, parse_moment, run, settings
+from ledger.domain.series import bucket_width
 from ledger.domain.statuses import every_status, parse_status
 from ledger.projections.history import as_of, stuck_tasks
 from ledger.projections.store import TaskFilter
 from ledger.projections.timeline import build_timeline
+from ledger.settings import Settings
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="JSON output for scripts")]
 
@@ -115,12 +117,30 @@ def stuck(
 @app.command()
 def stats(
     at: Annotated[str | None, typer.Option("--as-of", help="counts at this time (ISO 8601 or e.g. 2h)")] = None,
+    series: Annotated[
+        str | None, typer.Option("--series", help="a time series per bucket: 1m, 5m, 15m, 1h, 6h or 1d")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="with --series: from (e.g. 6h, or an ISO 8601 time; default 1h)")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="with --series: until (e.g. 10m, or an ISO 8601 time; default now)")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="with --series: only tasks of this name")] = None,
+    queue: Annotated[str | None, typer.Option(help="with --series: only tasks of this queue")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """How many tasks are in each status, now or at a past moment ("what was running at 02:13?")."""
+    """How many tasks are in each status, now or at a past moment ("what was running at 02:13?");
+    with --series, what happened per bucket: transitions counted, runtime and queue-wait percentiles."""
 
     def go() -> None:
         config = settings()
+        if series is not None:
+            _series(config, series, since, until, name, queue, at, as_json)
+            return
+        for option, value in (("--since", since), ("--until", until), ("--name", name), ("--queue", queue)):
+            if value is not None:
+                raise CliError(f"{option}: only with --series (a time series), e.g. --series 1m {option} …")
         if at is None:
             counts = build_queries(config).status_counts()
         else:
@@ -132,6 +152,25 @@ def stats(
             render.console().print(render.counts_table(counts, f"Tasks by status{' as of ' + at if at else ''}"))
 
     run(go)
+
+
+def _series(config: Settings, bucket: str, since: str | None, until: str | None, name: str | None,
+            queue: str | None, at: str | None, as_json: bool) -> None:  # fmt: skip
+    """``stats --series``: the bucket and window checked here first, so errors name the options."""
+    if at is not None:
+        raise CliError("--as-of: not with --series (a series covers a window: --since, --until)")
+    bucket_width(bucket, "--series")
+    with build_view_reader(config) as reader:
+        found = build_series_queries(config, reader).series(
+            bucket, parse_moment(since or "1h", "--since"), parse_moment(until, "--until") if until else None,
+            name=parse_identifier(name, "--name"), queue=parse_identifier(queue, "--queue"),
+            names=("--series", "--since", "--until"),
+        )  # fmt: skip
+    if as_json:
+        typer.echo(render.as_json(found))
+        return
+    about = "".join(f" {k} {v}" for k, v in (("name", name), ("queue", queue)) if v)
+    render.console().print(render.series_table(found, f"Per {bucket} from {render.when(found.start)}{about}"))
 
 
 @app.command()

@@ -15,13 +15,16 @@ from sqlalchemy import ColumnElement, Select, bindparam, func, literal, or_, sel
 
 from ledger.domain.fold import TaskState
 from ledger.domain.periodic import PeriodicState
+from ledger.domain.series import Axis, SeriesFilter
 from ledger.domain.statuses import READY_STATES, TaskStatus
 from ledger.projections.failure_sql import counts_query, examples_query, trend_query
 from ledger.projections.failure_types import Buckets, FailureFilter, GroupCounts, GroupDetail
 from ledger.projections.schema import periodic_task_event, projection_offsets, task_event, task_meta
+from ledger.projections.series_sql import counts_query as series_counts_query
+from ledger.projections.series_sql import runtimes_query, waits_query
 from ledger.projections.sql import HISTORY_COLUMNS, PERIODIC_COLUMNS, TASK_COLUMNS, Database, history_row
 from ledger.projections.sqltypes import UtcTimestamp
-from ledger.projections.store import Cursor, HistoryRow, RunOutcome, TaskFilter, ViewReader
+from ledger.projections.store import Cursor, HistoryRow, RunOutcome, SeriesRows, TaskFilter, ViewReader
 
 __all__ = ["SqlViewReader", "offsets_query", "task_filter"]
 
@@ -152,6 +155,13 @@ class SqlViewReader(ViewReader):
             if fingerprint in details:  # float rounding at the span's edge stays in its end buckets
                 details[fingerprint].trend[min(max(index, 0), buckets.count - 1)] += count
         return details
+
+    def series_rows(self, where: SeriesFilter, axis: Axis) -> SeriesRows:
+        database = self.database
+        counts = [(b, s, n) for b, s, n in self._rows(series_counts_query(database, where, axis))]
+        runtimes = [(b, p50, p95, p99) for b, p50, p95, p99 in self._rows(runtimes_query(database, where, axis))]
+        waits = [(b, p50, p95, p99) for b, p50, p95, p99 in self._rows(waits_query(database, where, axis))]
+        return SeriesRows(counts, runtimes, waits)
 
     def _task_events(self, task_id: str, until: datetime | None) -> list[HistoryRow]:
         e = task_event.c

@@ -14,7 +14,7 @@ from sqlalchemy import BigInteger, Boolean, Column, Double, Index, Integer, Meta
 from ledger.projections.sqltypes import JsonDocument, JsonValue, Status, UtcTimestamp, Uuid
 
 __all__ = ["PRIMARY_KEYS", "failure_resolution", "metadata", "periodic_task_event", "periodic_task_meta",
-           "projection_offsets", "task_event", "task_meta"]  # fmt: skip
+           "projection_offsets", "series_counts", "task_event", "task_meta"]  # fmt: skip
 
 metadata = MetaData()
 
@@ -124,6 +124,19 @@ failure_resolution = Table(
     Column("resolved_at", UtcTimestamp, nullable=False),
     Column("resolved_by", Text),
     Column("event_id", Uuid, nullable=False),
+)
+
+# trends (migration 0008): how many history rows of each counted status (``domain.series.
+# COUNTED``) occurred in each minute (``minute``: its start in whole seconds since the epoch).
+# Kept equal to that GROUP BY over task_event by every batch (its new rows added, an expired
+# task's removed rows subtracted, in the same transaction), so a series over a day reads
+# 1,440 minutes instead of every event of the day; a rebuild gives the same rows.
+series_counts = Table(
+    "series_counts",
+    metadata,
+    Column("minute", BigInteger, primary_key=True),
+    Column("status", Text, primary_key=True),
+    Column("count", BigInteger, nullable=False),
 )
 
 periodic_task_meta = Table(

@@ -15,7 +15,21 @@ from contextlib import contextmanager
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Connection, Engine, Integer, Select, Table, case, cast, func, select
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Engine,
+    Integer,
+    Select,
+    Subquery,
+    Table,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.exc import DBAPIError
 
 from ledger.domain.fold import TaskState
@@ -83,6 +97,26 @@ class Database(ABC):
     @abstractmethod
     def epoch_seconds(self, column: ColumnElement[Any]) -> ColumnElement[float]:
         """A timestamp column as seconds since the Unix epoch (how a trend buckets times)."""
+
+    @abstractmethod
+    def whole_seconds(self, column: ColumnElement[Any]) -> ColumnElement[int]:
+        """A timestamp column as WHOLE seconds since the epoch, rounded down, exactly (no
+        float at a bucket's edge): how a series buckets times identically on every backend."""
+
+    def nearest_ranks(self, values: Subquery, shares: Sequence[int]) -> Select[Any]:
+        """Per ``values.c.bucket``, the nearest-rank percentile (``domain.series.nearest_rank``)
+        of ``values.c.value`` for each of ``shares``: one row (bucket, p, ...) per bucket.
+        Portable form: each value's row number and its bucket's count (window functions),
+        the rank formula in integers, the value at that rank."""
+        v = values.c
+        ranked = select(
+            v.bucket, v.value,
+            func.row_number().over(partition_by=v.bucket, order_by=v.value).label("rn"),
+            func.count().over(partition_by=v.bucket).label("n"),
+        ).subquery("ranked")  # fmt: skip
+        r = ranked.c
+        picks = [func.max(case((r.rn == (literal(share) * r.n + 99) // 100, r.value))) for share in shares]
+        return select(r.bucket, *picks).group_by(r.bucket)
 
     def floor(self, value: ColumnElement[float]) -> ColumnElement[int]:
         """The integer part of a NON-NEGATIVE number (CAST truncates on SQLite, whose FLOOR

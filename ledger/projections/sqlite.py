@@ -17,7 +17,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Insert, Table, create_engine, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Insert,
+    Integer,
+    Table,
+    cast,
+    create_engine,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import QueuePool
@@ -87,6 +99,11 @@ class SqliteDatabase(Database):
         """From the stored UTC ISO text: julianday (every SQLite has it; ``unixepoch`` with
         fractions needs 3.42), at about 10 µs of precision, enough for trend buckets."""
         return (func.julianday(column) - 2440587.5) * 86400.0
+
+    def whole_seconds(self, column: ColumnElement[Any]) -> ColumnElement[int]:
+        """The stored text's first 19 characters (``YYYY-MM-DDTHH:MM:SS``, always UTC):
+        the fraction is cut, not rounded as SQLite's date functions would round it."""
+        return cast(func.strftime("%s", func.substr(column, 1, 19)), Integer)
 
 
 class SqliteViewWriter(SqlViewWriter):

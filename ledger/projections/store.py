@@ -21,6 +21,7 @@ from uuid import UUID
 
 from ledger.domain.fold import TaskState
 from ledger.domain.periodic import PeriodicState
+from ledger.domain.series import Axis, SeriesFilter
 from ledger.domain.statuses import TaskStatus
 from ledger.domain.workflow import Workflow, build_workflow
 from ledger.projections.failure_types import Buckets, FailureFilter, GroupCounts, GroupDetail
@@ -108,6 +109,15 @@ class RunOutcome:
     task_id: str | None
     status: TaskStatus | None
     date_done: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesRows:
+    """(bucket, status, count) rows, and (bucket, p50, p95, p99) of runtimes and queue waits."""
+
+    counts: list[tuple[int, str, int]]
+    runtimes: list[tuple[int, float | None, float | None, float | None]]
+    waits: list[tuple[int, float | None, float | None, float | None]]
 
 
 class StaleOffsets(RuntimeError):
@@ -242,6 +252,12 @@ class ViewReader(StoredOffsets):
         """For each of ``fingerprints`` with a failure ``where`` selects: the newest failure's
         JSON, the task ids of its newest ``examples`` failures (distinct, newest first) and its
         failures per bucket of ``buckets`` (``buckets.count`` numbers)."""
+
+    @abstractmethod
+    def series_rows(self, where: SeriesFilter, axis: Axis) -> SeriesRows:
+        """What a series of ``axis`` is made of, for the tasks ``where`` selects: the counted
+        transitions per (bucket, status), and the nearest-rank percentiles
+        (``domain.series.PERCENTILES``) of runtimes and queue waits per bucket."""
 
     def task_events(self, task_id: str, *, until: datetime | None = None) -> list[HistoryRow]:
         """The task's history rows in log order (partition, offset); with ``until``, only

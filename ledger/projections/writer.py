@@ -11,6 +11,7 @@ the one transaction that writes the rows.
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
@@ -32,6 +33,7 @@ from ledger.projections.schema import (
     task_event,
     task_meta,
 )
+from ledger.projections.series_rollup import apply_counts, expired_counts, history_counts
 from ledger.projections.sql import HISTORY_COLUMNS, PERIODIC_COLUMNS, TASK_COLUMNS, Database, history_row
 from ledger.projections.store import Changes, HistoryRow, Resolution, StaleOffsets, ViewWriter
 
@@ -80,9 +82,12 @@ class SqlViewWriter(ViewWriter):
             self._hold_views(conn)
             self._claim_offsets(conn, changes)
             if changes.deleted_tasks:
+                expired = expired_counts(conn, self.database, changes.deleted_tasks)
+                apply_counts(conn, self._insert, Counter({key: -n for key, n in expired.items()}))
                 for table in (task_event, task_meta):
                     conn.execute(delete(table).where(self.database.members(table.c.task_id, changes.deleted_tasks)))
             self._write_rows(conn, changes)
+            apply_counts(conn, self._insert, history_counts(changes.task_history))
             self._write_resolutions(conn, changes)
             conn.execute(_STORE_OFFSET, [
                 {"b_projection": changes.projection, "b_topic": changes.topic, "b_partition": p, "b_next_offset": o}

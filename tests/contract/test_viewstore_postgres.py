@@ -10,6 +10,7 @@ from ledger.projections.postgres import COPY_TEXT, PostgresViewWriter, postgres_
 from ledger.projections.schema import PRIMARY_KEYS, metadata
 from ledger.projections.store import ViewReader, ViewStoreUnavailable, ViewWriter
 from tests.contract.failures_contract import FailureGroupsContract
+from tests.contract.series_contract import SeriesContract
 from tests.contract.viewstore_contract import (
     LegacyRows,
     MigrationContract,
@@ -59,7 +60,7 @@ class PostgresViews(ViewsContract):
         store = PostgresViewWriter(postgres_dsn, pg_schema)
         assert store.migrate() == [
             "0001_views", "0002_history_index", "0003_first_seen", "0004_exc_args", "0005_linkage",
-            "0006_failure_groups",
+            "0006_failure_groups", "0008_series_counts",
         ]  # fmt: skip
         yield store
         store.close()
@@ -98,3 +99,7 @@ def test_an_unreachable_server_is_named() -> None:
 
 class TestPostgresFailureGroups(PostgresViews, FailureGroupsContract):
     """The failure-group queries on Postgres."""
+
+
+class TestPostgresSeries(PostgresViews, SeriesContract):
+    pass

@@ -10,6 +10,7 @@ from ledger.projections.schema import PRIMARY_KEYS
 from ledger.projections.sqlite import EXECUTEMANY, SqliteViewWriter, sqlite_reader
 from ledger.projections.store import ViewReader, ViewWriter
 from tests.contract.failures_contract import FailureGroupsContract
+from tests.contract.series_contract import SeriesContract
 from tests.contract.viewstore_contract import (
     LegacyRows,
     MigrationContract,
@@ -46,7 +47,7 @@ class SqliteViews(ViewsContract):
         store = SqliteViewWriter(tmp_path / "views.db")
         assert store.migrate() == [
             "0001_views", "0002_history_index", "0003_first_seen", "0004_exc_args", "0005_linkage",
-            "0006_failure_groups",
+            "0006_failure_groups", "0008_series_counts",
         ]  # fmt: skip
         yield store
         store.close()
@@ -78,3 +79,7 @@ class TestSqliteMigrations(SqliteViews, MigrationContract):
 
 class TestSqliteFailureGroups(SqliteViews, FailureGroupsContract):
     """The failure-group queries on Sqlite."""
+
+
+class TestSqliteSeries(SqliteViews, SeriesContract):
+    pass

@@ -36,7 +36,8 @@ from ledger.domain.workflow import build_workflow
 from ledger.projections.bulk import TASK_COLUMNS, TASK_EVENT_COLUMNS, Encoding, task_event_values, task_values
 from ledger.projections.queries import TaskQueries
 from ledger.projections.rows import BatchPlanner, Decoded, history_events, history_row
-from ledger.projections.schema import metadata
+from ledger.projections.schema import metadata, series_counts
+from ledger.projections.series_rollup import counts_by_minute
 from ledger.projections.store import Changes, Cursor, StaleOffsets, TaskFilter, ViewReader, ViewWriter
 from ledger.projections.writer import SqlViewWriter
 from tests.contract.legacy_views import first_batch, legacy_rows, legacy_sql, second_batch
@@ -107,6 +108,17 @@ def project(store: ViewWriter, events: Sequence[AnyEvent]) -> None:
         items, projection="views", topic="topic", expected_offsets={0: start}, offsets={0: start + len(items)}
     )
     store.write(changes)
+
+
+def rollup(store: ViewWriter) -> list[tuple[int, str, int]]:
+    """The rollup's rows, and (asserted equal) the GROUP BY over the history it must equal."""
+    database = store.database  # type: ignore[attr-defined]
+    c = series_counts.c
+    with database.reading() as conn:
+        rows = [tuple(r) for r in conn.execute(sa.select(c.minute, c.status, c.count).order_by(c.minute, c.status))]
+        grouped = sorted(tuple(r) for r in conn.execute(counts_by_minute(database)))
+    assert rows == grouped
+    return rows
 
 
 class Turns:
@@ -449,7 +461,8 @@ class MigrationContract(ViewsContract):
         kept = [i for i, column in enumerate(TASK_COLUMNS) if column not in later]
         self.raw_insert(blank, "task_meta", [TASK_COLUMNS[i] for i in kept],
                         [tuple(task_values(s, self.encoding)[i] for i in kept) for s in (skewed, orphan)])  # fmt: skip
-        assert blank.migrate() == ["0003_first_seen", "0004_exc_args", "0005_linkage", "0006_failure_groups"]
+        assert blank.migrate() == ["0003_first_seen", "0004_exc_args", "0005_linkage", "0006_failure_groups",
+                                   "0008_series_counts"]  # fmt: skip
         assert skewed.first_seen == received.occurred_at  # the first in the log, not the earliest
         assert skewed.queue_wait == 10.0  # 0005 derives the durations from the stored dates
         with self.reader_for(blank) as reader:
@@ -472,7 +485,7 @@ class MigrationContract(ViewsContract):
         stored values, and stay alike through a next batch."""
         self._legacy(blank, 4, rows=True)
         # recognised as at 0004: stamped, only the later revisions applied
-        assert blank.migrate() == ["0005_linkage", "0006_failure_groups"]
+        assert blank.migrate() == ["0005_linkage", "0006_failure_groups", "0008_series_counts"]
         assert blank.migrate() == []
         project(store, first_batch())
         with self.reader_for(blank) as legacy:
@@ -481,17 +494,20 @@ class MigrationContract(ViewsContract):
             assert legacy.task_state("t-done") == fold(done)
             for table in LEGACY_TABLES:
                 assert self.raw_rows(blank, table) == self.raw_rows(store, table), table
+            assert rollup(blank) == rollup(store)  # 0008 filled it as the writer keeps it
             project(blank, second_batch())
             project(store, second_batch())
             assert_same_answers(legacy, reader)
             for table in LEGACY_TABLES:
                 assert self.raw_rows(blank, table) == self.raw_rows(store, table), table
+            assert rollup(blank) == rollup(store)
         with blank.database.reading() as conn:  # type: ignore[attr-defined]
             assert "schema_migrations" not in sa.inspect(conn).get_table_names()
 
     def test_views_an_older_runner_left_half_migrated_get_the_rest(self, blank: ViewWriter) -> None:
         self._legacy(blank, 2, rows=False)
-        assert blank.migrate() == ["0003_first_seen", "0004_exc_args", "0005_linkage", "0006_failure_groups"]
+        assert blank.migrate() == ["0003_first_seen", "0004_exc_args", "0005_linkage", "0006_failure_groups",
+                                   "0008_series_counts"]  # fmt: skip
         assert blank.migrate() == []
 
 
