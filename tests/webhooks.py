@@ -1,6 +1,6 @@
 """For the alert tests: a local webhook receiver (a real HTTP server on 127.0.0.1 that keeps
-every POST, its Idempotency-Key and JSON body, and can refuse the first few with a 503), and
-a history that fires and resolves every kind of rule."""
+every POST, its Idempotency-Key and JSON body, and can refuse the first few with a 503), a
+history that fires and resolves every kind of rule, and one of failure groups."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from typing import Any
 from ledger.codec import Codec
 from ledger.domain.alert_rules import parse_rules
 from ledger.domain.alerts import Evaluator
-from ledger.domain.events import AnyEvent, Emitter, TaskFailed, TaskStarted, TaskSucceeded
+from ledger.domain.events import AnyEvent, Emitter, FailureGroupResolved, TaskFailed, TaskStarted, TaskSucceeded
+from ledger.domain.failures import fingerprint
 from ledger.eventlog.base import EventLog
 from ledger.wire import decode
 
@@ -152,6 +153,56 @@ def alert_history(tasks: int) -> list[AnyEvent]:
         if i % 10 == 0:  # a burst of failures: the count rule fires, and resolves once it passed
             for k in (2, 3):
                 add(t + k, TaskFailed, f"burst-{i}-{k}", "mail.send", exc_type="IOError")
+    return [event for _, event in sorted(timed, key=lambda pair: pair[0])]
+
+
+def group_rules_toml(url: str) -> str:
+    return f"""
+[[rule]]
+name = "new-cause"
+when = "failure-group"
+task = "billing.*"
+webhook = "{url}"
+
+[[rule]]
+name = "cause-burst"
+when = "failure-group"
+threshold = 5
+window = "1m"
+webhook = "{url}"
+format = "slack"
+"""
+
+
+CAUSES = (("KeyError", "order {i} not found"), ("TimeoutError", "gateway 10.0.0.{i} timed out after {i}s"),
+          ("ValueError", "card '{i:04d}' declined"))  # fmt: skip
+
+
+def cause_fingerprint(cause: int, name: str = "billing.charge") -> str:
+    exc_type, message = CAUSES[cause]
+    return fingerprint(name, exc_type, message.format(i=1))
+
+
+def failure_group_history(rounds: int) -> list[AnyEvent]:
+    """Each round (a minute): failures of three causes (numbers and quoted values varying
+    per failure) in billing and mail tasks, a burst of the first cause every third round;
+    the first cause resolved in round 2 and recurring from round 3 on; in time order."""
+    timed: list[tuple[float, AnyEvent]] = []
+    for r in range(rounds):
+        for k in range(9 if r % 3 == 0 else 3):
+            cause = 0 if k >= 3 else k
+            if r == 2 and cause == 0:
+                continue  # the first cause fixed for a while
+            i, seconds = r * 100 + k, r * 60.0 + k * 2
+            name = "mail.send" if k == 2 and r % 2 else "billing.charge"
+            exc_type, message = CAUSES[cause]
+            timed.append((seconds, TaskFailed(task_id=f"fail-{i}", task_name=name, exc_type=exc_type,
+                                              exc_message=message.format(i=i), emitter=EMITTER,
+                                              occurred_at=T0 + timedelta(seconds=seconds))))  # fmt: skip
+        if r == 2:
+            resolution = FailureGroupResolved(fingerprint=cause_fingerprint(0), resolved_by="ops", emitter=EMITTER,
+                                              occurred_at=T0 + timedelta(seconds=r * 60.0 + 30))  # fmt: skip
+            timed.append((r * 60.0 + 30, resolution))
     return [event for _, event in sorted(timed, key=lambda pair: pair[0])]
 
 

@@ -5,11 +5,16 @@ file renamed over the old one: whole or not at all, even under kill -9) each tim
 subscriber is about to save positions (its ``before_save``; once per ``save_every`` events
 and before each poll), so the state is never behind the stored position: after a crash the
 subscriber may deliver again events the state already holds (their offsets are below the
-state's own positions: skipped), never skip one the state lacks. What a crash can repeat are
-the notifications of the events handled since the last save: the same events fed to the same
-state give the same transitions, and so the same idempotency keys. A graceful stop (SIGTERM)
-is checked between events, never interrupts a delivery that succeeds, and saves on the way
-out: nothing is posted twice.
+state's own positions: skipped), never skip one the state lacks.
+
+An event's transitions are saved with the state (in its outbox) before the first of them is
+posted. So a crash repeats only the notifications of the event in hand, from the outbox, with
+their keys, and never decides them again: with several partitions the restart may read them
+in another interleaving, which moves the log's clock differently, and a decision taken afresh
+could contradict one already posted (a stuck task noticed, then its finish read first: the
+"fired" would never be resolved). Events handled after the last post are decided afresh: no
+notification went out for them. A graceful stop (SIGTERM) is checked between events, never
+interrupts a delivery that succeeds, and saves on the way out: nothing is posted twice.
 
 A notification is never dropped: a failing webhook is retried with backoff (the shared retry
 policy, longer delays), and the stream waits for it (the lag grows, ``ledger alerts status``
@@ -137,6 +142,8 @@ class AlertRunner:
         self.outbox = self.evaluator.feed(delivery.event, f"{partition}:{offset}")
         self.handled[partition] = offset + 1
         self.stats.events += 1
+        if self.outbox:
+            self.save()  # decided, then posted: a crash re-posts these (same keys), never decides again
         return self._flush_outbox(stop)  # False: stopped while retrying; the rest waits in the state
 
     def save(self) -> None:

@@ -22,8 +22,15 @@
     after = "15m"
     webhook = "http://127.0.0.1:9000/alerts"
 
-Failure-group rules (``when = "failure-group"``) wait for the failure fingerprint of the
-failure-groups part of issue 14. Every error is one line naming the rule and the field.
+    [[rule]]
+    name = "new-cause"
+    when = "failure-group"       # per failure group (domain.failures' fingerprint)
+    task = "billing.*"           # groups of these tasks; or `fingerprint = "…"`: one group
+    threshold = 1                # failures of one group (default 1) …
+    window = "1h"                # … within this window (optional: see FailureGroupRule)
+    webhook = "http://127.0.0.1:9000/alerts"
+
+Every error is one line naming the rule and the field.
 """
 
 from __future__ import annotations
@@ -35,9 +42,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from ledger.domain.failures import is_fingerprint
 from ledger.domain.statuses import TaskStatus, parse_status
 
-__all__ = ["AlertRule", "CountRule", "RulesError", "StatusRule", "StuckRule", "parse_rules"]
+__all__ = ["AlertRule", "CountRule", "FailureGroupRule", "RulesError", "StatusRule", "StuckRule", "parse_rules"]
+KINDS = ("status", "count", "stuck", "failure-group")
+"""The values of ``when``."""
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -103,7 +113,32 @@ class StuckRule(_Rule):
         return _duration(value)
 
 
-AlertRule = Annotated[StatusRule | CountRule | StuckRule, Field(discriminator="when")]
+class FailureGroupRule(_Rule):
+    """Per failure group (its fingerprint), of the tasks ``task`` matches (or the one group
+    ``fingerprint``): fires when the group has ``threshold`` failures after its latest
+    resolution, within ``window`` if given. Resolves when an operator resolves the group
+    (``failures.resolved``), or once the window holds fewer than ``threshold``. So with the
+    defaults it fires on a new root cause and again each time a resolved one reopens."""
+
+    when: Literal["failure-group"]
+    fingerprint: str | None = None
+    threshold: Annotated[int, Field(ge=1, le=100_000)] = 1
+    window: timedelta | None = None
+
+    @field_validator("fingerprint")
+    @classmethod
+    def _fingerprint(cls, value: str | None) -> str | None:
+        if value is not None and not is_fingerprint(value):
+            raise ValueError(f"{value!r} is not a fingerprint (16 lowercase hex digits, as `ledger failures` shows)")
+        return value
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _window(cls, value: object) -> timedelta | None:
+        return None if value is None else _duration(value)
+
+
+AlertRule = Annotated[StatusRule | CountRule | StuckRule | FailureGroupRule, Field(discriminator="when")]
 _RULE: TypeAdapter[AlertRule] = TypeAdapter(AlertRule)
 
 
@@ -131,16 +166,14 @@ def parse_rules(text: str) -> tuple[AlertRule, ...]:
 def _rule(index: int, table: object) -> AlertRule:
     name = table.get("name") if isinstance(table, dict) else None
     where = f"rule[{index}]" + (f" ({name})" if isinstance(name, str) else "")
-    if isinstance(table, dict) and table.get("when") == "failure-group":
-        raise RulesError(f"{where}.when: 'failure-group' rules are not available yet (status, count, stuck)")
     try:
         return _RULE.validate_python(table)
     except ValidationError as exc:
         error = exc.errors()[0]
         loc = [str(part) for part in error["loc"]]
-        if len(loc) > 1 and loc[0] in {"status", "count", "stuck"}:
+        if len(loc) > 1 and loc[0] in KINDS:
             loc = loc[1:]  # the discriminator's tag, not a field
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] in {"union_tag_invalid", "union_tag_not_found"}:
-            loc, message = ["when"], "must be one of status, count, stuck"
+            loc, message = ["when"], f"must be one of {', '.join(KINDS)}"
         raise RulesError(f"{where}.{'.'.join(loc)}: {message}") from None

@@ -2,7 +2,8 @@
 
 No I/O and no wall clock: time is the log's own, the latest ``occurred_at`` read so far
 (every event moves it, a worker's or a periodic task's too). So the time-based rules
-(a count over a sliding window, a task stuck longer than N) are decided by what the log
+(a count over a sliding window, a task stuck longer than N, a failure group's failures over
+a window) are decided by what the log
 says, and a replay of the same events in the same order gives the same transitions with
 the same idempotency keys; the price is that a silent log stops the clock (a stuck task is
 noticed at the next event of any kind).
@@ -18,13 +19,13 @@ import hashlib
 import heapq
 from bisect import insort
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Any, Literal
 
-from ledger.domain.alert_rules import AlertRule, CountRule, StatusRule, StuckRule
-from ledger.domain.events import AnyEvent, TaskEvent
+from ledger.domain.alert_groups import FailureGroupMachine
+from ledger.domain.alert_rules import AlertRule, CountRule, FailureGroupRule, StatusRule, StuckRule
+from ledger.domain.alert_transition import Detail, Transition, moment
+from ledger.domain.events import AnyEvent, FailureGroupResolved, TaskEvent
 from ledger.domain.statuses import PRECEDENCE, TaskStatus
 
 __all__ = ["FINISHED", "Evaluator", "Transition"]
@@ -33,47 +34,20 @@ FINISHED = frozenset({TaskStatus.DONE, TaskStatus.FAILURE, TaskStatus.REVOKED})
 """A task in one of these is not running any more: it cannot be stuck."""
 RECENTLY_FINISHED = 10_000
 """Finished tasks remembered by a stuck rule, so a late event of theirs does not reopen them."""
-Detail = dict[str, str | int | float | None]
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
-    """A rule fired or resolved for ``subject`` (a task id; the rule's name for a count),
-    caused by the event read at ``cause`` ("partition:offset"), at the log's time ``at``."""
+class _OnTasks:
+    """A machine that reads only task events (a failure group's resolution is not theirs)."""
 
-    rule: str
-    kind: Literal["fired", "resolved"]
-    subject: str
-    at: datetime
-    cause: str
-    detail: Detail = field(default_factory=dict)
-
-    @property
-    def key(self) -> str:
-        """The idempotency key: the same transition from the same event gives the same key."""
-        text = "\x00".join((self.rule, self.kind, self.subject, self.cause))
-        return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-    def as_data(self) -> dict[str, Any]:
-        return {"rule": self.rule, "kind": self.kind, "subject": self.subject, "at": self.at.isoformat(),
-                "cause": self.cause, "detail": dict(self.detail)}  # fmt: skip
-
-    @classmethod
-    def from_data(cls, data: dict[str, Any]) -> Transition:
-        kind: Literal["fired", "resolved"] = "fired" if data["kind"] == "fired" else "resolved"
-        return cls(data["rule"], kind, data["subject"], datetime.fromisoformat(data["at"]), data["cause"],
-                   dict(data["detail"]))  # fmt: skip
-
-
-def _moment(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
+    def resolution(self, event: FailureGroupResolved, clock: float, cause: str) -> list[Transition]:
+        return []
 
 
 def _matches(rule: AlertRule, event: TaskEvent) -> bool:
     return fnmatchcase(event.task_name or "", rule.task)
 
 
-class _StatusMachine:
+class _StatusMachine(_OnTasks):
     """Fires when a matching task reaches the status; resolves when it moves on (a later
     attempt, or a status at least as far along: a late RECEIVED resolves nothing)."""
 
@@ -90,13 +64,13 @@ class _StatusMachine:
         if status is self.rule.status:
             fired = task not in self.firing
             self.firing[task] = max(event.attempt, self.firing.get(task, 0))
-            return [Transition(self.rule.name, "fired", task, _moment(clock), cause, detail)] if fired else []
+            return [Transition(self.rule.name, "fired", task, moment(clock), cause, detail)] if fired else []
         attempt = self.firing.get(task)
         if attempt is None:
             return []
         if event.attempt > attempt or (event.attempt == attempt and PRECEDENCE[status] >= PRECEDENCE[self.rule.status]):
             del self.firing[task]
-            return [Transition(self.rule.name, "resolved", task, _moment(clock), cause, detail)]
+            return [Transition(self.rule.name, "resolved", task, moment(clock), cause, detail)]
         return []
 
     def tick(self, clock: float, cause: str) -> list[Transition]:
@@ -106,7 +80,7 @@ class _StatusMachine:
         return {"firing": dict(self.firing)}
 
 
-class _CountMachine:
+class _CountMachine(_OnTasks):
     """At least ``threshold`` matching events with times in ``(clock - window, clock]``:
     only the latest ``threshold`` times matter, so that is all it keeps."""
 
@@ -131,13 +105,13 @@ class _CountMachine:
         detail: Detail = {"count": count, "threshold": self.rule.threshold,
                           "window_s": self.rule.window.total_seconds()}  # fmt: skip
         kind: Literal["fired", "resolved"] = "fired" if reached else "resolved"
-        return [Transition(self.rule.name, kind, self.rule.name, _moment(clock), cause, detail)]
+        return [Transition(self.rule.name, kind, self.rule.name, moment(clock), cause, detail)]
 
     def snapshot(self) -> dict[str, Any]:
         return {"times": list(self.times), "firing": self.firing}
 
 
-class _StuckMachine:
+class _StuckMachine(_OnTasks):
     """A matching task not finished ``after`` its last transition fires; its next
     transition resolves it. Deadlines wait in a heap; stale entries are skipped."""
 
@@ -161,7 +135,7 @@ class _StuckMachine:
         if task in self.firing:
             self.firing.discard(task)
             detail: Detail = {"task_id": task, "task_name": event.task_name, "status": status.value}
-            out.append(Transition(self.rule.name, "resolved", task, _moment(clock), cause, detail))
+            out.append(Transition(self.rule.name, "resolved", task, moment(clock), cause, detail))
         if status in FINISHED:
             self.open.pop(task, None)
             self.finished[task] = None
@@ -182,8 +156,8 @@ class _StuckMachine:
                 continue  # finished, moved on since, or already firing
             self.firing.add(task)
             detail: Detail = {"task_id": task, "task_name": known[4], "status": known[3],
-                              "since": _moment(known[0]).isoformat()}  # fmt: skip
-            out.append(Transition(self.rule.name, "fired", task, _moment(clock), cause, detail))
+                              "since": moment(known[0]).isoformat()}  # fmt: skip
+            out.append(Transition(self.rule.name, "fired", task, moment(clock), cause, detail))
         return out
 
     def snapshot(self) -> dict[str, Any]:
@@ -191,7 +165,7 @@ class _StuckMachine:
                 "finished": list(self.finished)}  # fmt: skip
 
 
-_Machine = _StatusMachine | _CountMachine | _StuckMachine
+_Machine = _StatusMachine | _CountMachine | _StuckMachine | FailureGroupMachine
 
 
 def _machine(rule: AlertRule, state: dict[str, Any]) -> _Machine:
@@ -199,6 +173,8 @@ def _machine(rule: AlertRule, state: dict[str, Any]) -> _Machine:
         return _StatusMachine(rule, state)
     if isinstance(rule, CountRule):
         return _CountMachine(rule, state)
+    if isinstance(rule, FailureGroupRule):
+        return FailureGroupMachine(rule, state)
     return _StuckMachine(rule, state)
 
 
@@ -229,6 +205,8 @@ class Evaluator:
         for machine in self.machines.values():
             if isinstance(event, TaskEvent):
                 out += machine.event(event, self.clock, cause)
+            elif isinstance(event, FailureGroupResolved):
+                out += machine.resolution(event, self.clock, cause)
             out += machine.tick(self.clock, cause)
         return out
 

@@ -21,22 +21,25 @@ An expiry (``TaskExpired``) is not folded: it removes the task, if ``expires`` s
 the point of the log where it stands, and the events after it start the task afresh. The
 projector applies that rule as it reads the log; ``fold`` applies the same rule in log
 order, so the two agree on every interleaving of expiries and status events.
+
+The pieces, one job each: the record (``task_state``), the merge rules as data
+(``fold_rules``), the rank (``ranking``), the expiry rule (``expiry``); this module applies
+them, and its names are the fold's public surface (callers import them from here).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
-from datetime import datetime
+from collections.abc import Iterable
+from dataclasses import fields
 from operator import attrgetter
-from types import MappingProxyType
 from typing import Any, Final
-from uuid import UUID
 
-from pydantic import JsonValue
-
-from ledger.domain.events import LINKAGE_FIELDS, TaskEvent, TaskExpired
-from ledger.domain.statuses import PRECEDENCE, READY_STATES, TaskStatus
+from ledger.domain.events import TaskEvent, TaskExpired
+from ledger.domain.expiry import expires
+from ledger.domain.fold_rules import GAP_FIELDS, STATUS_DATES, STATUS_GROUP, status_group_values
+from ledger.domain.ranking import Rank, is_late, precedence_of, rank, top_rank
+from ledger.domain.statuses import READY_STATES, TaskStatus
+from ledger.domain.task_state import TaskState
 from ledger.domain.timing import DURATIONS, seconds_between
 
 __all__ = [
@@ -53,168 +56,26 @@ __all__ = [
     "top_rank",
 ]
 
-Rank = tuple[int, int, datetime, UUID]
-
-
-@dataclass(frozen=True, slots=True)
-class TaskState:
-    """One task as the views show it (each field is a ``task_meta`` column)."""
-
-    task_id: str
-    name: str | None
-    status: TaskStatus
-    retries: int
-    """The top-ranked event's ``attempt``: how many times the task was retried before it.
-    Celery's name (``request.retries``, the result backends' column), kept for its users."""
-    result: JsonValue
-    exc_type: str | None
-    exc_message: str | None
-    exc_args: list[JsonValue] | None
-    """The exception's ``args`` (what Celery's result backends store as ``exc_message``)."""
-    traceback: str | None
-    args: list[JsonValue] | None
-    kwargs: dict[str, JsonValue] | None
-    worker: str | None
-    eta: datetime | None
-    date_pending: datetime | None
-    date_received: datetime | None
-    date_started: datetime | None
-    date_done: datetime
-    """When the task last changed status: ``occurred_at`` of the top-ranked event. The seed's
-    name (``TaskMeta.date_done``) for what is not always a finish: kept for its users."""
-    runtime: float | None
-    last_event_id: UUID
-    last_offset: int | None
-    first_seen: datetime
-    """``occurred_at`` of the task's first event in log order (lowest offset; with offsets
-    unknown, the lowest-ranked event): set when the task first appears, never changed."""
-    root_id: str | None
-    parent_id: str | None
-    group_id: str | None
-    callback_id: str | None
-    """Where the task stands in its workflow (see ``TaskEvent``): gap fields."""
-    queue: str | None
-    exchange: str | None
-    routing_key: str | None
-    expires: datetime | None
-    queue_wait: float | None
-    """Seconds from publish to receipt (``date_pending`` → ``date_received``). Both dates
-    are the latest of their status, so a retried task's wait spans its earlier attempts."""
-    start_delay: float | None
-    """Seconds from receipt to start (``date_received`` → ``date_started``): an ``eta`` or
-    a busy pool."""
-    total_time: float | None
-    """Seconds from publish to the finish (``date_pending`` → ``date_done``), once finished."""
-
-
-# -- the rules ------------------------------------------------------------------------------
-STATUS_GROUP: Final[tuple[str, ...]] = (
-    "status",
-    "retries",
-    "result",
-    "exc_type",
-    "exc_message",
-    "exc_args",
-    "traceback",
-    "runtime",
-    "worker",
-    "date_done",
-    "last_event_id",
-    "last_offset",
-)
-"""Overwritten as a whole (None included) by any event that outranks the current top, so a
-success after a retry never keeps the retry's exception."""
-
-GAP_FIELDS: Final[Mapping[str, str]] = MappingProxyType(
-    {"name": "task_name", "args": "args", "kwargs": "kwargs", "eta": "eta"}
-    | {name: name for name in LINKAGE_FIELDS}
-)
-"""State field → event field: taken from the highest-ranked event carrying a value, so a
-late RECEIVED that knows the task's name fills it without touching the status."""
-
-STATUS_DATES: Final[Mapping[TaskStatus, str]] = MappingProxyType(
-    {
-        TaskStatus.PENDING: "date_pending",
-        TaskStatus.RECEIVED: "date_received",
-        TaskStatus.STARTED: "date_started",
-    }
-)
-"""Status → field holding ``occurred_at`` of the highest-ranked event of that status."""
-
-
-
-
-def _status_group(event: TaskEvent, offset: int | None) -> tuple[Any, ...]:
-    """The event's values for ``STATUS_GROUP``, in that order."""
-    values = event.__dict__
-    emitter = event.emitter
-    return (
-        event.status,
-        event.attempt,
-        values.get("result"),
-        values.get("exc_type"),
-        values.get("exc_message"),
-        values.get("exc_args"),
-        values.get("traceback"),
-        values.get("runtime"),
-        emitter.worker or emitter.host,
-        event.occurred_at,
-        event.event_id,
-        offset,
-    )
-
-
+# -- the rules as indexes into a state's field values (the hot path works on a list) -------
 FIELDS: Final = tuple(f.name for f in fields(TaskState))
 _values_of = attrgetter(*FIELDS)
 _STATUS_IDX: Final = tuple(FIELDS.index(name) for name in STATUS_GROUP)
 _GAP_IDX: Final = tuple((FIELDS.index(name), source) for name, source in GAP_FIELDS.items())
-_DATE_IDX: Final[dict[TaskStatus | None, int]] = {
-    status: FIELDS.index(name) for status, name in STATUS_DATES.items()
-}
+_DATE_IDX: Final[dict[TaskStatus | None, int]] = {status: FIELDS.index(name) for status, name in STATUS_DATES.items()}
 _TASK_ID, _OFFSET, _FIRST_SEEN, _STATUS = (FIELDS.index(name) for name in ("task_id", "last_offset", "first_seen",
                                                                           "status"))  # fmt: skip
 _DURATION_IDX: Final = tuple((FIELDS.index(name), FIELDS.index(start), FIELDS.index(end))
                              for name, (start, end) in DURATIONS.items())  # fmt: skip
 _TOTAL: Final = FIELDS.index("total_time")
-_PRECEDENCE: Final[dict[TaskStatus | None, int]] = {status: rank for status, rank in PRECEDENCE.items()}
 _RULES: dict[type[TaskEvent], tuple[int, int | None]] = {}
 
 
 def _rules(cls: type[TaskEvent]) -> tuple[int, int | None]:
-    """(precedence, date field index) of an event class: the tables above, looked up once
-    per class."""
+    """(precedence, date field index) of an event class: the tables, looked up once per class."""
     rules = _RULES.get(cls)
     if rules is None:
-        rules = _RULES[cls] = (_PRECEDENCE[cls.status], _DATE_IDX.get(cls.status))
+        rules = _RULES[cls] = (precedence_of(cls), _DATE_IDX.get(cls.status))
     return rules
-
-
-# -- ranking --------------------------------------------------------------------------------
-def rank(event: TaskEvent) -> Rank:
-    """The event's intrinsic order: later attempts, then further statuses, then time, then
-    the event id (a UUID orders exactly as its canonical string; comparing the UUID saves
-    formatting it on the hot path)."""
-    return (event.attempt, _rules(type(event))[0], event.occurred_at, event.event_id)
-
-
-def top_rank(state: TaskState) -> Rank:
-    """The rank of the event that decided ``state``'s status group."""
-    return (state.retries, _PRECEDENCE[state.status], state.date_done, state.last_event_id)
-
-
-def is_late(state: TaskState | None, event: TaskEvent) -> bool:
-    """True when ``evolve`` would not be exact and the task must be refolded from history:
-    the event ranks below the current top."""
-    if state is None:
-        return False
-    return rank(event) < top_rank(state)
-
-
-def expires(state: TaskState | None, event: TaskExpired) -> bool:
-    """Does this expiry remove the task? Only if, where the expiry stands in the log, the
-    task is finished and its status changed before the cut-off: an expiry racing a retry
-    never deletes a live task. The one rule, for the projector and for ``fold``."""
-    return state is not None and state.status in READY_STATES and state.date_done < event.expired_before
 
 
 # -- folding --------------------------------------------------------------------------------
@@ -284,7 +145,7 @@ def _step(values: list[Any], top: Rank | None, event: TaskEvent, offset: int | N
     precedence, date_index = _rules(type(event))
     event_rank = (event.attempt, precedence, event.occurred_at, event.event_id)
     if top is None or event_rank > top:
-        for index, value in zip(_STATUS_IDX, _status_group(event, offset), strict=True):
+        for index, value in zip(_STATUS_IDX, status_group_values(event, offset), strict=True):
             values[index] = value
         _fill_gaps(values, event, date_index, overwrite=True)
         return event_rank

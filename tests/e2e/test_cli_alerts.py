@@ -16,7 +16,14 @@ from ledger.settings import load_settings
 from tests.e2e.test_cli import ledger
 from tests.e2e.test_cli_errors import one_line_error
 from tests.streams import append_all
-from tests.webhooks import alert_history, expected_keys, rules_toml
+from tests.webhooks import (
+    alert_history,
+    cause_fingerprint,
+    expected_keys,
+    failure_group_history,
+    group_rules_toml,
+    rules_toml,
+)
 
 URL = "http://127.0.0.1:9/hook"
 
@@ -30,6 +37,42 @@ def test_a_bad_rules_file_is_one_line_naming_the_rule_and_field(tmp_path: Path, 
                     "unable to parse string as an integer"  # fmt: skip
     error = one_line_error(ledger("alerts", command, "--rules", str(tmp_path / "none.toml")))
     assert error.startswith("error: --rules: cannot read")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("window = \"1m\"", "window = \"soon\""), "rule[1] (cause-burst).window: 'soon' is not a duration"),
+        (("task = \"billing.*\"", "fingerprint = \"xyz\""), "rule[0] (new-cause).fingerprint: 'xyz' is not a"),
+        (("threshold = 5", "threshold = 0"), "rule[1] (cause-burst).threshold: Input should be greater than"),
+        (("threshold = 5", "status = \"FAILURE\""), "rule[1] (cause-burst).status: Extra inputs are not"),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("command", ["test", "run"])
+def test_a_bad_failure_group_rule_is_one_line_naming_the_rule_and_field(
+    tmp_path: Path, command: str, change: tuple[str, str], message: str
+) -> None:
+    rules = tmp_path / "alerts.toml"
+    rules.write_text(group_rules_toml(URL).replace(*change))
+    error = one_line_error(ledger("alerts", command, "--rules", str(rules), env={"LEDGER_DATA_DIR": str(tmp_path)}))
+    assert error.startswith(f"error: --rules {rules}: {message}")
+
+
+def test_alerts_test_shows_what_failure_group_rules_would_have_posted(tmp_path: Path) -> None:
+    settings = load_settings(backend="embedded", data_dir=tmp_path, partitions=1)
+    with build_event_log(settings) as log:
+        append_all(log, failure_group_history(6))
+        expected = expected_keys(log, build_codec(settings), group_rules_toml(URL))
+    rules = tmp_path / "alerts.toml"
+    rules.write_text(group_rules_toml(URL))
+    done = ledger("alerts", "test", "--rules", str(rules), env={"LEDGER_DATA_DIR": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"{rules}: 2 rules OK: new-cause, cause-burst"
+    assert [line.rsplit("key=", 1)[1] for line in lines[1:-1]] == expected
+    first = cause_fingerprint(0)
+    assert [line.split()[1:4] for line in lines[1:-1] if "new-cause" in line and first in line] == [
+        ["new-cause", "fired", first], ["new-cause", "resolved", first], ["new-cause", "fired", first]]  # fmt: skip
 
 
 def test_alerts_test_shows_what_the_rules_would_have_posted(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """The alert runner in process, on both backends, against a local webhook server: every
 transition posted once in order with its idempotency key, a refusing receiver retried (and
 visible in the state ``ledger alerts status`` reads), a graceful restart neither misses nor
-repeats a notification."""
+repeats a notification, failure-group rules fire, resolve and fire again on a reopen."""
 
 from __future__ import annotations
 
@@ -20,7 +20,16 @@ from ledger.retry import RetryPolicy
 from ledger.settings import Settings
 from tests.helpers import unique_name
 from tests.streams import append_all
-from tests.webhooks import Receiver, alert_history, expected_keys, rules_toml, webhook_receiver
+from tests.webhooks import (
+    Receiver,
+    alert_history,
+    cause_fingerprint,
+    expected_keys,
+    failure_group_history,
+    group_rules_toml,
+    rules_toml,
+    webhook_receiver,
+)
 
 FAST = RetryPolicy(first_s=0.01, cap_s=0.05)
 
@@ -33,9 +42,9 @@ def one_partition(settings: Settings, tmp_path: Path) -> tuple[Settings, Path]:
 Running = tuple[threading.Thread, threading.Event, list[RunStats]]
 
 
-def start_runner(settings: Settings, receiver: Receiver, state: Path, group: str) -> Running:
+def start_runner(settings: Settings, receiver: Receiver, state: Path, group: str, toml: str | None = None) -> Running:
     """As ``ledger alerts run --from-beginning``: from 0 the first time, then the stored position."""
-    rules, stored = parse_rules(rules_toml(receiver.url)), AlertState(state)
+    rules, stored = parse_rules(toml or rules_toml(receiver.url)), AlertState(state)
     subscriber = build_subscriber(
         settings, group=group, start="stored" if stored.positions else "beginning", save_every=10
     )
@@ -141,3 +150,27 @@ def test_a_state_file_behind_the_groups_position_is_reported(
             thread.join(60)
     warned = [r for r in caplog.records if r.getMessage().startswith("alert state behind")]
     assert [(r.__dict__["from"], r.__dict__["to"]) for r in warned] == [(2, 5)]
+
+
+def test_failure_group_rules_post_a_new_cause_its_resolution_and_its_reopening(
+    settings: Settings, tmp_path: Path
+) -> None:
+    settings, state = one_partition(settings, tmp_path)
+    with build_event_log(settings) as log, webhook_receiver() as receiver:
+        append_all(log, failure_group_history(8))
+        rules = group_rules_toml(receiver.url)
+        expected = expected_keys(log, build_codec(settings), rules)
+        thread, stop, _ = start_runner(settings, receiver, state, unique_name("alerts"), rules)
+        posts = receiver.wait_for(len(expected))
+        stop.set()
+        thread.join(60)
+    assert [p.key for p in posts] == expected
+    first = cause_fingerprint(0)
+    mine = [p.body for p in posts if p.body.get("rule") == "new-cause" and p.body["subject"] == first]
+    said = [(b["transition"], b["detail"]["reopened"] if b["transition"] == "fired" else b["detail"]["reason"])
+            for b in mine]  # fmt: skip
+    assert said == [("fired", False), ("resolved", "resolved"), ("fired", True)]
+    new_causes = {p.body["subject"] for p in posts if p.body.get("rule") == "new-cause"}
+    assert new_causes == {cause_fingerprint(c) for c in range(3)}  # 3 causes, numbers varying: 3 groups
+    bursts = [p.body["text"] for p in posts if "text" in p.body]  # the Slack-format rule
+    assert bursts and all(first in text for text in bursts)
