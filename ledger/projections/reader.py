@@ -26,20 +26,30 @@ from ledger.projections.store import Cursor, HistoryRow, RunOutcome, TaskFilter,
 __all__ = ["SqlViewReader", "offsets_query", "task_filter"]
 
 
-def task_filter(where: TaskFilter) -> list[ColumnElement[bool]]:
-    """The conditions ``where`` sets on ``task_meta``."""
+def task_filter(where: TaskFilter, database: Database) -> list[ColumnElement[bool]]:
+    """The conditions ``where`` sets on ``task_meta`` (the search's through ``database``,
+    whose index serves them; the rules are ``domain.search``'s)."""
     t = task_meta.c
     clauses: list[ColumnElement[bool]] = []
     if where.statuses:
         clauses.append(t.status.in_([s.value for s in where.statuses]))
-    if where.name is not None:
-        clauses.append(t.name == where.name)
-    if where.worker is not None:
-        clauses.append(t.worker == where.worker)
+    for column, value in ((t.name, where.name), (t.worker, where.worker), (t.queue, where.queue),
+                          (t.root_id, where.root_id), (t.parent_id, where.parent_id)):  # fmt: skip
+        if value is not None:
+            clauses.append(column == value)
     if where.since is not None:
         clauses.append(t.date_done >= where.since)
     if where.until is not None:
         clauses.append(t.date_done < where.until)
+    if where.runtime_above is not None:
+        clauses.append(t.runtime > where.runtime_above)
+    if where.runtime_below is not None:
+        clauses.append(t.runtime < where.runtime_below)
+    if where.retried:  # a RETRY ends its attempt: the task retried even before the next one shows
+        clauses.append(or_(t.retries >= 1, t.status == TaskStatus.RETRY.value))
+    if where.terms:
+        clauses.append(database.text_match(where.terms))
+    clauses += [database.kwarg_equals(key, value) for key, value in where.kwargs]
     return clauses
 
 
@@ -74,7 +84,7 @@ class SqlViewReader(ViewReader):
 
     def list_tasks(self, where: TaskFilter, *, after: Cursor | None, limit: int) -> list[TaskState]:
         t = task_meta.c
-        clauses = task_filter(where)
+        clauses = task_filter(where, self.database)
         if after is not None:
             clauses.append(tuple_(t.first_seen, t.task_id) < tuple_(literal(after.first_seen, UtcTimestamp),
                                                                    literal(after.task_id)))  # fmt: skip

@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ledger.domain.fold import TaskState
 from ledger.domain.periodic import PeriodicState
+from ledger.domain.search import Scalar
 from ledger.domain.statuses import PRECEDENCE
 from ledger.projections.schema import periodic_task_meta, task_event, task_meta
 from ledger.projections.store import HistoryRow
@@ -83,6 +84,16 @@ class Database(ABC):
     @abstractmethod
     def epoch_seconds(self, column: ColumnElement[Any]) -> ColumnElement[float]:
         """A timestamp column as seconds since the Unix epoch (how a trend buckets times)."""
+
+    @abstractmethod
+    def text_match(self, terms: Sequence[str]) -> ColumnElement[bool]:
+        """Every term (case-folded, ``domain.search``) occurs in ``task_meta.search_text``:
+        the plain substring rule, served by the backend's search index."""
+
+    @abstractmethod
+    def kwarg_equals(self, key: str, value: Scalar) -> ColumnElement[bool]:
+        """``task_meta.kwargs`` holds ``key`` with a JSON scalar equal to ``value`` (numbers
+        by value, 42 == 42.0; a string never equals a number; true is not 1)."""
 
     def floor(self, value: ColumnElement[float]) -> ColumnElement[int]:
         """The integer part of a NON-NEGATIVE number (CAST truncates on SQLite, whose FLOOR

@@ -46,7 +46,7 @@ class SqliteViews(ViewsContract):
         store = SqliteViewWriter(tmp_path / "views.db")
         assert store.migrate() == [
             "0001_views", "0002_history_index", "0003_first_seen", "0004_exc_args", "0005_linkage",
-            "0006_failure_groups",
+            "0006_failure_groups", "0007_search",
         ]  # fmt: skip
         yield store
         store.close()
