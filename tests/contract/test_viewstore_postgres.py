@@ -10,6 +10,7 @@ from ledger.projections.postgres import COPY_TEXT, PostgresViewWriter, postgres_
 from ledger.projections.schema import PRIMARY_KEYS, metadata
 from ledger.projections.store import ViewReader, ViewStoreUnavailable, ViewWriter
 from tests.contract.failures_contract import FailureGroupsContract
+from tests.contract.search_contract import SearchContract
 from tests.contract.viewstore_contract import (
     LegacyRows,
     MigrationContract,
@@ -98,3 +99,7 @@ def test_an_unreachable_server_is_named() -> None:
 
 class TestPostgresFailureGroups(PostgresViews, FailureGroupsContract):
     """The failure-group queries on Postgres."""
+
+
+class TestPostgresSearch(PostgresViews, SearchContract):
+    """Search on PostgreSQL: the same answers as on every other store."""

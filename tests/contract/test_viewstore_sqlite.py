@@ -10,6 +10,7 @@ from ledger.projections.schema import PRIMARY_KEYS
 from ledger.projections.sqlite import EXECUTEMANY, SqliteViewWriter, sqlite_reader
 from ledger.projections.store import ViewReader, ViewWriter
 from tests.contract.failures_contract import FailureGroupsContract
+from tests.contract.search_contract import SearchContract
 from tests.contract.viewstore_contract import (
     LegacyRows,
     MigrationContract,
@@ -78,3 +79,7 @@ class TestSqliteMigrations(SqliteViews, MigrationContract):
 
 class TestSqliteFailureGroups(SqliteViews, FailureGroupsContract):
     """The failure-group queries on Sqlite."""
+
+
+class TestSqliteSearch(SqliteViews, SearchContract):
+    """Search on SQLite: the same answers as on every other store."""

@@ -449,7 +449,8 @@ class MigrationContract(ViewsContract):
         kept = [i for i, column in enumerate(TASK_COLUMNS) if column not in later]
         self.raw_insert(blank, "task_meta", [TASK_COLUMNS[i] for i in kept],
                         [tuple(task_values(s, self.encoding)[i] for i in kept) for s in (skewed, orphan)])  # fmt: skip
-        assert blank.migrate() == ["0003_first_seen", "0004_exc_args", "0005_linkage", "0006_failure_groups", "0007_search"]
+        assert blank.migrate() == ["0003_first_seen", "0004_exc_args", "0005_linkage", "0006_failure_groups",
+                                   "0007_search"]  # fmt: skip
         assert skewed.first_seen == received.occurred_at  # the first in the log, not the earliest
         assert skewed.queue_wait == 10.0  # 0005 derives the durations from the stored dates
         with self.reader_for(blank) as reader:
@@ -491,7 +492,8 @@ class MigrationContract(ViewsContract):
 
     def test_views_an_older_runner_left_half_migrated_get_the_rest(self, blank: ViewWriter) -> None:
         self._legacy(blank, 2, rows=False)
-        assert blank.migrate() == ["0003_first_seen", "0004_exc_args", "0005_linkage", "0006_failure_groups", "0007_search"]
+        assert blank.migrate() == ["0003_first_seen", "0004_exc_args", "0005_linkage", "0006_failure_groups",
+                                   "0007_search"]  # fmt: skip
         assert blank.migrate() == []
 
 
