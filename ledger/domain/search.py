@@ -35,8 +35,12 @@ Scalar = str | int | float | bool | None
 """What a kwarg filter compares with: a JSON scalar."""
 
 
+_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+"""Made once: ``json.dumps`` with options builds an encoder per call (a third of the cost)."""
+
+
 def _json(value: Any) -> str:
-    return "" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return "" if value is None else _ENCODER.encode(value)
 
 
 def search_document(task_id: str, name: str | None, args: Any, kwargs: Any, result: Any, exc_type: str | None,

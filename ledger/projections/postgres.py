@@ -33,7 +33,6 @@ from sqlalchemy import (
     Select,
     Table,
     Text,
-    and_,
     any_,
     bindparam,
     cast,
@@ -143,11 +142,10 @@ class PostgresDatabase(Database):
     def epoch_seconds(self, column: ColumnElement[Any]) -> ColumnElement[float]:
         return cast(func.extract("epoch", column), Double)
 
-    def text_match(self, terms: Sequence[str]) -> ColumnElement[bool]:
-        """``LIKE '%term%'`` per term (LIKE's own escape, the backslash, before ``%``, ``_``
-        and itself): the trigram index hands over candidates, LIKE checks them exactly."""
-        column = task_meta.c.search_text
-        return and_(*(column.like("%" + term.translate(_LIKE_ESCAPES) + "%") for term in terms))
+    def contains(self, document: ColumnElement[Any], term: str) -> ColumnElement[bool]:
+        """``LIKE '%term%'`` (LIKE's own escape, the backslash, before ``%``, ``_`` and itself):
+        the trigram index hands over candidates, LIKE checks them exactly."""
+        return document.like("%" + term.translate(_LIKE_ESCAPES) + "%")
 
     def kwarg_equals(self, key: str, value: Scalar) -> ColumnElement[bool]:
         """Containment of ``{key: value}``, which the kwargs GIN index serves; for a scalar

@@ -19,6 +19,7 @@ from ledger.domain.statuses import READY_STATES, TaskStatus
 from ledger.projections.failure_sql import counts_query, examples_query, trend_query
 from ledger.projections.failure_types import Buckets, FailureFilter, GroupCounts, GroupDetail
 from ledger.projections.schema import periodic_task_event, projection_offsets, task_event, task_meta
+from ledger.projections.search_sql import search_pages
 from ledger.projections.sql import HISTORY_COLUMNS, PERIODIC_COLUMNS, TASK_COLUMNS, Database, history_row
 from ledger.projections.sqltypes import UtcTimestamp
 from ledger.projections.store import Cursor, HistoryRow, RunOutcome, TaskFilter, ViewReader
@@ -27,8 +28,8 @@ __all__ = ["SqlViewReader", "offsets_query", "task_filter"]
 
 
 def task_filter(where: TaskFilter, database: Database) -> list[ColumnElement[bool]]:
-    """The conditions ``where`` sets on ``task_meta`` (the search's through ``database``,
-    whose index serves them; the rules are ``domain.search``'s)."""
+    """The conditions ``where`` sets on ``task_meta``, but its free text (``search_sql``);
+    a kwarg's through ``database``, whose index serves it (the rules: ``domain.search``)."""
     t = task_meta.c
     clauses: list[ColumnElement[bool]] = []
     if where.statuses:
@@ -47,8 +48,6 @@ def task_filter(where: TaskFilter, database: Database) -> list[ColumnElement[boo
         clauses.append(t.runtime < where.runtime_below)
     if where.retried:  # a RETRY ends its attempt: the task retried even before the next one shows
         clauses.append(or_(t.retries >= 1, t.status == TaskStatus.RETRY.value))
-    if where.terms:
-        clauses.append(database.text_match(where.terms))
     clauses += [database.kwarg_equals(key, value) for key, value in where.kwargs]
     return clauses
 
@@ -88,6 +87,12 @@ class SqlViewReader(ViewReader):
         if after is not None:
             clauses.append(tuple_(t.first_seen, t.task_id) < tuple_(literal(after.first_seen, UtcTimestamp),
                                                                    literal(after.task_id)))  # fmt: skip
+        if where.terms:
+            for query in search_pages(self.database, where.terms, clauses, limit):
+                rows = self._rows(query)
+                if len(rows) >= limit:
+                    break
+            return [TaskState(*row) for row in rows]
         query = select(*TASK_COLUMNS).where(*clauses).order_by(t.first_seen.desc(), t.task_id.desc()).limit(limit)
         return [TaskState(*row) for row in self._rows(query)]
 

@@ -86,9 +86,14 @@ class Database(ABC):
         """A timestamp column as seconds since the Unix epoch (how a trend buckets times)."""
 
     @abstractmethod
-    def text_match(self, terms: Sequence[str]) -> ColumnElement[bool]:
-        """Every term (case-folded, ``domain.search``) occurs in ``task_meta.search_text``:
-        the plain substring rule, served by the backend's search index."""
+    def contains(self, document: ColumnElement[Any], term: str) -> ColumnElement[bool]:
+        """``term`` (case-folded, ``domain.search``) occurs in ``document`` as a plain
+        substring: the search rule itself, which the PostgreSQL trigram index serves."""
+
+    def text_candidates(self, terms: Sequence[str]) -> ColumnElement[bool] | None:
+        """A condition on ``task_meta`` that an index serves and that every task whose
+        document holds all ``terms`` meets (None: ``contains`` is served by itself)."""
+        return None
 
     @abstractmethod
     def kwarg_equals(self, key: str, value: Scalar) -> ColumnElement[bool]:

@@ -101,15 +101,16 @@ class SqliteDatabase(Database):
         keys = func.json_each(literal(json.dumps(list(values)))).table_valued("value")
         return column.in_(select(keys.c.value))
 
-    def text_match(self, terms: Sequence[str]) -> ColumnElement[bool]:
-        """The FTS5 trigram table's phrase match hands over candidates (each term quoted as
-        one phrase, ``"`` doubled), ``instr`` checks them exactly."""
+    def contains(self, document: ColumnElement[Any], term: str) -> ColumnElement[bool]:
+        return func.instr(document, term) > 0
+
+    def text_candidates(self, terms: Sequence[str]) -> ColumnElement[bool] | None:
+        """The rows the FTS5 trigram table matches (each term quoted as one phrase, ``"``
+        doubled; trigram phrases are substrings, checked again by ``contains``)."""
         phrases = " ".join('"' + term.replace('"', '""') + '"' for term in terms)
         candidates: Select[Any] = select(literal_column("rowid")).select_from(_SEARCH).where(
             literal_column("task_search").op("MATCH")(phrases))  # fmt: skip
-        column = task_meta.c.search_text
-        return and_(literal_column("task_meta.rowid").in_(candidates),
-                    *(func.instr(column, term) > 0 for term in terms))  # fmt: skip
+        return literal_column("task_meta.rowid").in_(candidates)
 
     def kwarg_equals(self, key: str, value: Scalar) -> ColumnElement[bool]:
         """By the JSON type at ``$."key"`` and the value there: SQLite reads true as 1, so

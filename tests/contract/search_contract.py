@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from ledger.domain.events import AnyEvent, TaskEvent, TaskExpired, TaskFailed, TaskPending, TaskRetried, TaskSucceeded
+from ledger.projections import search_sql
 from ledger.projections.bulk import TASK_COLUMNS, task_values
 from ledger.projections.queries import TaskQueries
 from ledger.projections.store import TaskFilter, ViewReader, ViewWriter
@@ -98,6 +101,24 @@ class SearchContract(ViewsContract):
             if (cursor := page.next_cursor) is None:
                 break
         assert walked == ["mail-4", "mail-3", "inv-2", "inv-1"]
+
+    @pytest.mark.parametrize("probe", [1, 2, 3, 5000])
+    def test_the_probe_and_the_whole_query_give_the_same_pages(
+        self, store: ViewWriter, reader: ViewReader, probe: int, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """However many rows the probe reads, each page is the rule's (``search_sql``)."""
+        monkeypatch.setattr(search_sql, "PROBE_ROWS", probe)
+        project(store, corpus())
+        queries = TaskQueries(reader)
+        assert {repr(w): _ids(queries, w) for w, _ in EXPECTED} == {repr(w): ids for w, ids in EXPECTED}
+        for limit in (1, 2, 3):
+            walked, cursor = [], None
+            while True:
+                page = queries.list_tasks(TaskFilter(text="user_id"), cursor=cursor, limit=limit)
+                walked += [s.task_id for s in page.items]
+                if (cursor := page.next_cursor) is None:
+                    break
+            assert walked == ["mail-4", "mail-3", "inv-2", "inv-1"], (probe, limit)
 
     def test_the_index_follows_updates_and_deletions(self, store: ViewWriter, reader: ViewReader) -> None:
         project(store, corpus())
