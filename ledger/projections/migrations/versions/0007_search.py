@@ -53,6 +53,10 @@ def upgrade() -> None:
         _trigram_extension(bind)
         op.create_index("task_meta_search_idx", "task_meta", ["search_text"], postgresql_using="gin",
                         postgresql_ops={"search_text": "public.gin_trgm_ops"})  # fmt: skip
+        # LIKE's estimate is never below 1 / the histogram's size: at the default (100) a rare
+        # term reads as 1 % of the rows, and the planner walks the list order through all of
+        # them (1.2 s at 1M rows) instead of asking the index (9 ms)
+        bind.exec_driver_sql("ALTER TABLE task_meta ALTER COLUMN search_text SET STATISTICS 1000")
         op.create_index("task_meta_kwargs_idx", "task_meta", ["kwargs"], postgresql_using="gin",
                         postgresql_ops={"kwargs": "jsonb_path_ops"})  # fmt: skip
     else:
