@@ -10,6 +10,7 @@ import typer
 from ledger import render
 from ledger.bootstrap import build_queries, build_series_queries, build_view_reader
 from ledger.cli.base import CliError, app, parse_duration, parse_identifier, parse_moment, run, settings
+from ledger.cli.search import KWARG_HELP, SEARCH_HELP, search_fields
 from ledger.domain.series import bucket_width
 from ledger.domain.statuses import every_status, parse_status
 from ledger.projections.history import as_of, stuck_tasks
@@ -55,10 +56,19 @@ def tasks(
     name: Annotated[str | None, typer.Option(help="task name")] = None,
     worker: Annotated[str | None, typer.Option(help="worker name")] = None,
     since: Annotated[str | None, typer.Option(help="changed within, e.g. 1h")] = None,
+    until: Annotated[str | None, typer.Option(help="changed before (ISO 8601 or e.g. 2h ago)")] = None,
+    search: Annotated[str | None, typer.Option(help=SEARCH_HELP)] = None,
+    kwarg: Annotated[list[str] | None, typer.Option(help=KWARG_HELP)] = None,
+    queue: Annotated[str | None, typer.Option(help="queue name")] = None,
+    root: Annotated[str | None, typer.Option(help="workflow root task id")] = None,
+    parent: Annotated[str | None, typer.Option(help="parent task id")] = None,
+    runtime_above: Annotated[float | None, typer.Option(help="runtime longer than these seconds")] = None,
+    runtime_below: Annotated[float | None, typer.Option(help="runtime shorter than these seconds")] = None,
+    retried: Annotated[bool, typer.Option("--retried", help="only tasks that retried at least once")] = False,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
     as_json: JsonFlag = False,
 ) -> None:
-    """List tasks, newest first (by when the ledger first saw them)."""
+    """List tasks, newest first (by when the ledger first saw them); filter and search them."""
 
     def go() -> None:
         where = TaskFilter(
@@ -66,6 +76,12 @@ def tasks(
             name=parse_identifier(name, "--name"),
             worker=parse_identifier(worker, "--worker"),
             since=datetime.now(UTC) - parse_duration(since, "--since") if since is not None else None,
+            until=parse_moment(until, "--until") if until is not None else None,
+            queue=parse_identifier(queue, "--queue"),
+            root_id=parse_identifier(root, "--root"),
+            parent_id=parse_identifier(parent, "--parent"),
+            retried=retried,
+            **search_fields(search, kwarg, runtime_above, runtime_below),
         )
         page = build_queries(settings()).list_tasks(where, limit=limit)
         if as_json:

@@ -22,6 +22,7 @@ from ledger.http.metrics import exposition
 from ledger.http.params import Cursor, Instant, Status, Text
 from ledger.http.resources import Backends, BackendsDep
 from ledger.http.schemas import ComponentOut, ErrorOut, HealthOut, PageOut, PeriodicOut, StatsOut, TaskOut, TimelineOut
+from ledger.http.search import SearchDep
 from ledger.projections.history import as_of as task_as_of
 from ledger.projections.store import TaskFilter
 from ledger.projections.timeline import build_timeline
@@ -66,6 +67,7 @@ def get_task(
 @router.get("/tasks", tags=["tasks"], responses=_UNAVAILABLE)
 def list_tasks(
     backends: BackendsDep,
+    search: SearchDep,
     status: Annotated[list[Status] | None, Query(description="repeatable")] = None,
     name: Text | None = None,
     worker: Text | None = None,
@@ -78,8 +80,9 @@ def list_tasks(
     ``next_cursor`` returns every task that existed when the walk began exactly once,
     whatever changes meanwhile (with filters: every such task still matching when reached);
     tasks created during the walk may or may not appear. ``since``/``until`` bound
-    ``date_done``, when the status last changed."""
-    where = TaskFilter(tuple(dict.fromkeys(status or ())), name, worker, since, until)
+    ``date_done``, when the status last changed. Search: ``q`` (free text), and
+    ``kwarg.<key>=<value>`` (repeatable; e.g. ``kwarg.user_id=42``) beside the filters below."""
+    where = TaskFilter(tuple(dict.fromkeys(status or ())), name, worker, since, until, **search)
     with backends.queries() as queries:
         page = queries.list_tasks(where, cursor=cursor, limit=limit)
     return PageOut(items=[TaskOut.from_state(s) for s in page.items], next_cursor=page.next_cursor)

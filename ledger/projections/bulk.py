@@ -18,6 +18,7 @@ from uuid import UUID
 
 from ledger.domain.fold import TaskState
 from ledger.domain.periodic import PeriodicState
+from ledger.domain.search import search_document
 from ledger.domain.statuses import TaskStatus
 from ledger.projections.schema import periodic_task_event, periodic_task_meta, task_event, task_meta
 from ledger.projections.store import HistoryRow
@@ -65,12 +66,13 @@ def _values(row: object, columns: Sequence[str], encoding: Encoding, *, json_col
     return tuple(values)
 
 
-_task_fields = attrgetter(*TASK_COLUMNS)
+_task_fields = attrgetter(*TASK_COLUMNS[:-1])  # search_text (last) is derived: ``domain.search``
 
 
 def task_values(state: TaskState, encoding: Encoding) -> tuple[Any, ...]:
     """What ``_values`` gives for a task row, unrolled: this runs for every row a batch
-    writes, and the generic loop's per-column set look-ups cost more than the values."""
+    writes, and the generic loop's per-column set look-ups cost more than the values. The
+    last value is the row's search document, derived here so every write path stores it."""
     (task_id, name, status, result, traceback, exc_type, exc_message, retries, args, kwargs, worker, eta,
      date_pending, date_received, date_started, date_done, runtime, last_event_id, last_offset,
      first_seen, exc_args, root_id, parent_id, group_id, callback_id, queue, exchange, routing_key, expires,
@@ -85,7 +87,8 @@ def task_values(state: TaskState, encoding: Encoding) -> tuple[Any, ...]:
             runtime, None if last_event_id is None else encoding.dump_uuid(last_event_id), last_offset,
             time_(first_seen), None if exc_args is None else json_(exc_args), root_id, parent_id, group_id,
             callback_id, queue, exchange, routing_key, None if expires is None else time_(expires), queue_wait,
-            start_delay, total_time)  # fmt: skip
+            start_delay, total_time,
+            search_document(task_id, name, args, kwargs, result, exc_type, exc_message))  # fmt: skip
 
 
 def periodic_values(state: PeriodicState, encoding: Encoding) -> tuple[Any, ...]:

@@ -47,11 +47,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import NullType
 
+from ledger.domain.search import Scalar
 from ledger.projections import bulk
 from ledger.projections.reader import SqlViewReader
-from ledger.projections.schema import task_event
+from ledger.projections.schema import task_event, task_meta
 from ledger.projections.sql import Database, precedence
-from ledger.projections.sqltypes import Uuid, json_text
+from ledger.projections.sqltypes import JsonValue, Uuid, json_text
 from ledger.projections.store import Changes, ViewsNotCreated, ViewStoreUnavailable
 from ledger.projections.writer import SqlViewWriter
 
@@ -93,6 +94,9 @@ def connect(dsn: str, schema: str, timeout: int, *, readonly: bool = False) -> p
     except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
         raise ViewStoreUnavailable(f"PostgreSQL at {server(dsn)} is not reachable: {exc}".strip()) from exc
     return conn
+
+
+_LIKE_ESCAPES = str.maketrans({"\\": "\\\\", "%": "\\%", "_": "\\_"})
 
 
 def _array_literal(values: Iterable[str]) -> str:
@@ -139,6 +143,16 @@ class PostgresDatabase(Database):
 
     def epoch_seconds(self, column: ColumnElement[Any]) -> ColumnElement[float]:
         return cast(func.extract("epoch", column), Double)
+
+    def contains(self, document: ColumnElement[Any], term: str) -> ColumnElement[bool]:
+        """``LIKE '%term%'`` (LIKE's own escape, the backslash, before ``%``, ``_`` and itself):
+        the trigram index hands over candidates, LIKE checks them exactly."""
+        return document.like("%" + term.translate(_LIKE_ESCAPES) + "%")
+
+    def kwarg_equals(self, key: str, value: Scalar) -> ColumnElement[bool]:
+        """Containment of ``{key: value}``, which the kwargs GIN index serves; for a scalar
+        under a key it is jsonb equality."""
+        return task_meta.c.kwargs.op("@>")(bindparam(None, {key: value}, type_=JsonValue))
 
     def floor(self, value: ColumnElement[float]) -> ColumnElement[int]:
         return cast(func.floor(value), Integer)

@@ -20,6 +20,7 @@ from ledger.domain.statuses import READY_STATES, TaskStatus
 from ledger.projections.failure_sql import counts_query, examples_query, trend_query
 from ledger.projections.failure_types import Buckets, FailureFilter, GroupCounts, GroupDetail
 from ledger.projections.schema import periodic_task_event, projection_offsets, task_event, task_meta
+from ledger.projections.search_sql import search_pages
 from ledger.projections.series_sql import counts_query as series_counts_query
 from ledger.projections.series_sql import runtimes_query, waits_query
 from ledger.projections.sql import HISTORY_COLUMNS, PERIODIC_COLUMNS, TASK_COLUMNS, Database, history_row
@@ -29,20 +30,28 @@ from ledger.projections.store import Cursor, HistoryRow, RunOutcome, SeriesRows,
 __all__ = ["SqlViewReader", "offsets_query", "task_filter"]
 
 
-def task_filter(where: TaskFilter) -> list[ColumnElement[bool]]:
-    """The conditions ``where`` sets on ``task_meta``."""
+def task_filter(where: TaskFilter, database: Database) -> list[ColumnElement[bool]]:
+    """The conditions ``where`` sets on ``task_meta``, but its free text (``search_sql``);
+    a kwarg's through ``database``, whose index serves it (the rules: ``domain.search``)."""
     t = task_meta.c
     clauses: list[ColumnElement[bool]] = []
     if where.statuses:
         clauses.append(t.status.in_([s.value for s in where.statuses]))
-    if where.name is not None:
-        clauses.append(t.name == where.name)
-    if where.worker is not None:
-        clauses.append(t.worker == where.worker)
+    for column, value in ((t.name, where.name), (t.worker, where.worker), (t.queue, where.queue),
+                          (t.root_id, where.root_id), (t.parent_id, where.parent_id)):  # fmt: skip
+        if value is not None:
+            clauses.append(column == value)
     if where.since is not None:
         clauses.append(t.date_done >= where.since)
     if where.until is not None:
         clauses.append(t.date_done < where.until)
+    if where.runtime_above is not None:
+        clauses.append(t.runtime > where.runtime_above)
+    if where.runtime_below is not None:
+        clauses.append(t.runtime < where.runtime_below)
+    if where.retried:  # a RETRY ends its attempt: the task retried even before the next one shows
+        clauses.append(or_(t.retries >= 1, t.status == TaskStatus.RETRY.value))
+    clauses += [database.kwarg_equals(key, value) for key, value in where.kwargs]
     return clauses
 
 
@@ -77,10 +86,16 @@ class SqlViewReader(ViewReader):
 
     def list_tasks(self, where: TaskFilter, *, after: Cursor | None, limit: int) -> list[TaskState]:
         t = task_meta.c
-        clauses = task_filter(where)
+        clauses = task_filter(where, self.database)
         if after is not None:
             clauses.append(tuple_(t.first_seen, t.task_id) < tuple_(literal(after.first_seen, UtcTimestamp),
                                                                    literal(after.task_id)))  # fmt: skip
+        if where.terms:
+            for query in search_pages(self.database, where.terms, clauses, limit):
+                rows = self._rows(query)
+                if len(rows) >= limit:
+                    break
+            return [TaskState(*row) for row in rows]
         query = select(*TASK_COLUMNS).where(*clauses).order_by(t.first_seen.desc(), t.task_id.desc()).limit(limit)
         return [TaskState(*row) for row in self._rows(query)]
 

@@ -13,8 +13,8 @@ from sqlalchemy import BigInteger, Boolean, Column, Double, Index, Integer, Meta
 
 from ledger.projections.sqltypes import JsonDocument, JsonValue, Status, UtcTimestamp, Uuid
 
-__all__ = ["PRIMARY_KEYS", "failure_resolution", "metadata", "periodic_task_event", "periodic_task_meta",
-           "projection_offsets", "series_counts", "task_event", "task_meta"]  # fmt: skip
+__all__ = ["PRIMARY_KEYS", "SEARCH_TABLES", "failure_resolution", "metadata", "periodic_task_event",
+           "periodic_task_meta", "projection_offsets", "series_counts", "task_event", "task_meta"]  # fmt: skip
 
 metadata = MetaData()
 
@@ -56,6 +56,8 @@ task_meta = Table(
     Column("queue_wait", Double),
     Column("start_delay", Double),
     Column("total_time", Double),
+    # migration 0007: the free-text search document (``domain.search.search_document``)
+    Column("search_text", Text),
 )
 # since/until, expiry and the stuck-task prefilter select on date_done; pages are keyset
 # walks on (first_seen, task_id), after an optional status, name or worker equality
@@ -67,6 +69,16 @@ for _column in ("status", "name", "worker", "queue"):
 # a workflow is every task of a root; its edges join on parent, group and chord callback
 for _column in ("root_id", "parent_id", "group_id", "callback_id"):
     Index(f"task_meta_{_column}_idx", task_meta.c[_column])
+# search (0007): on PostgreSQL a trigram index of the document (pg_trgm, installed in schema
+# public: one per database) and a containment index of kwargs; on SQLite an FTS5 trigram
+# table over the document (``task_search``, external content kept by triggers), which
+# SQLAlchemy cannot declare: the migration creates it
+Index("task_meta_search_idx", task_meta.c.search_text, postgresql_using="gin",
+      postgresql_ops={"search_text": "public.gin_trgm_ops"}).ddl_if(dialect="postgresql")  # fmt: skip
+Index("task_meta_kwargs_idx", task_meta.c.kwargs, postgresql_using="gin",
+      postgresql_ops={"kwargs": "jsonb_path_ops"}).ddl_if(dialect="postgresql")  # fmt: skip
+SEARCH_TABLES = ("task_search", "task_search_data", "task_search_idx", "task_search_docsize", "task_search_config")
+"""SQLite's FTS5 table and its shadow tables (not in ``metadata``)."""
 
 
 

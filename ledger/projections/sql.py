@@ -34,6 +34,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ledger.domain.fold import TaskState
 from ledger.domain.periodic import PeriodicState
+from ledger.domain.search import Scalar
 from ledger.domain.statuses import PRECEDENCE
 from ledger.projections.schema import periodic_task_meta, task_event, task_meta
 from ledger.projections.store import HistoryRow
@@ -117,6 +118,21 @@ class Database(ABC):
         r = ranked.c
         picks = [func.max(case((r.rn == (literal(share) * r.n + 99) // 100, r.value))) for share in shares]
         return select(r.bucket, *picks).group_by(r.bucket)
+
+    @abstractmethod
+    def contains(self, document: ColumnElement[Any], term: str) -> ColumnElement[bool]:
+        """``term`` (case-folded, ``domain.search``) occurs in ``document`` as a plain
+        substring: the search rule itself, which the PostgreSQL trigram index serves."""
+
+    def text_candidates(self, terms: Sequence[str]) -> ColumnElement[bool] | None:
+        """A condition on ``task_meta`` that an index serves and that every task whose
+        document holds all ``terms`` meets (None: ``contains`` is served by itself)."""
+        return None
+
+    @abstractmethod
+    def kwarg_equals(self, key: str, value: Scalar) -> ColumnElement[bool]:
+        """``task_meta.kwargs`` holds ``key`` with a JSON scalar equal to ``value`` (numbers
+        by value, 42 == 42.0; a string never equals a number; true is not 1)."""
 
     def floor(self, value: ColumnElement[float]) -> ColumnElement[int]:
         """The integer part of a NON-NEGATIVE number (CAST truncates on SQLite, whose FLOOR

@@ -23,19 +23,25 @@ from sqlalchemy import (
     Engine,
     Insert,
     Integer,
+    Select,
     Table,
+    and_,
     cast,
     create_engine,
     func,
     literal,
+    literal_column,
     select,
+    table,
 )
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import QueuePool
 
+from ledger.domain.search import Scalar
 from ledger.projections import bulk, migrations
 from ledger.projections.reader import SqlViewReader
+from ledger.projections.schema import task_meta
 from ledger.projections.sql import Database
 from ledger.projections.sqlite_files import FileIdentity, WriterLock, connect_views, file_identity
 from ledger.projections.sqltypes import json_text, utc_text
@@ -46,6 +52,8 @@ __all__ = ["SqliteDatabase", "SqliteViewWriter", "sqlite_reader"]
 
 EXECUTEMANY = bulk.Encoding(dump_json=json_text, dump_time=utc_text, dump_uuid=str, dump_bool=int)
 """Values as the views file holds them (``sqltypes``' SQLite side)."""
+_SEARCH = table("task_search")
+"""The FTS5 table of migration 0007 (not in ``schema``: SQLAlchemy cannot declare it)."""
 
 
 class SqliteDatabase(Database):
@@ -94,6 +102,27 @@ class SqliteDatabase(Database):
     def members(self, column: ColumnElement[Any], values: Collection[str]) -> ColumnElement[bool]:
         keys = func.json_each(literal(json.dumps(list(values)))).table_valued("value")
         return column.in_(select(keys.c.value))
+
+    def contains(self, document: ColumnElement[Any], term: str) -> ColumnElement[bool]:
+        return func.instr(document, term) > 0
+
+    def text_candidates(self, terms: Sequence[str]) -> ColumnElement[bool] | None:
+        """The rows the FTS5 trigram table matches (each term quoted as one phrase, ``"``
+        doubled; trigram phrases are substrings, checked again by ``contains``)."""
+        phrases = " ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        candidates: Select[Any] = select(literal_column("rowid")).select_from(_SEARCH).where(
+            literal_column("task_search").op("MATCH")(phrases))  # fmt: skip
+        return literal_column("task_meta.rowid").in_(candidates)
+
+    def kwarg_equals(self, key: str, value: Scalar) -> ColumnElement[bool]:
+        """By the JSON type at ``$."key"`` and the value there: SQLite reads true as 1, so
+        the type must match as well as the value."""
+        path = f'$."{key}"'  # a key is an identifier (``domain.search.check_kwarg``)
+        kind = func.json_type(task_meta.c.kwargs, path)
+        if value is None or isinstance(value, bool):
+            return kind == {None: "null", True: "true", False: "false"}[value]
+        kinds = ("text",) if isinstance(value, str) else ("integer", "real")
+        return and_(kind.in_(kinds), func.json_extract(task_meta.c.kwargs, path) == value)
 
     def epoch_seconds(self, column: ColumnElement[Any]) -> ColumnElement[float]:
         """From the stored UTC ISO text: julianday (every SQLite has it; ``unixepoch`` with
@@ -165,8 +194,10 @@ class SqliteViewWriter(SqlViewWriter):
                      [bulk.task_event_values(r, EXECUTEMANY) for r in changes.task_history])  # fmt: skip
         _insert_many(conn, "INSERT", "periodic_task_event", bulk.PERIODIC_EVENT_COLUMNS,
                      [bulk.periodic_event_values(r, EXECUTEMANY) for r in changes.periodic_history])  # fmt: skip
-        _insert_many(conn, "INSERT OR REPLACE", "task_meta", bulk.TASK_COLUMNS,
-                     [bulk.task_values(s, EXECUTEMANY) for s in changes.tasks])  # fmt: skip
+        # an upsert, not INSERT OR REPLACE: the search triggers see an update (REPLACE's
+        # implicit delete fires no trigger), and the row keeps its rowid, the FTS5 key
+        _insert_many(conn, "INSERT", "task_meta", bulk.TASK_COLUMNS,
+                     [bulk.task_values(s, EXECUTEMANY) for s in changes.tasks], upsert=True)  # fmt: skip
         _insert_many(conn, "INSERT OR REPLACE", "periodic_task_meta", bulk.PERIODIC_COLUMNS,
                      [bulk.periodic_values(s, EXECUTEMANY) for s in changes.periodic])  # fmt: skip
 
@@ -176,10 +207,16 @@ class SqliteViewWriter(SqlViewWriter):
             self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
 
 
-def _insert_many(conn: Connection, verb: str, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+def _insert_many(conn: Connection, verb: str, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]],
+                 *, upsert: bool = False) -> None:  # fmt: skip
+    """``upsert``: rows whose key (the first column) exists update it in place."""
     if rows:
         names = ", ".join(f'"{c}"' for c in columns)
-        conn.exec_driver_sql(f"{verb} INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})", rows)
+        statement = f"{verb} INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})"
+        if upsert:
+            updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns[1:])
+            statement += f' ON CONFLICT ("{columns[0]}") DO UPDATE SET {updates}'
+        conn.exec_driver_sql(statement, rows)
 
 
 def sqlite_reader(path: Path | str) -> SqlViewReader:

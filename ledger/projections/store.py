@@ -21,6 +21,7 @@ from uuid import UUID
 
 from ledger.domain.fold import TaskState
 from ledger.domain.periodic import PeriodicState
+from ledger.domain.search import Scalar, check_kwarg, check_runtimes, search_terms
 from ledger.domain.series import Axis, SeriesFilter
 from ledger.domain.statuses import TaskStatus
 from ledger.domain.workflow import Workflow, build_workflow
@@ -82,14 +83,39 @@ class Changes:
 
 @dataclass(frozen=True, slots=True)
 class TaskFilter:
-    """What ``list_tasks`` selects; every field is optional. ``since`` (inclusive) and
-    ``until`` (exclusive) bound ``date_done``: when the status last changed."""
+    """What ``list_tasks`` selects; every field is optional and all of them must hold.
+    ``since`` (inclusive) and ``until`` (exclusive) bound ``date_done``: when the status
+    last changed. The search fields follow ``domain.search``'s rules: ``text`` is free
+    text (every term a substring of the task's document, case-folded), ``kwargs`` are
+    (key, JSON scalar) pairs the task's kwargs must hold, ``runtime_above``/``below`` are
+    strict bounds in seconds, ``retried`` keeps the tasks that retried at least once.
+    A value breaking a rule raises ValueError naming the field."""
 
     statuses: tuple[TaskStatus, ...] = ()
     name: str | None = None
     worker: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    text: str | None = None
+    kwargs: tuple[tuple[str, Scalar], ...] = ()
+    queue: str | None = None
+    root_id: str | None = None
+    parent_id: str | None = None
+    runtime_above: float | None = None
+    runtime_below: float | None = None
+    retried: bool = False
+
+    def __post_init__(self) -> None:
+        if self.text is not None:
+            search_terms(self.text, "text")
+        for pair in self.kwargs:
+            check_kwarg(*pair, "kwargs")
+        check_runtimes(self.runtime_above, self.runtime_below, ("runtime_above", "runtime_below"))
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """The free-text terms, case-folded (none without ``text``)."""
+        return () if self.text is None else search_terms(self.text, "text")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from ledger.projections.postgres import COPY_TEXT, PostgresViewWriter, postgres_
 from ledger.projections.schema import PRIMARY_KEYS, metadata
 from ledger.projections.store import ViewReader, ViewStoreUnavailable, ViewWriter
 from tests.contract.failures_contract import FailureGroupsContract
+from tests.contract.search_contract import SearchContract
 from tests.contract.series_contract import SeriesContract
 from tests.contract.viewstore_contract import (
     LegacyRows,
@@ -60,7 +61,7 @@ class PostgresViews(ViewsContract):
         store = PostgresViewWriter(postgres_dsn, pg_schema)
         assert store.migrate() == [
             "0001_views", "0002_history_index", "0003_first_seen", "0004_exc_args", "0005_linkage",
-            "0006_failure_groups", "0008_series_counts",
+            "0006_failure_groups", "0007_search", "0008_series_counts",
         ]  # fmt: skip
         yield store
         store.close()
@@ -103,3 +104,7 @@ class TestPostgresFailureGroups(PostgresViews, FailureGroupsContract):
 
 class TestPostgresSeries(PostgresViews, SeriesContract):
     pass
+
+
+class TestPostgresSearch(PostgresViews, SearchContract):
+    """Search on PostgreSQL: the same answers as on every other store."""

@@ -6,10 +6,12 @@ from typing import Any
 
 import pytest
 
+from ledger.domain.events import TaskExpired, TaskSucceeded
 from ledger.projections.schema import PRIMARY_KEYS
 from ledger.projections.sqlite import EXECUTEMANY, SqliteViewWriter, sqlite_reader
 from ledger.projections.store import ViewReader, ViewWriter
 from tests.contract.failures_contract import FailureGroupsContract
+from tests.contract.search_contract import SearchContract, at, corpus
 from tests.contract.series_contract import SeriesContract
 from tests.contract.viewstore_contract import (
     LegacyRows,
@@ -17,6 +19,7 @@ from tests.contract.viewstore_contract import (
     ViewReaderContract,
     ViewsContract,
     ViewWriterContract,
+    project,
 )
 
 
@@ -47,7 +50,7 @@ class SqliteViews(ViewsContract):
         store = SqliteViewWriter(tmp_path / "views.db")
         assert store.migrate() == [
             "0001_views", "0002_history_index", "0003_first_seen", "0004_exc_args", "0005_linkage",
-            "0006_failure_groups", "0008_series_counts",
+            "0006_failure_groups", "0007_search", "0008_series_counts",
         ]  # fmt: skip
         yield store
         store.close()
@@ -83,3 +86,20 @@ class TestSqliteFailureGroups(SqliteViews, FailureGroupsContract):
 
 class TestSqliteSeries(SqliteViews, SeriesContract):
     pass
+
+
+class TestSqliteSearch(SqliteViews, SearchContract):
+    """Search on SQLite: the same answers as on every other store."""
+
+    def test_the_fts_index_matches_the_rows_after_updates_and_deletions(self, store: ViewWriter) -> None:
+        """The rule's recheck would hide stale index entries from the answers: FTS5's own
+        integrity check against task_meta (rank 1: the external content too) does not."""
+        assert isinstance(store, SqliteViewWriter)
+        project(store, corpus())
+        project(store, [TaskSucceeded(task_id="mail-3", attempt=1, result="delivered", occurred_at=at(11)),
+                        TaskExpired(task_id="inv-1", expired_before=at(20), occurred_at=at(30))])  # fmt: skip
+        with closing(sqlite3.connect(store.path)) as conn, conn:
+            conn.execute("INSERT INTO task_search(task_search, rank) VALUES ('integrity-check', 1)")
+            matched = "SELECT rowid FROM task_search WHERE task_search MATCH '\"delivered\"'"
+            found = conn.execute(f"SELECT task_id FROM task_meta WHERE rowid IN ({matched})").fetchall()
+        assert found == [("mail-3",)]

@@ -36,7 +36,7 @@ from ledger.domain.workflow import build_workflow
 from ledger.projections.bulk import TASK_COLUMNS, TASK_EVENT_COLUMNS, Encoding, task_event_values, task_values
 from ledger.projections.queries import TaskQueries
 from ledger.projections.rows import BatchPlanner, Decoded, history_events, history_row
-from ledger.projections.schema import metadata, series_counts
+from ledger.projections.schema import SEARCH_TABLES, metadata, series_counts
 from ledger.projections.series_rollup import counts_by_minute
 from ledger.projections.store import Changes, Cursor, StaleOffsets, TaskFilter, ViewReader, ViewWriter
 from ledger.projections.writer import SqlViewWriter
@@ -433,8 +433,8 @@ class MigrationContract(ViewsContract):
             dialect = conn.dialect.name
 
             def declared(item: Any, name: str | None, kind: str, reflected: bool, _: Any) -> bool:
-                if kind == "table" and name == "alembic_version":
-                    return False
+                if kind == "table" and (name == "alembic_version" or name in SEARCH_TABLES):
+                    return False  # SEARCH_TABLES: SQLite's FTS5 table, which SQLAlchemy cannot declare
                 only = getattr(item, "_ddl_if", None)  # an index declared for one database
                 return reflected or kind != "index" or only is None or only.dialect == dialect
 
@@ -457,12 +457,12 @@ class MigrationContract(ViewsContract):
         early = len(TASK_EVENT_COLUMNS) - 1  # fingerprint came with 0006
         self.raw_insert(blank, "task_event", TASK_EVENT_COLUMNS[:early],
                         [task_event_values(r, self.encoding)[:early] for r in history])  # fmt: skip
-        later = ("first_seen", "exc_args", *LINKAGE_FIELDS, *DURATIONS)  # added by 0003 and after
+        later = ("first_seen", "exc_args", *LINKAGE_FIELDS, *DURATIONS, "search_text")  # added by 0003 and after
         kept = [i for i, column in enumerate(TASK_COLUMNS) if column not in later]
         self.raw_insert(blank, "task_meta", [TASK_COLUMNS[i] for i in kept],
                         [tuple(task_values(s, self.encoding)[i] for i in kept) for s in (skewed, orphan)])  # fmt: skip
         assert blank.migrate() == ["0003_first_seen", "0004_exc_args", "0005_linkage", "0006_failure_groups",
-                                   "0008_series_counts"]  # fmt: skip
+                                   "0007_search", "0008_series_counts"]  # fmt: skip
         assert skewed.first_seen == received.occurred_at  # the first in the log, not the earliest
         assert skewed.queue_wait == 10.0  # 0005 derives the durations from the stored dates
         with self.reader_for(blank) as reader:
@@ -485,7 +485,7 @@ class MigrationContract(ViewsContract):
         stored values, and stay alike through a next batch."""
         self._legacy(blank, 4, rows=True)
         # recognised as at 0004: stamped, only the later revisions applied
-        assert blank.migrate() == ["0005_linkage", "0006_failure_groups", "0008_series_counts"]
+        assert blank.migrate() == ["0005_linkage", "0006_failure_groups", "0007_search", "0008_series_counts"]
         assert blank.migrate() == []
         project(store, first_batch())
         with self.reader_for(blank) as legacy:
@@ -507,7 +507,7 @@ class MigrationContract(ViewsContract):
     def test_views_an_older_runner_left_half_migrated_get_the_rest(self, blank: ViewWriter) -> None:
         self._legacy(blank, 2, rows=False)
         assert blank.migrate() == ["0003_first_seen", "0004_exc_args", "0005_linkage", "0006_failure_groups",
-                                   "0008_series_counts"]  # fmt: skip
+                                   "0007_search", "0008_series_counts"]  # fmt: skip
         assert blank.migrate() == []
 
 

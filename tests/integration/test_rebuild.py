@@ -30,12 +30,15 @@ from ledger.bootstrap import (
 from ledger.consumers.rebuild import Rebuild
 from ledger.domain.events import AnyEvent, TaskEvent
 from ledger.eventlog.base import EventLog
+from ledger.projections.queries import TaskQueries
 from ledger.projections.rebuild import CatchUp, Inspect, RebuildInProgress
 from ledger.projections.schema import PRIMARY_KEYS
 from ledger.projections.sqlite import SqliteViewWriter
 from ledger.projections.sqlite_rebuild import SqliteSwapper
 from ledger.projections.store import ViewReader, ViewStoreUnavailable, ViewWriter
 from ledger.settings import Settings, load_settings
+from tests.contract.search_contract import EXPECTED as SEARCHES
+from tests.contract.search_contract import corpus as search_corpus
 from tests.e2e.test_cli import ROOT, ledger
 from tests.integration.test_projector_group import Member, wait_until_projected
 from tests.streams import append_all, assert_views_match_fold, project_all, stream
@@ -92,6 +95,24 @@ def test_a_rebuild_fills_linkage_routing_and_durations_from_the_log(
     assert {s.queue for s in states} == {"q0", "q1", "q2"}
     assert any(s.root_id and s.group_id and s.callback_id for s in states)
     assert any(s.queue_wait is not None for s in states) and any(s.total_time is not None for s in states)
+
+
+def test_a_rebuild_answers_every_search_as_the_live_views_did(
+    settings: Settings, log: EventLog, store: ViewWriter, reader: ViewReader
+) -> None:
+    append_all(log, [*search_corpus(), *stream(seed=44, tasks=100, duplicates=5, late=5)])
+    project_all(settings)
+
+    def answers(queries: TaskQueries) -> list[list[str]]:
+        return [[s.task_id for s in queries.list_tasks(where, limit=1000).items] for where, _ in SEARCHES]
+
+    before = answers(TaskQueries(reader))
+    ours = {e.task_id for e in search_corpus() if isinstance(e, TaskEvent)}  # the stream's tasks may match too
+    assert [[i for i in ids if i in ours] for ids in before] == [ids for _, ids in SEARCHES]
+    report = build_rebuild(settings).run(verify=True)
+    assert report.swapped and report.diff is not None and report.diff.clean, report.diff and report.diff.report()
+    with build_view_reader(settings) as rebuilt:
+        assert answers(TaskQueries(rebuilt)) == before
 
 
 def test_verify_reports_a_corrupted_live_row_and_dry_run_keeps_the_live_views(

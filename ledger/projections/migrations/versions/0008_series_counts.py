@@ -1,8 +1,6 @@
 """Trends (issue 14): ``series_counts``, the counted transitions of the history per minute
 (``projections/series_rollup.py``), filled here from the stored history by the same GROUP
-BY the projector keeps it equal to, so the rows equal what a rebuild writes.
-
-down_revision is 0006 on the trends branch: the search part owns 0007; re-chain at merge."""
+BY the projector keeps it equal to, so the rows equal what a rebuild writes."""
 
 from __future__ import annotations
 
@@ -12,7 +10,7 @@ from alembic import op
 from ledger.domain.series import COUNTED
 
 revision = "0008_series_counts"
-down_revision = "0006_failure_groups"
+down_revision = "0007_search"
 
 # whole seconds since the epoch of a stored time, as ``Database.whole_seconds`` computes them
 _WHOLE_SECONDS = {
