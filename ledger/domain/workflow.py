@@ -102,6 +102,11 @@ class Workflow:
     duration: float | None
     """Seconds from ``started_at`` to ``finished_at``; None while running."""
 
+    def rooted_at(self, task_id: str) -> bool:
+        """Whether ``task_id`` is a root of this workflow: one of ``roots``, or the root its
+        tasks name (a root whose own row the views do not hold)."""
+        return task_id in self.roots or any(t.root_id == task_id for t in self.tasks)
+
 
 def build_workflow(found: Iterable[WorkflowNode | TaskState]) -> Workflow | None:
     """The workflow of these tasks (all of one workflow, as the reader found them); None
