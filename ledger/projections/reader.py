@@ -15,6 +15,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     Text,
+    and_,
     bindparam,
     case,
     cast,
@@ -67,28 +68,33 @@ def offsets_query(projection: str, topic: str) -> Select[Any]:
 
 def workflow_query() -> Select[Any]:
     """The nodes of the workflow of ``:task_id``, in ONE statement: a recursive CTE of keys
-    to follow, each row one of (a task found, a root to follow, a group to follow).
+    to follow, each row one of: a task found, a root to follow (the tasks naming it as
+    their root), a group to follow (its tasks), an id to fetch (a root task's own row).
 
-    Start from the id as a root; each step finds the tasks that have a root key as their
-    root or their id, or a group key as their group, and yields their ids, roots and groups
-    as new keys. UNION drops keys already found, so each root and group is looked up once
-    (a group of 10,000 once, not once per member) and the recursion ends when a step finds
-    nothing new. Only the final node rows leave the database. The three keys are separate
-    columns (NULL in the other two), so each lookup is an index probe on one column and a
-    NULL key costs no index descent."""
+    Start from the id as a root and as an id; each step finds the tasks the new keys lead
+    to and yields their ids, roots and groups as keys, and their root as an id to fetch
+    when it is another task (a task that is its own root is already found). UNION drops
+    keys already found, so each root and group is looked up once (a group of 10,000 once,
+    not once per member) and the recursion ends when a step finds nothing new; only the
+    final node rows leave the database. Each key is its own column (NULL in the others),
+    so a lookup probes one index: a NULL key costs no index descent."""
     t = task_meta.c
-    kind = {name: literal_column(f"'{name}'", Text) for name in ("t", "r", "g")}  # constants the planner sees
-    kinds = union_all(select(kind["t"].label("kind")), select(kind["r"]), select(kind["g"])).subquery("kinds")
-    keys = select(cast(null(), Text).label("task"), bindparam("task_id", type_=Text).label("root"),
-                  cast(null(), Text).label("grp")).cte("workflow_keys", recursive=True)  # fmt: skip
+    kind = {name: literal_column(f"'{name}'", Text) for name in ("t", "r", "g", "i")}  # constants the planner sees
+    kinds = union_all(*(select(kind[name].label("kind")) for name in kind)).subquery("kinds")
+    nothing = cast(null(), Text)
+    start = bindparam("task_id", type_=Text)
+    keys = select(nothing.label("task"), start.label("root"), nothing.label("grp"), start.label("ident")).cte(
+        "workflow_keys", recursive=True
+    )
     found = keys.alias("found")
     task, root, grp = (case((kinds.c.kind == kind[name], column)) for name, column in
                        (("t", t.task_id), ("r", t.root_id), ("g", t.group_id)))  # fmt: skip
-    probe = or_(t.root_id == found.c.root, t.task_id == found.c.root, t.group_id == found.c.grp)
+    ident = case((and_(kinds.c.kind == kind["i"], t.root_id != t.task_id), t.root_id))
+    probe = or_(t.root_id == found.c.root, t.task_id == found.c.ident, t.group_id == found.c.grp)
     step = (
-        select(task, root, grp)
+        select(task, root, grp, ident)
         .select_from(found.join(task_meta, probe).join(kinds, true()))
-        .where(found.c.task.is_(None), func.coalesce(task, root, grp).is_not(None))
+        .where(found.c.task.is_(None), func.coalesce(task, root, grp, ident).is_not(None))
     )
     keys = keys.union(step)
     # in order of appearance, as ``build_workflow`` sorts them: its sort then only checks
