@@ -288,3 +288,5 @@ def test_ledger_workflow_shows_each_shape_with_its_edges_and_states(
     unknown = ledger_cli("workflow", "never-sent", env=cli_env(settings))
     assert unknown.returncode == 1
     assert unknown.stderr == "error: unknown task 'never-sent': the ledger has no event of it\n"
+    blank = ledger_cli("workflow", " ", env=cli_env(settings))
+    assert blank.returncode == 1 and blank.stderr.startswith("error: TASK_ID: ") and blank.stderr.count("\n") == 1
