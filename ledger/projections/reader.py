@@ -87,14 +87,20 @@ def workflow_query() -> Select[Any]:
         "workflow_keys", recursive=True
     )
     found = keys.alias("found")
-    task, root, grp = (case((kinds.c.kind == kind[name], column)) for name, column in
-                       (("t", t.task_id), ("r", t.root_id), ("g", t.group_id)))  # fmt: skip
+    # what a task leads to, less what the key that found it already says: its root when
+    # found by that root, its group when found by that group
+    task = case((kinds.c.kind == kind["t"], t.task_id))
+    root = case((and_(kinds.c.kind == kind["r"], or_(found.c.root.is_(None), t.root_id != found.c.root)), t.root_id))
+    grp = case((and_(kinds.c.kind == kind["g"], found.c.grp.is_(None)), t.group_id))
     ident = case((and_(kinds.c.kind == kind["i"], t.root_id != t.task_id), t.root_id))
     probe = or_(t.root_id == found.c.root, t.task_id == found.c.ident, t.group_id == found.c.grp)
+    # a root found again by its own root key was found before (it yielded that key), or is
+    # found in the same step by the id key its child yielded with it
+    refound = and_(found.c.ident.is_(None), found.c.root.is_not(None), t.task_id == found.c.root)
     step = (
         select(task, root, grp, ident)
         .select_from(found.join(task_meta, probe).join(kinds, true()))
-        .where(found.c.task.is_(None), func.coalesce(task, root, grp, ident).is_not(None))
+        .where(found.c.task.is_(None), ~refound, func.coalesce(task, root, grp, ident).is_not(None))
     )
     keys = keys.union(step)
     # in order of appearance, as ``build_workflow`` sorts them: its sort then only checks
