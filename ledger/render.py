@@ -158,7 +158,6 @@ def console() -> Console:
     return terminal if terminal.is_terminal else Console(highlight=False, width=160)
 
 
-
 def workflow_tree(flow: Workflow, *, members: int | None = 20) -> Tree:
     """A workflow as a tree: each task once, under the task that sent it, a group's members
     under the group, a chord's callback under its header's group. ``members`` caps the
