@@ -29,8 +29,8 @@ from ledger.settings import Settings
 __all__ = ["CannotListen", "create_app", "listen", "serve"]
 
 DESCRIPTION = """Read the ledger's views over HTTP: tasks (now or as of any past time), each
-task's event timeline, counts by status, periodic tasks, a Server-Sent Events stream of new
-events, health and Prometheus metrics.
+task's event timeline, the workflow a task belongs to (nodes and edges), counts by status,
+periodic tasks, a Server-Sent Events stream of new events, health and Prometheus metrics.
 
 With `LEDGER_API_TOKEN` set, every endpoint but `/health`, `/docs` and `/openapi.json` needs
 `Authorization: Bearer <token>`."""
