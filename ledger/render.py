@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -10,9 +11,12 @@ from typing import Any
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
 
 from ledger.domain.fold import TaskState
 from ledger.domain.statuses import TaskStatus
+from ledger.domain.workflow import Workflow, WorkflowNode
 from ledger.projections.failures import FailureGroup
 from ledger.projections.queries import PeriodicTaskMeta
 from ledger.projections.series import Series
@@ -173,3 +177,85 @@ def console() -> Console:
     """Rich console; when output is piped, wide enough that tables do not wrap."""
     terminal = Console(highlight=False)
     return terminal if terminal.is_terminal else Console(highlight=False, width=160)
+
+
+def workflow_tree(flow: Workflow, *, members: int | None = 20) -> Tree:
+    """A workflow as a tree: each task once, under the task that sent it, a group's members
+    under the group, a chord's callback under its header's group. ``members`` caps the
+    members shown per group (None: all); the rest are counted by status."""
+    failed = f" at {', '.join(flow.failed_at[:3])}{' …' if len(flow.failed_at) > 3 else ''}" if flow.failed_at else ""
+    took = f" in {flow.duration:.3f}s" if flow.duration is not None else ""
+    sizes = f"{_count(len(flow.tasks), 'task')} · {_count(len(flow.groups), 'group')}"
+    heading = f"{failed} · {sizes} · started {when(flow.started_at)}{took}"
+    tree = Tree(Text.assemble((flow.state.upper(), _FLOW_STYLE[flow.state]), heading))
+    below: dict[str | None, list[str]] = {}
+    for node, parent in workflow_placement(flow).items():
+        below.setdefault(parent, []).append(node)
+    tasks = {t.task_id: t for t in flow.tasks}
+    callbacks = {e.target for e in flow.edges if e.kind == "callback"}
+    shown: set[str] = set()
+
+    def add(branch: Tree, node: str) -> None:
+        shown.add(node)
+        children = [child for child in below.get(node, []) if child not in shown]
+        over: list[str] = []
+        if node in tasks:
+            sub = branch.add(_task_label(tasks[node], "callback " if node in callbacks else ""))
+        else:
+            sub = branch.add(Text.assemble(("group ", "bold"), node, f" · {_count(len(flow.groups[node]), 'task')}"))
+            group = set(flow.groups[node])
+            over = [c for c in children if c in group][members:] if members is not None else []
+            shown.update(over)
+        for child in children:
+            if child not in shown:
+                add(sub, child)
+        if over:
+            counts = Counter(tasks[c].status.value for c in over)
+            summary = ", ".join(f"{n:,} {status}" for status, n in counts.most_common())
+            sub.add(Text(f"… {len(over):,} more members: {summary} (--all shows them)", "dim"))
+
+    for node in [*below.get(None, []), *tasks]:  # then any node a loop in the linkage hid
+        if node not in shown:
+            add(tree, node)
+    return tree
+
+
+def workflow_placement(flow: Workflow) -> dict[str, str | None]:
+    """Where each node (task or group id) hangs in the tree, in order of appearance: a
+    chord's callback under its header's group, a member under its group, a group under the
+    task that sent all its members, any other task under its parent; None: at the top."""
+    parent = {t.task_id: t.parent_id for t in flow.tasks}
+    group_of = {member: group for group, group_members in flow.groups.items() for member in group_members}
+    header: dict[str, str] = {}
+    for edge in flow.edges:
+        if edge.kind == "callback":
+            header.setdefault(edge.target, edge.source)
+    placement: dict[str, str | None] = {}
+    for task_id, sent_by in parent.items():
+        group = group_of.get(task_id)
+        if group is not None and group not in placement:  # a group appears with its first member
+            senders = {parent[m] for m in flow.groups[group]}
+            sender = senders.pop() if len(senders) == 1 else None
+            placement[group] = sender if sender in parent and group_of.get(sender) != group else None
+        if task_id in header:
+            placement[task_id] = group_of.get(header[task_id], header[task_id])
+        else:
+            placement[task_id] = group if group is not None else sent_by if sent_by in parent else None
+    return placement
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+_FLOW_STYLE = {"running": "cyan", "failed": "red", "revoked": "magenta", "done": "green"}
+
+
+def _task_label(task: WorkflowNode, kind: str) -> Text:
+    label = Text.assemble((kind, "bold"), task.task_id, "  ", task.name or "—", "  ",
+                          (task.status.value, STATUS_STYLE[task.status]))  # fmt: skip
+    label.append(f"  attempts {task.attempts}  {task.worker or '—'}")
+    label.append(f"  {task.runtime:.3f}s" if task.runtime is not None else "  —")
+    if task.exc_type:
+        label.append(f"  {task.exc_type}: {task.exc_message or ''}", "red")
+    return label

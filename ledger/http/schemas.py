@@ -72,6 +72,17 @@ class TaskOut(_Out):
     )
     runtime: float | None = None
     last_event_id: UUID | None = None
+    root_id: str | None = Field(None, description="the workflow's first task (Celery: the root of the canvas)")
+    parent_id: str | None = Field(None, description="the task that sent this one")
+    group_id: str | None = Field(None, description="the group this task belongs to")
+    callback_id: str | None = Field(None, description="the chord callback this task's group feeds")
+    queue: str | None = None
+    exchange: str | None = None
+    routing_key: str | None = None
+    expires: datetime | None = None
+    queue_wait: float | None = Field(None, description="seconds from publish to receipt")
+    start_delay: float | None = Field(None, description="seconds from receipt to start")
+    total_time: float | None = Field(None, description="seconds from publish to the finish, once finished")
 
     @classmethod
     def from_state(cls, state: TaskState) -> TaskOut:

@@ -36,10 +36,19 @@ from ledger.domain.fold import TaskState
 from ledger.domain.periodic import PeriodicState
 from ledger.domain.search import Scalar
 from ledger.domain.statuses import PRECEDENCE
+from ledger.domain.workflow import NODE_FIELDS
 from ledger.projections.schema import periodic_task_meta, task_event, task_meta
 from ledger.projections.store import HistoryRow
 
-__all__ = ["HISTORY_COLUMNS", "PERIODIC_COLUMNS", "TASK_COLUMNS", "Database", "history_row", "precedence"]
+__all__ = [
+    "HISTORY_COLUMNS",
+    "NODE_COLUMNS",
+    "PERIODIC_COLUMNS",
+    "TASK_COLUMNS",
+    "Database",
+    "history_row",
+    "precedence",
+]
 
 
 def _in_field_order(table: Table, names: Sequence[str]) -> tuple[Column[Any], ...]:
@@ -48,6 +57,8 @@ def _in_field_order(table: Table, names: Sequence[str]) -> tuple[Column[Any], ..
 
 TASK_COLUMNS = _in_field_order(task_meta, [f.name for f in fields(TaskState)])
 """task_meta's columns in ``TaskState``'s field order: a row is ``TaskState(*row)``."""
+NODE_COLUMNS = _in_field_order(task_meta, NODE_FIELDS)
+"""The columns of a workflow's node: a row is ``WorkflowNode(*row)``."""
 PERIODIC_COLUMNS = _in_field_order(periodic_task_meta, [f.name for f in fields(PeriodicState)])
 HISTORY_COLUMNS = _in_field_order(task_event, ["event_id", "task_id", "type", "status", "attempt", "occurred_at",
                                                "partition", "offset", "payload"])  # fmt: skip

@@ -24,7 +24,7 @@ from ledger.domain.periodic import PeriodicState
 from ledger.domain.search import Scalar, check_kwarg, check_runtimes, search_terms
 from ledger.domain.series import Axis, SeriesFilter
 from ledger.domain.statuses import TaskStatus
-from ledger.domain.workflow import Workflow, build_workflow
+from ledger.domain.workflow import Workflow, WorkflowNode, build_workflow
 from ledger.projections.failure_types import Buckets, FailureFilter, GroupCounts, GroupDetail
 from ledger.timeutil import require_aware
 
@@ -265,7 +265,7 @@ class ViewReader(StoredOffsets):
         """The workflow ``task_id`` belongs to, or roots (``domain.workflow``): every task
         that shares a root or a group with it, transitively (a group of chains, a chord's
         callback); None when the views hold none of them."""
-        return build_workflow(self._workflow_tasks(task_id))
+        return build_workflow(self._workflow_nodes(task_id))
 
     @abstractmethod
     def failure_counts(self, where: FailureFilter, limit: int) -> list[GroupCounts]:
@@ -297,9 +297,9 @@ class ViewReader(StoredOffsets):
         return self._status_counts_as_of(require_aware(at, "at"))
 
     @abstractmethod
-    def _workflow_tasks(self, task_id: str) -> list[TaskState]:
-        """``workflow``'s tasks: one query per step of the closure over roots and groups
-        (each step reads only what the step before found new)."""
+    def _workflow_nodes(self, task_id: str) -> list[WorkflowNode]:
+        """``workflow``'s tasks as nodes, computed in the database with ONE query (the
+        closure over roots and groups; only the final rows cross the wire)."""
 
     @abstractmethod
     def _task_events(self, task_id: str, until: datetime | None) -> list[HistoryRow]:

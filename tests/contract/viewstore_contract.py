@@ -284,7 +284,10 @@ class ViewReaderContract(ViewsContract):
                   *sent("b1", 2, root_id="b1", group_id="g", callback_id="cb"),
                   *sent("b2", 3, root_id="b1", parent_id="b1"),
                   *sent("cb", 4, root_id="b1", parent_id="b1", group_id="g"),
-                  *sent("other", 5, root_id="other"), *sent("loose", 6)]  # fmt: skip
+                  *sent("other", 5, root_id="other"), *sent("loose", 6),
+                  # the SDK's top-level task records no root of its own: its children name it
+                  *sent("top", 7), *sent("kid", 8, root_id="top", parent_id="top"),
+                  *sent("grandkid", 9, root_id="top", parent_id="kid")]  # fmt: skip
         store.write(changes_for(events))
         states = store.load_tasks(["a1", "a2", "b1", "b2", "cb"])
         expected = build_workflow(states.values())
@@ -294,6 +297,10 @@ class ViewReaderContract(ViewsContract):
         loose = reader.workflow("loose")
         assert loose is not None and [t.task_id for t in loose.tasks] == ["loose"] and loose.edges == ()
         assert reader.workflow("nope") is None
+        for start in ("top", "kid", "grandkid"):
+            flow = reader.workflow(start)
+            assert flow is not None and [t.task_id for t in flow.tasks] == ["top", "kid", "grandkid"], start
+            assert flow.roots == ("top",) and flow.rooted_at("top") and not flow.rooted_at("kid")
 
     def test_list_tasks_filters_and_pages_without_gaps_or_repeats(self, store: ViewWriter, reader: ViewReader) -> None:
         events: list[TaskEvent] = []
