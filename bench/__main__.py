@@ -24,16 +24,20 @@ from bench.baselines import consume_raw, copy_raw
 from bench.children import Child
 from bench.data import RawRecord, SizeStats
 from bench.emit_rules import measure_emit_rules
+from bench.failures import measure_failures
 from bench.latency import measure_latency
 from bench.machine import machine_info
 from bench.peer import measure_celery_state
 from bench.produce import produce_confluent, produce_kafka_python, produce_ledger
 from bench.query import measure_queries
 from bench.runctx import BenchRun, bench_run
+from bench.search import measure_search
+from bench.trends import measure_series
 from bench.verify import check_exactly_once
+from bench.workflow import measure_workflow
 from ledger.settings import Backend, SettingsError, load_settings
 
-SKIPPABLE = ("latency", "query", "in-memory peer", "emit rules")
+SKIPPABLE = ("latency", "series", "failure groups", "query", "search", "workflow", "in-memory peer", "emit rules")
 """Rows that nothing else needs: produce, project and replay make the data the others read."""
 
 
@@ -107,7 +111,13 @@ def run_all(run: BenchRun, args: argparse.Namespace) -> dict[str, Any]:
     project_rate = folded["project"]["ledger"]["events_per_s"]
     later: dict[str, Callable[[], report.Row]] = {
         "latency": lambda: _latency_row(run, args),
+        # series first: the top-ups below copy task rows without their events, which would
+        # skew its percentiles; failure groups rewrite failure messages, after the rebuild
+        "series": lambda: report.operator_row(measure_series(run), target_ms=1000, what="24 h at 1 min"),
+        "failure groups": lambda: report.operator_row(measure_failures(run), target_ms=None, what="default window"),
         "query": lambda: report.query_row(measure_queries(run, args.query_rows)),
+        "search": lambda: report.operator_row(measure_search(run, args.query_rows), target_ms=200, what="first page"),
+        "workflow": lambda: report.operator_row(measure_workflow(run), target_ms=300, what="10,001 tasks"),
         "in-memory peer": lambda: report.peer_row(measure_celery_state(records), project_rate),
         "emit rules": lambda: report.rules_row(measure_emit_rules(args.rules_tasks)),
     }

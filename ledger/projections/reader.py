@@ -194,7 +194,8 @@ class SqlViewReader(ViewReader):
         return [task_id for (task_id,) in self._rows(query)]
 
     def _workflow_nodes(self, task_id: str) -> list[WorkflowNode]:
-        return [WorkflowNode(*row) for row in self._rows(_WORKFLOW, {"task_id": task_id})]
+        with self.database.reading() as conn, self.database.index_lookups(conn):
+            return [WorkflowNode(*row) for row in conn.execute(_WORKFLOW, {"task_id": task_id})]
 
     def failure_counts(self, where: FailureFilter, limit: int) -> list[GroupCounts]:
         return [GroupCounts(*row) for row in self._rows(counts_query(where, limit))]
@@ -231,5 +232,5 @@ class SqlViewReader(ViewReader):
     def _status_counts_as_of(self, at: datetime) -> dict[TaskStatus, int]:
         top = self.database.top_statuses_as_of(literal(at, UtcTimestamp)).subquery("top")
         query = select(top.c.status, func.count()).group_by(top.c.status)
-        with self.database.reading() as conn, self.database.as_of_settings(conn):
+        with self.database.reading() as conn, self.database.index_lookups(conn):
             return {TaskStatus(status): n for status, n in conn.execute(query)}

@@ -200,7 +200,9 @@ class Database(ABC):
         return select(ranked.c.status).where(ranked.c.top == 1)
 
     @contextmanager
-    def as_of_settings(self, conn: Connection) -> Iterator[None]:
-        """Around the as-of query: planner settings it needs (none by default)."""
+    def index_lookups(self, conn: Connection) -> Iterator[None]:
+        """Around a query whose plan must stay index lookups whatever the statistics say
+        (the as-of query, the workflow closure): the planner settings that needs (none by
+        default)."""
         yield
 

@@ -13,7 +13,19 @@ import pytest
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 ROOT = Path(__file__).resolve().parents[2]
-ROWS = ("produce", "project", "replay", "latency", "query", "in-memory peer", "emit rules")
+ROWS = (
+    "produce",
+    "project",
+    "replay",
+    "latency",
+    "series",
+    "failure groups",
+    "query",
+    "search",
+    "workflow",
+    "in-memory peer",
+    "emit rules",
+)
 
 
 def _numbers(values: dict[str, object]) -> list[float]:
