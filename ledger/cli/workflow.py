@@ -10,7 +10,7 @@ import typer
 from ledger import render
 from ledger.bootstrap import build_view_reader
 from ledger.cli.base import CliError, app, parse_identifier, run, settings
-from ledger.http.workflow_models import WorkflowOut
+from ledger.workflow_models import WorkflowOut
 
 
 @app.command()

@@ -12,7 +12,7 @@ from ledger.domain.workflow import Workflow
 from ledger.http.params import Text
 from ledger.http.resources import BackendsDep
 from ledger.http.schemas import ErrorOut
-from ledger.http.workflow_models import WorkflowOut
+from ledger.workflow_models import WorkflowOut
 
 __all__ = ["router"]
 

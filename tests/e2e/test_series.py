@@ -30,10 +30,10 @@ WINDOW = {"bucket": "5m", "since": T0.isoformat(), "until": (T0 + timedelta(hour
 
 def events() -> list[AnyEvent]:
     """A simulated fleet from T0 (retries, failures, revokes, 1 % duplicate appends, late
-    events), its tasks spread over two queues."""
+    events), its tasks spread over two queues (on every event that names a queue)."""
     fleet = simulate(400, seed=21, start=T0, periodic=1, duplicates=4, late=4)
     return [e.model_copy(update={"queue": "bulk" if e.task_id[0] in "0123" else "fast"})
-            if isinstance(e, TaskEvent) and e.type == "task.pending" else e for e in fleet]  # fmt: skip
+            if isinstance(e, TaskEvent) and e.queue is not None else e for e in fleet]  # fmt: skip
 
 
 def expected_counts(history: list[AnyEvent], bucket: int) -> list[dict[str, int]]:

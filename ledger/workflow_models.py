@@ -1,6 +1,8 @@
 """A workflow as JSON a UI can draw: nodes (tasks and groups) and edges, plus the overall
 state. One shape for ``GET /tasks/{id}/workflow``, ``GET /workflows/{root_id}`` and
-``ledger workflow --json``, built from the domain's ``Workflow`` in one place."""
+``ledger workflow --json``, built from the domain's ``Workflow`` in one place (outside
+``ledger.http``, so the CLI, which the projector's process imports, never loads the HTTP
+package)."""
 
 from __future__ import annotations
 
