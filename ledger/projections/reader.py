@@ -195,7 +195,7 @@ class SqlViewReader(ViewReader):
 
     def _workflow_nodes(self, task_id: str) -> list[WorkflowNode]:
         with self.database.reading() as conn, self.database.index_lookups(conn):
-            return [WorkflowNode(*row) for row in conn.execute(_WORKFLOW, {"task_id": task_id})]
+            return [WorkflowNode(*row) for row in conn.execute(_WORKFLOW, {"task_id": task_id}).all()]
 
     def failure_counts(self, where: FailureFilter, limit: int) -> list[GroupCounts]:
         return [GroupCounts(*row) for row in self._rows(counts_query(where, limit))]

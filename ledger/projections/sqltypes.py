@@ -38,6 +38,9 @@ def json_text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
+_STATUS_BY_VALUE: dict[str, TaskStatus] = {status.value: status for status in TaskStatus}
+
+
 def _on_sqlite(dialect: Dialect) -> bool:
     return dialect.name == "sqlite"
 
@@ -124,4 +127,4 @@ class Status(TypeDecorator[TaskStatus]):
         return _optional(str)
 
     def result_processor(self, dialect: Dialect, coltype: object) -> Processor:
-        return _optional(TaskStatus)
+        return _optional(_STATUS_BY_VALUE.__getitem__)  # TaskStatus(value) costs ~3 µs a row (Enum.__new__)
