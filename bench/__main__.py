@@ -56,10 +56,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-confluent", action="store_true", help="skip the confluent-kafka baseline")
     parser.add_argument("--rules-tasks", type=int, default=20_000, help="tasks of the emit-rules phase")
     parser.add_argument("--output", default=None, help="directory of the JSON result (default bench/results)")
+    parser.add_argument("--workflow-tasks", type=int, default=10_001, help="tasks of the workflow row (a chord)")
     parser.add_argument("--skip", default="", help=f"comma-separated rows to leave out, of: {', '.join(SKIPPABLE)}")
     args = parser.parse_args(argv)
     if args.events < 100:
         parser.error("--events: at least 100")
+    if args.workflow_tasks < 3:
+        parser.error("--workflow-tasks: at least 3 (two members and the callback)")
     args.skip = sorted({name.strip() for name in args.skip.split(",") if name.strip()})
     if unknown := set(args.skip) - set(SKIPPABLE):
         parser.error(f"--skip: unknown row {sorted(unknown)[0]!r}; one of {', '.join(SKIPPABLE)}")
@@ -118,7 +121,9 @@ def run_all(run: BenchRun, args: argparse.Namespace) -> dict[str, Any]:
         "failure groups": lambda: report.operator_row(measure_failures(run), target_ms=None, what="default window"),
         "query": lambda: report.query_row(measure_queries(run, args.query_rows)),
         "search": lambda: report.operator_row(measure_search(run, args.query_rows), target_ms=200, what="first page"),
-        "workflow": lambda: report.operator_row(measure_workflow(run), target_ms=300, what="10,001 tasks"),
+        "workflow": lambda: report.operator_row(
+            measure_workflow(run, args.workflow_tasks - 1), target_ms=300, what=f"{args.workflow_tasks:,} tasks"
+        ),
         "in-memory peer": lambda: report.peer_row(measure_celery_state(records), project_rate),
         "emit rules": lambda: report.rules_row(measure_emit_rules(args.rules_tasks)),
     }

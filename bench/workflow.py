@@ -59,20 +59,20 @@ def add_workflow(run: BenchRun, members: int = MEMBERS) -> dict[str, Any]:
     return {**ids, "rows": rows}
 
 
-def measure_workflow(run: BenchRun) -> dict[str, Any]:
+def measure_workflow(run: BenchRun, members: int = MEMBERS) -> dict[str, Any]:
     """p50/p99 of the ledger's workflow query (from a member, from the callback) and of a
     raw query of the same rows (the group's tasks, node columns), on a 10,001-task workflow."""
-    added = add_workflow(run)
-    starts = [f"{added['prefix']}{1 + i * 997 % MEMBERS}" for i in range(SAMPLES)] + [added["callback"]]
+    added = add_workflow(run, members)
+    starts = [f"{added['prefix']}{1 + i * 997 % members}" for i in range(SAMPLES)] + [added["callback"]]
     reader = build_view_reader(run.settings)
     try:
         flow = reader.workflow(starts[0])
-        assert flow is not None and len(flow.tasks) == MEMBERS + 1, "the bench workflow was not found whole"
+        assert flow is not None and len(flow.tasks) == members + 1, "the bench workflow was not found whole"
         ledger = _timed(lambda start: reader.workflow(start), starts)
     finally:
         reader.close()
-    return {"workflow_tasks": MEMBERS + 1, "view_rows": added["rows"], "ledger": summary_ms(ledger),
-            "raw_sql": summary_ms(_raw(run, added["group"], len(starts)))}  # fmt: skip
+    return {"workflow_tasks": members + 1, "view_rows": added["rows"], "ledger": summary_ms(ledger),
+            "raw_sql": summary_ms(_raw(run, added["group"], len(starts), members))}  # fmt: skip
 
 
 def _timed(call: Any, items: list[str]) -> list[float]:
@@ -86,7 +86,7 @@ def _timed(call: Any, items: list[str]) -> list[float]:
     return durations
 
 
-def _raw(run: BenchRun, group: str, samples: int) -> list[float]:
+def _raw(run: BenchRun, group: str, samples: int, members: int) -> list[float]:
     """The same rows by what the bench knows of the shape: every task tagged with the group."""
     columns = sql.SQL(", ").join(sql.Identifier(c.name) for c in NODE_COLUMNS)
     query = sql.SQL("SELECT {} FROM {} WHERE group_id = %s").format(columns, sql.Identifier(run.schema, "task_meta"))
@@ -97,7 +97,7 @@ def _raw(run: BenchRun, group: str, samples: int) -> list[float]:
 
             def select(_: str) -> None:
                 cur.execute(statement, (group,))
-                assert len(cur.fetchall()) == MEMBERS + 1
+                assert len(cur.fetchall()) == members + 1
                 conn.commit()
 
             return _timed(select, [group] * samples)

@@ -121,9 +121,9 @@ class TestPostgresWorkflowPlan(PostgresViews):
 
     def test_a_group_that_is_most_of_the_table_is_read_by_index(self, store: ViewWriter, reader: ViewReader) -> None:
         assert isinstance(store, PostgresViewWriter)
-        members = [f"m{i}" for i in range(1500)]
+        members = [f"m{i}" for i in range(600)]
         events = [TaskPending(task_id=m, root_id=m, group_id="big", callback_id="cb", occurred_at=T0) for m in members]
-        events += [TaskPending(task_id=f"x{i}", root_id=f"x{i}", occurred_at=T0) for i in range(100)]
+        events += [TaskPending(task_id=f"x{i}", root_id=f"x{i}", occurred_at=T0) for i in range(40)]
         store.write(changes_for(events))
         with closing(psycopg2.connect(store.dsn)) as conn, conn, conn.cursor() as cur:
             cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(store.schema, "task_meta")))
