@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,7 +24,7 @@ from psycopg2 import sql
 from psycopg2.extras import execute_values
 
 from bench.runctx import BenchRun
-from bench.stats import summary_ms
+from bench.stats import repeated, summary_ms
 from ledger.bootstrap import build_failure_queries
 from ledger.domain.failures import fingerprint
 
@@ -126,8 +124,8 @@ def measure_failures(run: BenchRun) -> dict[str, Any]:
     last_hour = latest - timedelta(hours=1)
     try:
         shown = len(queries.groups())
-        default = _timed(lambda: queries.groups())
-        hour = _timed(lambda: queries.groups(since=last_hour))
+        default = repeated(lambda: queries.groups(), SAMPLES, WARM_UP)
+        hour = repeated(lambda: queries.groups(since=last_hour), SAMPLES, WARM_UP)
         in_hour = len(queries.groups(since=last_hour))
     finally:
         queries.reader.close()
@@ -167,17 +165,7 @@ def _raw(run: BenchRun, since: datetime | None) -> list[float]:
                 conn.commit()
                 return rows
 
-            return _timed(select)
+            return repeated(select, SAMPLES, WARM_UP)
     finally:
         conn.close()
 
-
-def _timed(call: Callable[[], object]) -> list[float]:
-    for _ in range(WARM_UP):
-        call()
-    durations = []
-    for _ in range(SAMPLES):
-        began = time.perf_counter()
-        call()
-        durations.append(time.perf_counter() - began)
-    return durations

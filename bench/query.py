@@ -9,15 +9,13 @@ ids, so the value distribution (statuses, names, workers, dates) stays the real 
 from __future__ import annotations
 
 import random
-import time
-from collections.abc import Callable
 from typing import Any
 
 import psycopg2
 from psycopg2 import sql
 
 from bench.runctx import BenchRun
-from bench.stats import summary_ms
+from bench.stats import summary_ms, timed
 from ledger.bootstrap import build_queries, build_view_reader
 from ledger.domain.statuses import TaskStatus
 from ledger.progress import Progress
@@ -75,9 +73,9 @@ def measure_queries(run: BenchRun, rows: int) -> dict[str, Any]:
     progress = Progress("query")
     progress.start(len(ids) * 2 + len(pages))
     try:
-        get_task = _timed(lambda i: queries.get_task(i), ids, progress, 0)
+        get_task = timed(lambda i: queries.get_task(i), ids, WARM_UP, progress.update)
         raw = _raw_pk(run, ids, progress)
-        listed = _timed(lambda f: _two_pages(queries, f), pages, progress, 2 * len(ids))
+        listed = timed(lambda f: _two_pages(queries, f), pages, WARM_UP, lambda n: progress.update(2 * len(ids) + n))
     finally:
         progress.finish()
         store.close()
@@ -104,17 +102,6 @@ def _sample_ids(run: BenchRun) -> list[str]:
     return ids or ["unknown-task"]
 
 
-def _timed(call: Callable[[Any], object], items: list[Any], progress: Progress, done: int) -> list[float]:
-    for item in items[:WARM_UP]:
-        call(item)
-    durations = []
-    for index, item in enumerate(items):
-        began = time.perf_counter()
-        call(item)
-        durations.append(time.perf_counter() - began)
-        progress.update(done + index + 1)
-    return durations
-
 
 def _raw_pk(run: BenchRun, ids: list[str], progress: Progress) -> list[float]:
     conn = psycopg2.connect(run.dsn)
@@ -129,6 +116,6 @@ def _raw_pk(run: BenchRun, ids: list[str], progress: Progress) -> list[float]:
                 conn.commit()
                 return row
 
-            return _timed(select, ids, progress, len(ids))
+            return timed(select, ids, WARM_UP, lambda n: progress.update(len(ids) + n))
     finally:
         conn.close()

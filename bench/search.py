@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
-from collections.abc import Callable
 from typing import Any, Final
 
 import psycopg2
@@ -24,7 +22,7 @@ from psycopg2 import sql
 
 from bench.query import top_up
 from bench.runctx import BenchRun
-from bench.stats import summary_ms
+from bench.stats import summary_ms, timed
 from ledger.bootstrap import build_queries, build_view_reader
 from ledger.domain.search import search_document
 from ledger.domain.statuses import TaskStatus
@@ -52,8 +50,8 @@ def measure_search(run: BenchRun, rows: int = 1_000_000) -> dict[str, Any]:
             raw: dict[str, list[float]] = {}
             matches: dict[str, int] = {}
             for kind, filters in kinds.items():
-                ledger[kind] = _timed(lambda f: queries.list_tasks(f, limit=PAGE), filters)
-                raw[kind] = _timed(lambda f: _raw_page(conn, run.schema, f), filters)
+                ledger[kind] = timed(lambda f: queries.list_tasks(f, limit=PAGE), filters, WARM_UP)
+                raw[kind] = timed(lambda f: _raw_page(conn, run.schema, f), filters, WARM_UP)
                 matches[kind] = _count(conn, run.schema, filters[0])
         finally:
             store.close()
@@ -155,13 +153,3 @@ def _count(conn: Any, schema: str, where: TaskFilter) -> int:
                     params)  # fmt: skip
         return int((cur.fetchone() or (0,))[0])
 
-
-def _timed(call: Callable[[TaskFilter], object], filters: list[TaskFilter]) -> list[float]:
-    for where in filters[:WARM_UP]:
-        call(where)
-    durations = []
-    for where in filters:
-        began = time.perf_counter()
-        call(where)
-        durations.append(time.perf_counter() - began)
-    return durations

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def percentile(values: Sequence[float], share: float) -> float:
@@ -24,6 +27,27 @@ def summary_ms(seconds: Sequence[float]) -> dict[str, float]:
         "p99_ms": round(percentile(seconds, 99) * 1000, 3),
         "max_ms": round(max(seconds, default=0.0) * 1000, 3),
     }
+
+
+def timed(call: Callable[[T], object], items: Sequence[T], warm_up: int,
+          on_each: Callable[[int], None] | None = None) -> list[float]:  # fmt: skip
+    """Seconds of ``call(item)`` for each of ``items``, after untimed calls on the first
+    ``warm_up`` of them (caches and plans warm); ``on_each(n)`` after the n-th timed call."""
+    for item in items[:warm_up]:
+        call(item)
+    durations = []
+    for index, item in enumerate(items):
+        began = time.perf_counter()
+        call(item)
+        durations.append(time.perf_counter() - began)
+        if on_each is not None:
+            on_each(index + 1)
+    return durations
+
+
+def repeated(call: Callable[[], object], samples: int, warm_up: int) -> list[float]:
+    """Seconds of ``samples`` calls of ``call``, after ``warm_up`` untimed ones."""
+    return timed(lambda _: call(), range(max(samples, warm_up)), warm_up)[:samples]
 
 
 def rate(count: int, seconds: float) -> float:

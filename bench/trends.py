@@ -9,8 +9,6 @@ they would add their runtimes to the percentiles of both sides).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +16,7 @@ import psycopg2
 from psycopg2 import sql
 
 from bench.runctx import BenchRun
-from bench.stats import summary_ms
+from bench.stats import repeated, summary_ms
 from ledger.bootstrap import build_series_queries, build_view_reader
 from ledger.domain.series import COUNTED, PERCENTILES, Axis, SeriesPoint, axis, build_points
 from ledger.simulate import TASK_NAMES
@@ -43,10 +41,10 @@ def measure_series(run: BenchRun) -> dict[str, Any]:
     reader = build_view_reader(run.settings)
     queries = build_series_queries(run.settings, reader)
     try:
-        ledger = _timed(lambda: queries.series("1m", since, until).points)
-        by_name = _timed(lambda: queries.series("1m", since, until, name=TASK_NAMES[0]).points)
+        ledger = repeated(lambda: queries.series("1m", since, until).points, SAMPLES, WARM_UP)
+        by_name = repeated(lambda: queries.series("1m", since, until, name=TASK_NAMES[0]).points, SAMPLES, WARM_UP)
         same = queries.series("1m", since, until).points == _raw_points(run, axis(60, since, until))
-        raw = _timed(lambda: _raw_points(run, axis(60, since, until)))
+        raw = repeated(lambda: _raw_points(run, axis(60, since, until)), SAMPLES, WARM_UP)
     finally:
         reader.close()
     sizes = {"events": events["all"], "window_events": events["window"], "buckets": 1440, "same_result": same}
@@ -89,13 +87,3 @@ def _raw_points(run: BenchRun, window: Axis) -> list[SeriesPoint]:
     counts, runtimes, waits = results
     return build_points(window, counts, runtimes, waits)
 
-
-def _timed(call: Callable[[], object]) -> list[float]:
-    for _ in range(WARM_UP):
-        call()
-    durations = []
-    for _ in range(SAMPLES):
-        began = time.perf_counter()
-        call()
-        durations.append(time.perf_counter() - began)
-    return durations

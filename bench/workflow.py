@@ -9,14 +9,13 @@ group's id on each, the callback sent by the last member, tagged with the group'
 
 from __future__ import annotations
 
-import time
 from typing import Any, Final
 
 import psycopg2
 from psycopg2 import sql
 
 from bench.runctx import BenchRun
-from bench.stats import summary_ms
+from bench.stats import summary_ms, timed
 from ledger.bootstrap import build_view_reader
 from ledger.projections.sql import NODE_COLUMNS
 
@@ -68,22 +67,12 @@ def measure_workflow(run: BenchRun, members: int = MEMBERS) -> dict[str, Any]:
     try:
         flow = reader.workflow(starts[0])
         assert flow is not None and len(flow.tasks) == members + 1, "the bench workflow was not found whole"
-        ledger = _timed(lambda start: reader.workflow(start), starts)
+        ledger = timed(lambda start: reader.workflow(start), starts, WARM_UP)
     finally:
         reader.close()
     return {"workflow_tasks": members + 1, "view_rows": added["rows"], "ledger": summary_ms(ledger),
             "raw_sql": summary_ms(_raw(run, added["group"], len(starts), members))}  # fmt: skip
 
-
-def _timed(call: Any, items: list[str]) -> list[float]:
-    for item in items[:WARM_UP]:
-        call(item)
-    durations = []
-    for item in items:
-        began = time.perf_counter()
-        call(item)
-        durations.append(time.perf_counter() - began)
-    return durations
 
 
 def _raw(run: BenchRun, group: str, samples: int, members: int) -> list[float]:
@@ -100,6 +89,6 @@ def _raw(run: BenchRun, group: str, samples: int, members: int) -> list[float]:
                 assert len(cur.fetchall()) == members + 1
                 conn.commit()
 
-            return _timed(select, [group] * samples)
+            return timed(select, [group] * samples, WARM_UP)
     finally:
         conn.close()
