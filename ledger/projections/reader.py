@@ -37,7 +37,7 @@ from ledger.domain.statuses import READY_STATES, TaskStatus
 from ledger.domain.workflow import WorkflowNode
 from ledger.projections.failure_sql import counts_query, examples_query, trend_query
 from ledger.projections.failure_types import Buckets, FailureFilter, GroupCounts, GroupDetail
-from ledger.projections.schema import periodic_task_event, projection_offsets, task_event, task_meta
+from ledger.projections.schema import DESCENDANT, periodic_task_event, projection_offsets, task_event, task_meta
 from ledger.projections.search_sql import search_pages
 from ledger.projections.series_sql import counts_query as series_counts_query
 from ledger.projections.series_sql import runtimes_query, waits_query
@@ -56,9 +56,12 @@ def task_filter(where: TaskFilter, database: Database) -> list[ColumnElement[boo
     if where.statuses:
         clauses.append(t.status.in_([s.value for s in where.statuses]))
     for column, value in ((t.name, where.name), (t.worker, where.worker), (t.queue, where.queue),
-                          (t.root_id, where.root_id), (t.parent_id, where.parent_id)):  # fmt: skip
+                          (t.parent_id, where.parent_id)):  # fmt: skip
         if value is not None:
             clauses.append(column == value)
+    if where.root_id is not None:  # the tasks under it (as its index holds them), or the root itself
+        clauses.append(or_(and_(t.root_id == where.root_id, DESCENDANT),
+                           and_(t.task_id == where.root_id, t.root_id == where.root_id)))  # fmt: skip
     if where.since is not None:
         clauses.append(t.date_done >= where.since)
     if where.until is not None:
@@ -89,7 +92,10 @@ def workflow_query() -> Select[Any]:
     keys already found, so each root and group is looked up once (a group of 10,000 once,
     not once per member) and the recursion ends when a step finds nothing new; only the
     final node rows leave the database. Each key is its own column (NULL in the others),
-    so a lookup probes one index: a NULL key costs no index descent."""
+    so a lookup probes one index: a NULL key costs no index descent. A root key probes the
+    tasks under that root (``DESCENDANT``, all its index holds); the root's own row is found
+    by its id, as the start's, or as each task found is (a member of a group that is its own
+    root: its probe finds nothing, and touches no row)."""
     t = task_meta.c
     kind = {name: literal_column(f"'{name}'", Text) for name in ("t", "r", "g", "i")}  # constants the planner sees
     kinds = union_all(*(select(kind[name].label("kind")) for name in kind)).subquery("kinds")
@@ -105,14 +111,11 @@ def workflow_query() -> Select[Any]:
     root = case((and_(kinds.c.kind == kind["r"], or_(found.c.root.is_(None), t.root_id != found.c.root)), t.root_id))
     grp = case((and_(kinds.c.kind == kind["g"], found.c.grp.is_(None)), t.group_id))
     ident = case((and_(kinds.c.kind == kind["i"], t.root_id != t.task_id), t.root_id))
-    probe = or_(t.root_id == found.c.root, t.task_id == found.c.ident, t.group_id == found.c.grp)
-    # a root found again by its own root key was found before (it yielded that key), or is
-    # found in the same step by the id key its child yielded with it
-    refound = and_(found.c.ident.is_(None), found.c.root.is_not(None), t.task_id == found.c.root)
+    probe = or_(and_(t.root_id == found.c.root, DESCENDANT), t.task_id == found.c.ident, t.group_id == found.c.grp)
     step = (
         select(task, root, grp, ident)
         .select_from(found.join(task_meta, probe).join(kinds, true()))
-        .where(found.c.task.is_(None), ~refound, func.coalesce(task, root, grp, ident).is_not(None))
+        .where(found.c.task.is_(None), func.coalesce(task, root, grp, ident).is_not(None))
     )
     keys = keys.union(step)
     # in order of appearance, as ``build_workflow`` sorts them: its sort then only checks

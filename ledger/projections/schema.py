@@ -13,7 +13,7 @@ from sqlalchemy import BigInteger, Boolean, Column, Double, Index, Integer, Meta
 
 from ledger.projections.sqltypes import JsonDocument, JsonValue, Status, UtcTimestamp, Uuid
 
-__all__ = ["PRIMARY_KEYS", "SEARCH_TABLES", "failure_resolution", "metadata", "periodic_task_event",
+__all__ = ["DESCENDANT", "PRIMARY_KEYS", "SEARCH_TABLES", "failure_resolution", "metadata", "periodic_task_event",
            "periodic_task_meta", "projection_offsets", "series_counts", "task_event", "task_meta"]  # fmt: skip
 
 metadata = MetaData()
@@ -66,8 +66,14 @@ Index("task_meta_first_seen_idx", task_meta.c.first_seen.desc(), task_meta.c.tas
 for _column in ("status", "name", "worker", "queue"):
     Index(f"task_meta_{_column}_first_seen_idx", task_meta.c[_column], task_meta.c.first_seen.desc(),
           task_meta.c.task_id.desc())  # fmt: skip
-# a workflow is every task of a root; its edges join on parent, group and chord callback
-for _column in ("root_id", "parent_id", "group_id", "callback_id"):
+# a workflow follows roots to the tasks under them, and groups to their members; the
+# ``parent_id`` filter of a page asks for a task's children. A task that is its own root (a
+# standalone task: most of them) is found by its id, so the root index holds only the tasks
+# under another (0009): a probe of a root with nothing under it then touches no row.
+DESCENDANT = task_meta.c.root_id != task_meta.c.task_id
+"""The predicate of ``task_meta_descendants_idx``: a query states it for the index to serve."""
+Index("task_meta_descendants_idx", task_meta.c.root_id, postgresql_where=DESCENDANT, sqlite_where=DESCENDANT)
+for _column in ("parent_id", "group_id"):
     Index(f"task_meta_{_column}_idx", task_meta.c[_column])
 # search (0007): on PostgreSQL a trigram index of the document (pg_trgm, installed in schema
 # public: one per database) and a containment index of kwargs; on SQLite an FTS5 trigram

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Self
 from uuid import UUID
 
+from ledger.collector import collector_paused
 from ledger.domain.fold import TaskState
 from ledger.domain.periodic import PeriodicState
 from ledger.domain.search import Scalar, check_kwarg, check_runtimes, search_terms
@@ -265,7 +266,8 @@ class ViewReader(StoredOffsets):
         """The workflow ``task_id`` belongs to, or roots (``domain.workflow``): every task
         that shares a root or a group with it, transitively (a group of chains, a chord's
         callback); None when the views hold none of them."""
-        return build_workflow(self._workflow_nodes(task_id))
+        with collector_paused():  # 10,000 tasks: ~40,000 objects, none in a cycle
+            return build_workflow(self._workflow_nodes(task_id))
 
     @abstractmethod
     def failure_counts(self, where: FailureFilter, limit: int) -> list[GroupCounts]:

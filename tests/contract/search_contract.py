@@ -41,7 +41,8 @@ def corpus() -> list[AnyEvent]:
                     queue="mail", root_id="inv-1", parent_id="inv-2", occurred_at=at(7)),
         TaskSucceeded(task_id="mail-4", attempt=2, result="sent", runtime=0.2, occurred_at=at(8)),
         TaskPending(task_id="big-5", task_name="bulk.load", kwargs={"blob": BIG}, occurred_at=at(9)),
-        TaskPending(task_id="plain-6", task_name="reports.build", args=["sale"], occurred_at=at(10)),
+        TaskPending(task_id="plain-6", task_name="reports.build", args=["sale"], root_id="plain-6",
+                    occurred_at=at(10)),
     ]  # fmt: skip
 
 
@@ -73,6 +74,7 @@ EXPECTED: list[tuple[TaskFilter, list[str]]] = [
     (TaskFilter(kwargs=(("user_id", 42), ("flag", True))), ["inv-2"]),
     (TaskFilter(queue="mail"), ["mail-4", "mail-3"]),
     (TaskFilter(root_id="inv-1"), ["mail-4", "inv-2"]),
+    (TaskFilter(root_id="plain-6"), ["plain-6"]),  # a task its own root names it too
     (TaskFilter(parent_id="inv-2"), ["mail-4"]),
     (TaskFilter(runtime_above=1.5), ["inv-2"]),  # strict bounds
     (TaskFilter(runtime_below=1.5), ["mail-4"]),
@@ -138,7 +140,7 @@ class SearchContract(ViewsContract):
         early = TASK_COLUMNS.index("search_text")
         self.raw_insert(blank, "task_meta", TASK_COLUMNS[:early],
                         [task_values(s, self.encoding)[:early] for s in states])  # fmt: skip
-        assert blank.migrate() == ["0007_search", "0008_series_counts"]
+        assert blank.migrate() == ["0007_search", "0008_series_counts", "0009_descendants_index"]
         with self.reader_for(blank) as reader:
             queries = TaskQueries(reader)
             assert _ids(queries, TaskFilter(text="école")) == ["inv-1"]

@@ -4,10 +4,13 @@ holds the migrations to the declared schema and to the views older versions left
 
 from __future__ import annotations
 
+import gc
 import random
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from types import FrameType
 from typing import Any
 from uuid import uuid4
 
@@ -302,6 +305,26 @@ class ViewReaderContract(ViewsContract):
             assert flow is not None and [t.task_id for t in flow.tasks] == ["top", "kid", "grandkid"], start
             assert flow.roots == ("top",) and flow.rooted_at("top") and not flow.rooted_at("kid")
 
+    def test_a_big_workflow_is_read_without_the_cyclic_collector(self, store: ViewWriter, reader: ViewReader) -> None:
+        """Its ~4 objects a task hold no cycle: a collection in the read walks for nothing
+        (``ledger.collector``)."""
+        members = [f"m{i}" for i in range(600)]
+        store.write(changes_for([TaskPending(task_id=m, root_id=m, group_id="big", occurred_at=T0) for m in members]))
+        reading = {type(reader)._workflow_nodes.__code__, build_workflow.__code__}
+        collections: list[int] = []
+
+        def record(phase: str, info: dict[str, int]) -> None:  # a collection the read's allocations set off
+            if phase == "start" and any(frame.f_code in reading for frame in _frames()):
+                collections.append(info["generation"])
+
+        gc.callbacks.append(record)
+        try:
+            flow = reader.workflow("m7")
+        finally:
+            gc.callbacks.remove(record)
+        assert flow is not None and len(flow.tasks) == len(members)
+        assert collections == [], "the collector ran inside the read"
+
     def test_list_tasks_filters_and_pages_without_gaps_or_repeats(self, store: ViewWriter, reader: ViewReader) -> None:
         events: list[TaskEvent] = []
         for i in range(25):
@@ -469,7 +492,7 @@ class MigrationContract(ViewsContract):
         self.raw_insert(blank, "task_meta", [TASK_COLUMNS[i] for i in kept],
                         [tuple(task_values(s, self.encoding)[i] for i in kept) for s in (skewed, orphan)])  # fmt: skip
         assert blank.migrate() == ["0003_first_seen", "0004_exc_args", "0005_linkage", "0006_failure_groups",
-                                   "0007_search", "0008_series_counts"]  # fmt: skip
+                                   "0007_search", "0008_series_counts", "0009_descendants_index"]  # fmt: skip
         assert skewed.first_seen == received.occurred_at  # the first in the log, not the earliest
         assert skewed.queue_wait == 10.0  # 0005 derives the durations from the stored dates
         with self.reader_for(blank) as reader:
@@ -492,7 +515,8 @@ class MigrationContract(ViewsContract):
         stored values, and stay alike through a next batch."""
         self._legacy(blank, 4, rows=True)
         # recognised as at 0004: stamped, only the later revisions applied
-        assert blank.migrate() == ["0005_linkage", "0006_failure_groups", "0007_search", "0008_series_counts"]
+        assert blank.migrate() == ["0005_linkage", "0006_failure_groups", "0007_search", "0008_series_counts",
+                                   "0009_descendants_index"]  # fmt: skip
         assert blank.migrate() == []
         project(store, first_batch())
         with self.reader_for(blank) as legacy:
@@ -514,7 +538,7 @@ class MigrationContract(ViewsContract):
     def test_views_an_older_runner_left_half_migrated_get_the_rest(self, blank: ViewWriter) -> None:
         self._legacy(blank, 2, rows=False)
         assert blank.migrate() == ["0003_first_seen", "0004_exc_args", "0005_linkage", "0006_failure_groups",
-                                   "0007_search", "0008_series_counts"]  # fmt: skip
+                                   "0007_search", "0008_series_counts", "0009_descendants_index"]  # fmt: skip
         assert blank.migrate() == []
 
 
@@ -535,3 +559,11 @@ def assert_same_answers(left: ViewReader, right: ViewReader) -> None:
     for seconds in (0, 4, 40, 100):
         at = T0 + timedelta(seconds=seconds)
         assert left.status_counts_as_of(at) == right.status_counts_as_of(at)
+
+
+def _frames() -> Iterator[FrameType]:
+    """The caller's frame and those that called it."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        yield frame
+        frame = frame.f_back
