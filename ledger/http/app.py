@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 
 from ledger import __version__
 from ledger.eventlog.base import EventLog, EventLogUnavailable
-from ledger.http import failures, routes, series, sse, workflows
+from ledger.http import failures, routes, series, sse, ui, workflows
 from ledger.http.auth import api_token, token_guard
 from ledger.http.hub import Hub
 from ledger.http.metrics import app_registry
@@ -65,6 +65,7 @@ def create_app(settings: Settings, *, reader: ViewReader | None = None, log: Eve
     app.include_router(failures.router, dependencies=guarded)
     app.include_router(series.router, dependencies=guarded)
     app.include_router(workflows.router, dependencies=guarded)
+    ui.mount(app, token)
     app.add_exception_handler(BackendUnavailable, _unavailable)
     app.add_exception_handler(ViewStoreUnavailable, _unavailable)
     app.add_exception_handler(EventLogUnavailable, _unavailable)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -28,7 +28,7 @@ from ledger.projections.store import TaskFilter
 from ledger.projections.timeline import build_timeline
 from ledger.settings import Settings
 
-__all__ = ["health_router", "router"]
+__all__ = ["PageCursor", "TaskFilterDep", "check_health", "health_router", "router", "task_filter"]
 
 router = APIRouter()
 health_router = APIRouter(tags=["operations"])
@@ -64,16 +64,27 @@ def get_task(
     raise _unknown(task_id, f" as of {as_of.isoformat()}" if as_of else "")
 
 
-@router.get("/tasks", tags=["tasks"], responses=_UNAVAILABLE)
-def list_tasks(
-    backends: BackendsDep,
+def task_filter(
     search: SearchDep,
     status: Annotated[list[Status] | None, Query(description="repeatable")] = None,
     name: Text | None = None,
     worker: Text | None = None,
     since: Annotated[Instant | None, Query(description="changed at or after")] = None,
     until: Annotated[Instant | None, Query(description="changed before")] = None,
-    cursor: Annotated[Cursor | None, Query(description="next_cursor of the previous page")] = None,
+) -> TaskFilter:
+    """The filters of a task listing, as the JSON API and the dashboard both take them."""
+    return TaskFilter(tuple(dict.fromkeys(status or ())), name, worker, since, until, **search)
+
+
+TaskFilterDep = Annotated[TaskFilter, Depends(task_filter)]
+PageCursor = Annotated[Cursor | None, Query(description="next_cursor of the previous page")]
+
+
+@router.get("/tasks", tags=["tasks"], responses=_UNAVAILABLE)
+def list_tasks(
+    backends: BackendsDep,
+    where: TaskFilterDep,
+    cursor: PageCursor = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> PageOut:
     """Tasks, newest first by first appearance (``first_seen``), in keyset pages: following
@@ -82,7 +93,6 @@ def list_tasks(
     tasks created during the walk may or may not appear. ``since``/``until`` bound
     ``date_done``, when the status last changed. Search: ``q`` (free text), and
     ``kwarg.<key>=<value>`` (repeatable; e.g. ``kwarg.user_id=42``) beside the filters below."""
-    where = TaskFilter(tuple(dict.fromkeys(status or ())), name, worker, since, until, **search)
     with backends.queries() as queries:
         page = queries.list_tasks(where, cursor=cursor, limit=limit)
     return PageOut(items=[TaskOut.from_state(s) for s in page.items], next_cursor=page.next_cursor)

@@ -1,0 +1,66 @@
+"""The tasks page: the table of tasks (newest first, keyset pages of ``PAGE``) with the JSON
+API's filters, kept in the URL so a view can be shared, and live: the page listens to the
+event stream and refreshes its first page as events arrive (``app.js``), unless paused.
+
+``/ui/tasks/rows`` is the table alone, what the filters, the pager and the live refresh
+swap in (htmx)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Final, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from starlette.datastructures import QueryParams
+
+from ledger.domain.statuses import TaskStatus
+from ledger.http.resources import BackendsDep
+from ledger.http.routes import PageCursor, TaskFilterDep
+from ledger.http.schemas import TaskOut
+from ledger.http.ui.site import render
+
+__all__ = ["router"]
+
+router = APIRouter()
+PAGE: Final = 50
+Range = Literal["15m", "1h", "6h", "24h", "7d"]
+RANGES: Final[dict[str, timedelta]] = {
+    "15m": timedelta(minutes=15), "1h": timedelta(hours=1), "6h": timedelta(hours=6),
+    "24h": timedelta(days=1), "7d": timedelta(days=7),
+}  # fmt: skip
+RangeParam = Annotated[Range | None, Query(alias="range", description="changed in the last …")]
+
+
+def _page(request: Request, backends: BackendsDep, where: TaskFilterDep, cursor: PageCursor,
+          within: Range | None) -> dict[str, object]:  # fmt: skip
+    if within is not None and where.since is None:
+        where = replace(where, since=datetime.now(UTC) - RANGES[within])
+    with backends.queries() as queries:
+        page = queries.list_tasks(where, cursor=cursor, limit=PAGE)
+    params = request.query_params
+    kept = [(k, v) for k, v in params.multi_items() if k != "cursor"]
+    return {
+        "tasks": [TaskOut.from_state(s) for s in page.items],
+        "next_url": None if page.next_cursor is None else f"?{QueryParams([*kept, ('cursor', page.next_cursor)])}",
+        "first_url": "?" + str(QueryParams(kept)),
+        "paged": cursor is not None,
+        "query": str(QueryParams(kept)),
+    }
+
+
+@router.get("/tasks", response_class=HTMLResponse)
+def tasks_page(request: Request, backends: BackendsDep, where: TaskFilterDep, cursor: PageCursor = None,
+               within: RangeParam = None) -> HTMLResponse:  # fmt: skip
+    params = request.query_params
+    kwargs = [(k.removeprefix("kwarg."), v) for k, v in params.multi_items() if k.startswith("kwarg.")]
+    return render(request, "tasks.html", page="tasks", statuses=[s.value for s in TaskStatus],
+                  chosen=set(params.getlist("status")), form=params, kwargs=kwargs, ranges=list(RANGES),
+                  **_page(request, backends, where, cursor, within))  # fmt: skip
+
+
+@router.get("/tasks/rows", response_class=HTMLResponse)
+def task_rows(request: Request, backends: BackendsDep, where: TaskFilterDep, cursor: PageCursor = None,
+              within: RangeParam = None) -> HTMLResponse:  # fmt: skip
+    return render(request, "tasks_rows.html", **_page(request, backends, where, cursor, within))
