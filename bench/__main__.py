@@ -23,6 +23,7 @@ from rich.console import Console
 from bench import report
 from bench.baselines import consume_raw, copy_raw
 from bench.children import Child
+from bench.dashboard import measure_tasks_page
 from bench.data import RawRecord, SizeStats
 from bench.emit_rules import measure_emit_rules
 from bench.failures import measure_failures
@@ -38,7 +39,8 @@ from bench.verify import check_exactly_once
 from bench.workflow import measure_workflow
 from ledger.settings import Backend, SettingsError, load_settings
 
-SKIPPABLE = ("series", "latency", "failure groups", "query", "search", "workflow", "in-memory peer", "emit rules")
+SKIPPABLE = ("series", "latency", "failure groups", "query", "search", "tasks page", "workflow", "in-memory peer",
+             "emit rules")
 """Rows that nothing else needs: produce, project and replay make the data the others read."""
 
 
@@ -127,6 +129,8 @@ def run_all(run: BenchRun, args: argparse.Namespace) -> dict[str, Any]:
         "failure groups": lambda: report.operator_row(measure_failures(run), target_ms=None, what="default window"),
         "query": lambda: report.query_row(measure_queries(run, args.query_rows)),
         "search": lambda: report.operator_row(measure_search(run, args.query_rows), target_ms=200, what="first page"),
+        "tasks page": lambda: report.operator_row(measure_tasks_page(run, args.query_rows), target_ms=300,
+                                                  what="first page, server time"),
         "workflow": lambda: report.operator_row(
             measure_workflow(run, args.workflow_tasks - 1), target_ms=300, what=f"{args.workflow_tasks:,} tasks"
         ),

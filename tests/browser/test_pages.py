@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,8 +12,8 @@ from playwright.sync_api import expect
 
 from ledger.bootstrap import build_event_log, build_view_reader
 from ledger.settings import Settings, load_settings
-from tests.browser.conftest import Processes, Watched, settings_env
 from ledger.simulate import simulate
+from tests.browser.conftest import Processes, Watched, settings_env
 from tests.streams import append_all, project_all
 
 TOKEN = "s3cret-token-for-the-browser"

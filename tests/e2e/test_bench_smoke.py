@@ -13,8 +13,8 @@ import pytest
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 ROOT = Path(__file__).resolve().parents[2]
-ROWS = ("produce", "project", "replay", "series", "latency", "failure groups", "query", "search", "workflow",
-        "in-memory peer", "emit rules")  # fmt: skip
+ROWS = ("produce", "project", "replay", "series", "latency", "failure groups", "query", "search", "tasks page",
+        "workflow", "in-memory peer", "emit rules")  # fmt: skip
 
 
 def _numbers(values: dict[str, object]) -> list[float]:
@@ -40,6 +40,7 @@ def test_bench_writes_every_row(kafka_bootstrap: str, postgres_dsn: str, tmp_pat
     assert result["rows"]["latency"]["ledger"]["seen"] == result["rows"]["latency"]["ledger"]["events"]
     assert result["rows"]["query"]["ledger"]["rows"] >= 5000
     assert result["rows"]["workflow"]["ledger"]["workflow_tasks"] == 301
+    assert result["rows"]["tasks page"]["ledger"]["rows"] >= 5000
     assert result["rows"]["series"]["detail"]["same_result"]
     assert result["projector_memory"]["peak_rss_mb"] > 0
     assert result["machine"]["cpu_count"] and result["machine"]["postgresql"]

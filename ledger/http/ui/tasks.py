@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final, Literal, get_args
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from starlette.datastructures import QueryParams
 
+from ledger.domain.events import AnyTaskEvent
 from ledger.domain.statuses import TaskStatus
 from ledger.http.resources import BackendsDep
 from ledger.http.routes import PageCursor, TaskFilterDep
@@ -31,6 +32,8 @@ RANGES: Final[dict[str, timedelta]] = {
     "24h": timedelta(days=1), "7d": timedelta(days=7),
 }  # fmt: skip
 RangeParam = Annotated[Range | None, Query(alias="range", description="changed in the last …")]
+TASK_EVENT_TYPES: Final = tuple(member.model_fields["type"].default for member in get_args(get_args(AnyTaskEvent)[0]))
+"""The stream's event names (``event: task.started``…) a live table listens to."""
 
 
 def _page(request: Request, backends: BackendsDep, where: TaskFilterDep, cursor: PageCursor,
@@ -56,6 +59,7 @@ def tasks_page(request: Request, backends: BackendsDep, where: TaskFilterDep, cu
     params = request.query_params
     kwargs = [(k.removeprefix("kwarg."), v) for k, v in params.multi_items() if k.startswith("kwarg.")]
     return render(request, "tasks.html", page="tasks", statuses=[s.value for s in TaskStatus],
+                  event_types=" ".join(TASK_EVENT_TYPES),
                   chosen=set(params.getlist("status")), form=params, kwargs=kwargs, ranges=list(RANGES),
                   **_page(request, backends, where, cursor, within))  # fmt: skip
 

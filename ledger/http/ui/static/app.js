@@ -70,7 +70,7 @@ const Ledger = (() => {
       timers = [setTimeout(refresh, 400), setTimeout(() => { refresh(); timers = []; }, 2000)];
     };
     const source = new EventSource("/events/stream");
-    source.onmessage = () => {
+    const arrived = () => {
       const rows = target();
       if (paused || !rows || rows.dataset.paged === "yes") {
         missed += 1;
@@ -79,6 +79,7 @@ const Ledger = (() => {
       }
       schedule();
     };
+    button.dataset.eventTypes.split(" ").forEach((type) => source.addEventListener(type, arrived));
     source.addEventListener("open", () => { if (!paused) state.textContent = "live"; });
     button.addEventListener("click", () => {
       paused = !paused;
