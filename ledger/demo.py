@@ -11,9 +11,10 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 from rich.console import Console
 
@@ -62,7 +63,17 @@ def _uses_files(settings: Settings) -> bool:
     return LogBackend.SQLITE is settings.log_backend or ViewsBackend.SQLITE is settings.views_backend
 
 
-def run_demo(settings: Settings, *, tasks: int, seed: int, keep: bool, console: Console) -> None:
+class Dashboard(NamedTuple):
+    """Where the dashboard will answer, and what serves it over given settings (until stopped)."""
+
+    url: str
+    serve: Callable[[Settings], None]
+
+
+def run_demo(settings: Settings, *, tasks: int, seed: int, keep: bool, console: Console,
+             dashboard: Dashboard | None = None) -> None:  # fmt: skip
+    """Emit, project and show; with ``dashboard``, then serve it over the demo's views
+    until stopped, before they are removed."""
     with demo_settings(settings, keep) as demo:
         where = place(demo)
         console.print(f"[bold]Task Ledger demo[/]: {tasks:,} tasks from a simulated fleet, on {where}", soft_wrap=True)
@@ -73,6 +84,12 @@ def run_demo(settings: Settings, *, tasks: int, seed: int, keep: bool, console: 
             project(demo, views, emitted, console)
             with build_view_reader(demo) as reader:
                 show(reader, demo, console)
+            if dashboard is None:
+                console.print("See it in a browser: [bold]scripts/dev demo --serve[/] (ledger demo --serve)")
+            else:
+                console.print(f"dashboard over the demo's views: [bold]{dashboard.url}[/] (Ctrl-C stops it)",
+                              soft_wrap=True)  # fmt: skip
+                dashboard.serve(demo)
         finally:
             if not keep:
                 views.drop()

@@ -18,11 +18,28 @@ def demo(
     tasks: Annotated[int, typer.Option(min=1, max=1_000_000, help="how many tasks the fleet runs")] = 3000,
     seed: Annotated[int, typer.Option(help="simulation seed")] = 42,
     keep: Annotated[bool, typer.Option(help="keep the demo's topic and views afterwards")] = False,
+    serve: Annotated[bool, typer.Option(help="then serve the dashboard over the demo's views until Ctrl-C")] = False,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="the dashboard's port, with --serve")] = 8000,
 ) -> None:
-    """Simulate a fleet of workers, project their events, and show the views."""
-    from ledger.demo import run_demo
+    """Simulate a fleet of workers, project their events, and show the views (and, with
+    --serve, the dashboard over them)."""
+    from ledger.demo import Dashboard, run_demo
 
-    run(lambda: run_demo(settings(), tasks=tasks, seed=seed, keep=keep, console=render.console()))
+    def go() -> None:
+        dashboard = None
+        if serve:
+            from ledger.http.app import CannotListen, listen
+            from ledger.http.app import serve as serve_api
+
+            try:
+                sock = listen("127.0.0.1", port)  # before the demo runs: a taken port fails fast
+            except CannotListen as exc:
+                raise CliError(f"--port: {exc}") from None
+
+            dashboard = Dashboard(f"http://127.0.0.1:{port}/ui/", lambda demo: serve_api(demo, sock=sock))
+        run_demo(settings(), tasks=tasks, seed=seed, keep=keep, console=render.console(), dashboard=dashboard)
+
+    run(go)
 
 
 @app.command()

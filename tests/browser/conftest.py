@@ -88,7 +88,7 @@ def browse(chromium: Browser) -> Iterator[Callable[..., Watched]]:
     assert problems == [], "\n".join(problems)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -106,6 +106,22 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
+def wait_for_health(base: str, process: subprocess.Popen[str] | None = None) -> None:
+    """Until ``base`` answers ``/health`` (200, or 503 while a backend is down)."""
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        if process is not None and process.poll() is not None:
+            errors = process.stderr.read() if process.stderr else ""
+            raise AssertionError(f"ledger serve exited {process.returncode}: {errors}")
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code in (200, 503):
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"{base} did not answer /health"
+        time.sleep(0.1)
+
+
 class Processes:
     """``ledger`` subprocesses of a test, stopped (SIGTERM, then SIGKILL) at its end."""
 
@@ -120,21 +136,11 @@ class Processes:
 
     def serve(self, env: dict[str, str]) -> str:
         """``ledger serve`` on a free port; its base URL once ``/health`` answers."""
-        port = _free_port()
+        port = free_port()
         process = self.start(env, "serve", "--port", str(port))
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + DEADLINE_S
-        while True:
-            if process.poll() is not None:
-                errors = process.stderr.read() if process.stderr else ""
-                raise AssertionError(f"ledger serve exited {process.returncode}: {errors}")
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code in (200, 503):
-                    return base
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "ledger serve did not answer /health"
-            time.sleep(0.1)
+        wait_for_health(base, process)
+        return base
 
     def stop(self) -> None:
         for process in self.running:
