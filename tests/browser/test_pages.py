@@ -82,7 +82,32 @@ def test_tasks_filter_page_and_open_a_task_by_clicking(embedded: Settings, proce
     first = rows.first.get_attribute("data-task-id")
     rows.first.get_by_role("link").click()
     expect(page).to_have_url(re.compile(rf"/ui/tasks/{first}$"))
-    watched.screenshot("tasks-filtered-then-task")
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"status=FAILURE"))
+    watched.screenshot("tasks")
+
+
+def test_the_table_works_from_the_keyboard_and_at_a_phone_width(embedded: Settings, processes: Processes,
+                                                                browse: Callable[..., Watched]) -> None:  # fmt: skip
+    base = processes.serve(settings_env(embedded))
+    watched = browse(width=390, height=844)
+    page = watched.page
+    page.goto(f"{base}/ui/tasks")
+    rows = page.locator("table.tasks tbody tr[data-task-id]")
+    expect(rows.first).to_be_visible()
+    rows.first.focus()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("j")
+    third = rows.nth(2)
+    expect(third).to_be_focused()
+    page.keyboard.press("k")
+    expect(rows.nth(1)).to_be_focused()
+    second = rows.nth(1).get_attribute("data-task-id")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(rf"/ui/tasks/{second}$"))
+    page.go_back()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1, "the page scrolls sideways on a phone"
+    watched.screenshot("tasks-phone")
 
 
 def test_the_token_login_lets_the_right_token_in_and_refuses_a_wrong_one(
