@@ -114,6 +114,7 @@ const Ledger = (() => {
 
   function start() {
     drawCharts(document);
+    if (document.querySelector("figure[data-chart][data-refresh]")) setInterval(() => drawCharts(document), 30000);
     document.addEventListener("submit", cleanSubmit);
     window.addEventListener("pageshow", () => document.querySelectorAll("form.filters [disabled]").forEach((el) => { el.disabled = false; }));
     const live = document.getElementById("live-toggle");
