@@ -166,7 +166,7 @@ const Ledger = (() => {
     const defs = svgEl("defs", {}, svg);
     [["", "#5b6473"], ["-critical", "#c2410c"]].forEach(([suffix, colour]) => {
       const marker = svgEl("marker", { id: `arrow${suffix}-${index}`, viewBox: "0 0 10 10", refX: 10, refY: 5,
-        markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, defs);
+        markerWidth: 9, markerHeight: 9, markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" }, defs);
       svgEl("path", { d: "M0,0 L10,5 L0,10 z", fill: colour }, marker);
     });
     const edges = svgEl("g", { class: "edges" }, svg), nodes = svgEl("g", { class: "nodes" }, svg);
