@@ -1,6 +1,6 @@
 """The workflow pages in Chromium: a chain + group + chord drawn with as many nodes and
 edges as the reader's workflow has, its critical path marked, a click on a node opening
-that task's page; a big group drawn as one node with its counts."""
+that task's page; a big group drawn as one node with its counts; an unknown id a 404."""
 
 from __future__ import annotations
 
@@ -87,3 +87,6 @@ def test_a_big_group_is_drawn_as_one_node_with_its_counts(
     expect(page.locator("figure[data-workflow-graph] figcaption")).to_contain_text("202 tasks, 1 group, 1 collapsed")
     expect(page.locator("[data-workflow-state]")).to_have_text("FAILED")
     watched.screenshot("workflow-big-group")
+    watched.expected_statuses.add(404)
+    page.goto(f"{base}/ui/workflows/no-such-task")
+    expect(page.get_by_role("main")).to_contain_text("'no-such-task' is unknown to the ledger")
