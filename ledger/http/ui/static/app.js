@@ -112,6 +112,85 @@ const Ledger = (() => {
     });
   }
 
+  // Workflow graphs: the page embeds the nodes and edges (big groups already collapsed by
+  // the server); dagre lays them out, this only draws the SVG it computed. Each task node
+  // is a link to its page, with a title; edges differ by kind (classes in app.css).
+  const SVG_NS = "http://www.w3.org/2000/svg";
+  const svgEl = (name, attrs, parent) => {
+    const el = document.createElementNS(SVG_NS, name);
+    Object.entries(attrs).forEach(([key, value]) => el.setAttribute(key, String(value)));
+    if (parent) parent.appendChild(el);
+    return el;
+  };
+
+  function layoutGraph(data) {
+    const g = new dagre.graphlib.Graph({ multigraph: true });
+    g.setGraph({ rankdir: "LR", nodesep: 16, ranksep: 54, marginx: 8, marginy: 8 });
+    g.setDefaultEdgeLabel(() => ({}));
+    data.nodes.forEach((node) => {
+      const longest = Math.max(...node.lines.map((line) => line.length));
+      g.setNode(node.id, { width: Math.min(300, Math.max(120, longest * 7.2 + 20)), height: 14 + 17 * node.lines.length, node });
+    });
+    data.edges.forEach((edge) => g.setEdge(edge.source, edge.target, { edge }, edge.kind));
+    dagre.layout(g);
+    return g;
+  }
+
+  function drawNode(parent, box) {
+    const node = box.node;
+    const attrs = { class: `node node-${node.kind} status-${node.status.toLowerCase()}${node.critical ? " critical" : ""}${node.current ? " current" : ""}`, "data-id": node.id, "aria-label": node.title };
+    const holder = node.href ? svgEl("a", { ...attrs, href: node.href }, parent) : svgEl("g", { ...attrs, role: "img" }, parent);
+    svgEl("title", {}, holder).textContent = node.title;
+    const x = box.x - box.width / 2, y = box.y - box.height / 2;
+    svgEl("rect", { x, y, width: box.width, height: box.height, rx: 4 }, holder);
+    node.lines.forEach((line, i) => {
+      svgEl("text", { x: x + 9, y: y + 20 + 17 * i, class: i ? "sub" : "main" }, holder).textContent = line;
+    });
+  }
+
+  function drawEdge(parent, g, ref, index) {
+    const { edge } = g.edge(ref), points = g.edge(ref).points;
+    const d = points.map((p, i) => `${i ? "L" : "M"}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(" ");
+    const path = svgEl("path", { d, class: `edge edge-${edge.kind}${edge.critical ? " critical" : ""}`,
+      "marker-end": `url(#arrow${edge.critical ? "-critical" : ""}-${index})` }, parent);
+    svgEl("title", {}, path).textContent = `${edge.kind}: ${edge.source} → ${edge.target}`;
+  }
+
+  function drawGraph(figure, index) {
+    const script = figure.querySelector("script.graph-data"), host = figure.querySelector(".graph-host");
+    if (!script || !host) return;
+    const data = JSON.parse(script.textContent);
+    const g = layoutGraph(data);
+    const width = Math.ceil(g.graph().width), height = Math.ceil(g.graph().height);
+    const svg = svgEl("svg", { class: "workflow-graph", width, height, viewBox: `0 0 ${width} ${height}`, role: "group",
+      "aria-label": `workflow graph: ${data.nodes.length} nodes, ${data.edges.length} edges` });
+    const defs = svgEl("defs", {}, svg);
+    [["", "#5b6473"], ["-critical", "#c2410c"]].forEach(([suffix, colour]) => {
+      const marker = svgEl("marker", { id: `arrow${suffix}-${index}`, viewBox: "0 0 10 10", refX: 10, refY: 5,
+        markerWidth: 9, markerHeight: 9, markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" }, defs);
+      svgEl("path", { d: "M0,0 L10,5 L0,10 z", fill: colour }, marker);
+    });
+    const edges = svgEl("g", { class: "edges" }, svg), nodes = svgEl("g", { class: "nodes" }, svg);
+    g.edges().forEach((ref) => drawEdge(edges, g, ref, index));
+    g.nodes().forEach((id) => drawNode(nodes, g.node(id)));
+    host.replaceChildren(svg);
+    figure.dataset.drawn = "yes";
+  }
+
+  // Copy buttons: the text of the block a button names goes to the clipboard, and the
+  // button's note says so (or why not) for a few seconds.
+  async function copyBlock(button) {
+    const block = document.getElementById(button.dataset.copyFor);
+    const note = button.parentElement.querySelector(".copied");
+    try {
+      await navigator.clipboard.writeText(block.textContent);
+      note.textContent = "copied";
+    } catch (error) {
+      note.textContent = `could not copy: ${error.message}`;
+    }
+    setTimeout(() => { note.textContent = ""; }, 4000);
+  }
+
   function start() {
     drawCharts(document);
     if (document.querySelector("figure[data-chart][data-refresh]")) setInterval(() => drawCharts(document), 30000);
@@ -120,13 +199,18 @@ const Ledger = (() => {
     const live = document.getElementById("live-toggle");
     if (live) liveTable(live);
     document.addEventListener("keydown", tableKeys);
+    document.querySelectorAll("figure[data-workflow-graph]").forEach((figure, i) => drawGraph(figure, i));
+    document.addEventListener("click", (event) => {
+      const copy = event.target.closest("button.copy");
+      if (copy) copyBlock(copy);
+    });
     document.addEventListener("click", (event) => {  // a click on a row, not on its link, opens it too
       const row = event.target.closest("tr[data-href]");
       if (row && !event.target.closest("a, button, input, select")) window.location.href = row.dataset.href;
     });
   }
 
-  return { drawCharts, start };
+  return { drawCharts, drawGraph, start };
 })();
 
 document.addEventListener("DOMContentLoaded", () => Ledger.start());
