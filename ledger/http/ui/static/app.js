@@ -54,8 +54,10 @@ const Ledger = (() => {
 
   // Live table: each event from the log (/events/stream) schedules a refresh of the first
   // page; the projector applies an event a moment after it is appended, so the refresh
-  // waits a little and runs again once more. Paused, or on a later page: no refresh, the
+  // runs soon and twice more. Paused, or on a later page: no refresh, the
   // count of events that arrived is shown instead.
+  const REFRESH_AFTER_MS = [300, 1500, 5000];
+
   function liveTable(button) {
     const target = () => document.getElementById(button.dataset.liveFor);
     const state = document.getElementById("live-state");
@@ -65,9 +67,9 @@ const Ledger = (() => {
       if (!rows) return;
       htmx.ajax("GET", `/ui/tasks/rows?${rows.dataset.query}`, { target: "#rows", swap: "outerHTML" });
     };
-    const schedule = () => {
-      if (timers.length) return;
-      timers = [setTimeout(refresh, 400), setTimeout(() => { refresh(); timers = []; }, 2000)];
+    const schedule = () => {  // after the latest event: soon, then twice more for a lagging projector
+      timers.forEach(clearTimeout);
+      timers = REFRESH_AFTER_MS.map((ms) => setTimeout(refresh, ms));
     };
     const source = new EventSource("/events/stream");
     const arrived = () => {
@@ -86,7 +88,7 @@ const Ledger = (() => {
       button.setAttribute("aria-pressed", String(paused));
       button.textContent = paused ? "Resume live updates" : "Pause live updates";
       state.textContent = paused ? "paused" : "live";
-      if (!paused && missed) { missed = 0; refresh(); }
+      if (!paused && missed) { missed = 0; schedule(); }
     });
     window.addEventListener("pagehide", () => source.close());
   }
