@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Final
 
 __all__ = [
+    "IN_FLIGHT_STATES",
     "PRECEDENCE",
     "READY_STATES",
     "STATUS_ALIASES",
@@ -94,6 +95,12 @@ READY_STATES: Final[frozenset[TaskStatus]] = frozenset(
 """Finished: nothing more will happen to the task (a retry ends an attempt, not the task)."""
 
 UNREADY_STATES: Final[frozenset[TaskStatus]] = frozenset(TaskStatus) - READY_STATES
+
+IN_FLIGHT_STATES: Final[frozenset[TaskStatus]] = frozenset(
+    {TaskStatus.RECEIVED, TaskStatus.STARTED, TaskStatus.RETRY}
+)
+"""Running, as time travel shows it: a worker took the task and it has not finished (a retry
+waits for its next attempt); a PENDING task was sent but never picked up."""
 
 _BY_NAME: Final[Mapping[str, TaskStatus]] = MappingProxyType(
     {**{status.value: status for status in TaskStatus}, **STATUS_ALIASES}

@@ -176,7 +176,7 @@ class PostgresDatabase(Database):
         sorted further (~1 µs an event by then, on two cores)."""
         e = task_event.c
         return (
-            select(e.status).ext(postgresql.distinct_on(e.task_id))
+            select(e.task_id, e.status).ext(postgresql.distinct_on(e.task_id))
             .where(e.occurred_at <= at, e.status.is_not(None))
             .order_by(e.task_id.desc(), e.attempt.desc(), precedence(e.status).desc(), e.occurred_at.desc(),
                       e.event_id.desc())

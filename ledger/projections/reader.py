@@ -33,7 +33,7 @@ from sqlalchemy import (
 from ledger.domain.fold import TaskState
 from ledger.domain.periodic import PeriodicState
 from ledger.domain.series import Axis, SeriesFilter
-from ledger.domain.statuses import READY_STATES, TaskStatus
+from ledger.domain.statuses import IN_FLIGHT_STATES, READY_STATES, TaskStatus
 from ledger.domain.workflow import WorkflowNode
 from ledger.projections.failure_sql import counts_query, examples_query, trend_query
 from ledger.projections.failure_types import Buckets, FailureFilter, GroupCounts, GroupDetail
@@ -43,7 +43,7 @@ from ledger.projections.series_sql import counts_query as series_counts_query
 from ledger.projections.series_sql import runtimes_query, waits_query
 from ledger.projections.sql import HISTORY_COLUMNS, NODE_COLUMNS, PERIODIC_COLUMNS, TASK_COLUMNS, Database, history_row
 from ledger.projections.sqltypes import UtcTimestamp
-from ledger.projections.store import Cursor, HistoryRow, RunOutcome, SeriesRows, TaskFilter, ViewReader
+from ledger.projections.store import Cursor, HistoryRow, InFlight, RunOutcome, SeriesRows, TaskFilter, ViewReader
 
 __all__ = ["SqlViewReader", "offsets_query", "task_filter", "workflow_query"]
 
@@ -237,3 +237,17 @@ class SqlViewReader(ViewReader):
         query = select(top.c.status, func.count()).group_by(top.c.status)
         with self.database.reading() as conn, self.database.index_lookups(conn):
             return {TaskStatus(status): n for status, n in conn.execute(query)}
+
+    def _in_flight_as_of(self, at: datetime, limit: int) -> InFlight:
+        top = self.database.top_statuses_as_of(literal(at, UtcTimestamp)).subquery("top")
+        t = task_meta.c
+        query = (
+            select(top.c.task_id, t.name, top.c.status, func.count().over().label("total"))
+            .select_from(top.outerjoin(task_meta, t.task_id == top.c.task_id))
+            .where(top.c.status.in_(sorted(s.value for s in IN_FLIGHT_STATES)))
+            .order_by(top.c.task_id).limit(limit)
+        )  # fmt: skip
+        with self.database.reading() as conn, self.database.index_lookups(conn):
+            rows = conn.execute(query).all()
+        tasks = [(task_id, name, TaskStatus(status)) for task_id, name, status, _ in rows]
+        return InFlight(tasks, rows[0].total if rows else 0)

@@ -188,16 +188,16 @@ class Database(ABC):
 
     def top_statuses_as_of(self, at: ColumnElement[Any]) -> Select[Any]:
         """Per task, the status of its top-ranked event among those that occurred by ``at``
-        (one column, ``status``): ``ROW_NUMBER()`` over each task's events in rank order."""
+        (columns ``task_id``, ``status``): ``ROW_NUMBER()`` over each task's events in rank order."""
         e = task_event.c
         ranked = (
-            select(e.status, func.row_number().over(partition_by=e.task_id, order_by=(
+            select(e.task_id, e.status, func.row_number().over(partition_by=e.task_id, order_by=(
                 e.attempt.desc(), precedence(e.status).desc(), e.occurred_at.desc(), e.event_id.desc()
             )).label("top"))
             .where(e.occurred_at <= at, e.status.is_not(None))
             .subquery("ranked")
         )  # fmt: skip
-        return select(ranked.c.status).where(ranked.c.top == 1)
+        return select(ranked.c.task_id, ranked.c.status).where(ranked.c.top == 1)
 
     @contextmanager
     def index_lookups(self, conn: Connection) -> Iterator[None]:

@@ -139,6 +139,16 @@ class RunOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class InFlight:
+    """Tasks in flight at an instant (``ViewReader.in_flight_as_of``): the first few, and
+    how many there were in all."""
+
+    tasks: list[tuple[str, str | None, TaskStatus]]
+    """(task id, name, status then), by task id."""
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
 class SeriesRows:
     """(bucket, status, count) rows, and (bucket, p50, p95, p99) of runtimes and queue waits."""
 
@@ -298,6 +308,13 @@ class ViewReader(StoredOffsets):
         no event by then are not counted; statuses no task had are absent."""
         return self._status_counts_as_of(require_aware(at, "at"))
 
+    def in_flight_as_of(self, at: datetime, *, limit: int) -> InFlight:
+        """The tasks whose status at ``at`` (the rule of ``status_counts_as_of``) was one of
+        ``IN_FLIGHT_STATES``: the first ``limit`` by task id, and their total."""
+        if limit < 1:
+            raise ValueError(f"limit: must be at least 1, got {limit}")
+        return self._in_flight_as_of(require_aware(at, "at"), limit)
+
     @abstractmethod
     def _workflow_nodes(self, task_id: str) -> list[WorkflowNode]:
         """``workflow``'s tasks as nodes, computed in the database with ONE query (the
@@ -311,3 +328,7 @@ class ViewReader(StoredOffsets):
     def _status_counts_as_of(self, at: datetime) -> dict[TaskStatus, int]:
         """``status_counts_as_of`` computed in the database with ONE query (a million
         events must not cross the wire)."""
+
+    @abstractmethod
+    def _in_flight_as_of(self, at: datetime, limit: int) -> InFlight:
+        """``in_flight_as_of`` with checked arguments: ONE query."""

@@ -28,6 +28,7 @@ from ledger.domain.events import (
     TaskFailed,
     TaskPending,
     TaskReceived,
+    TaskRetried,
     TaskStarted,
     TaskSucceeded,
 )
@@ -41,7 +42,7 @@ from ledger.projections.queries import TaskQueries
 from ledger.projections.rows import BatchPlanner, Decoded, history_events, history_row
 from ledger.projections.schema import SEARCH_TABLES, metadata, series_counts
 from ledger.projections.series_rollup import counts_by_minute
-from ledger.projections.store import Changes, Cursor, StaleOffsets, TaskFilter, ViewReader, ViewWriter
+from ledger.projections.store import Changes, Cursor, InFlight, StaleOffsets, TaskFilter, ViewReader, ViewWriter
 from ledger.projections.writer import SqlViewWriter
 from tests.contract.legacy_views import first_batch, legacy_rows, legacy_sql, second_batch
 
@@ -427,6 +428,39 @@ class ViewReaderContract(ViewsContract):
     def test_finished_before(self, store: ViewWriter, reader: ViewReader) -> None:
         store.write(changes_for(lifecycle("old", at=T0) + lifecycle("new", at=T0 + timedelta(days=1))))
         assert reader.finished_before(T0 + timedelta(hours=1), limit=10) == ["old"]
+
+    def test_in_flight_as_of_lists_the_tasks_unfinished_at_the_instant(self, store: ViewWriter,
+                                                                         reader: ViewReader) -> None:  # fmt: skip
+        at = T0 + timedelta(seconds=10)
+
+        def s(seconds: float) -> datetime:
+            return T0 + timedelta(seconds=seconds)
+
+        late = TaskReceived(task_id="b-late", occurred_at=s(3))  # a skewed clock, after its DONE: DONE outranks it
+        events: list[TaskEvent] = [
+            *lifecycle("a-done-before", at=s(0)),  # finished at 2 s
+            *lifecycle("c-spans", at=s(9)),  # started at 10 s (at the instant), finished at 11 s
+            *lifecycle("b-late", at=s(0)), late,
+            TaskReceived(task_id="d-received", task_name="app.mul", occurred_at=s(3)),
+            TaskStarted(task_id="e-retrying", occurred_at=s(4)), TaskRetried(task_id="e-retrying", occurred_at=s(5)),
+            TaskPending(task_id="f-pending", occurred_at=s(6)),
+            *lifecycle("g-after", at=s(10.5)),
+        ]  # fmt: skip
+        project(store, events)
+        found = reader.in_flight_as_of(at, limit=100)
+        assert found.tasks == [("c-spans", "app.add", TaskStatus.STARTED),
+                               ("d-received", "app.mul", TaskStatus.RECEIVED),
+                               ("e-retrying", None, TaskStatus.RETRY)]  # fmt: skip
+        assert found.total == 3
+        counts = reader.status_counts_as_of(at)
+        assert found.total == sum(counts.get(x, 0) for x in (TaskStatus.RECEIVED, TaskStatus.STARTED, TaskStatus.RETRY))
+        first = reader.in_flight_as_of(at, limit=2)
+        assert [t[0] for t in first.tasks] == ["c-spans", "d-received"] and first.total == 3
+        assert reader.in_flight_as_of(s(20), limit=10).tasks == [("d-received", "app.mul", TaskStatus.RECEIVED),
+                                                                 ("e-retrying", None, TaskStatus.RETRY)]  # fmt: skip
+        assert reader.in_flight_as_of(s(-1), limit=10) == InFlight([], 0)
+        with pytest.raises(ValueError, match=r"^at: must be timezone-aware"):
+            reader.in_flight_as_of(datetime(2026, 1, 2), limit=10)
 
     def test_periodic_rows_and_their_runs(self, store: ViewWriter, reader: ViewReader) -> None:
         reg = PeriodicTaskRegistered(name="nightly", task="app.report", interval_seconds=60, occurred_at=T0)

@@ -18,14 +18,15 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger.http.ui import login, overview, task, tasks, workflows
+from ledger.http.ui import failures, login, overview, periodic, task, tasks, time_travel, workflows
 from ledger.http.ui.errors import http_error, invalid_input
 from ledger.http.ui.forms import FormQuery
 from ledger.http.ui.site import STATIC, LoginRequired, login_redirect, page_guard
 
 __all__ = ["mount"]
 
-PAGES = (overview.router, tasks.router, task.router, workflows.router)  # /tasks/rows before /tasks/{task_id}
+PAGES = (overview.router, tasks.router, task.router,  # /tasks/rows before /tasks/{task_id}
+         workflows.router, failures.router, periodic.router, time_travel.router)  # fmt: skip
 
 
 def mount(app: FastAPI, token: str | None) -> None:
