@@ -63,6 +63,11 @@ class Watched:
         if response.status >= 400 and response.status not in self.expected_statuses:
             self.problems.append(f"HTTP {response.status}: {response.request.method} {response.url}")
 
+    def assert_fits_its_width(self) -> None:
+        """No sideways scrolling of the page itself (wide tables scroll inside their box)."""
+        width = self.page.viewport_size["width"] if self.page.viewport_size else 0
+        assert self.page.evaluate("document.documentElement.scrollWidth") <= width, "the page scrolls sideways"
+
     def screenshot(self, name: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{name}.png"

@@ -91,7 +91,7 @@ def test_the_failures_page_at_a_phone_width_and_its_bad_input(fleet: Settings, p
     expect(rows.first.locator("td.count")).to_be_visible()
     expect(rows.first.locator("svg.sparkline")).to_be_visible()
     expect(rows.first.locator(".status")).to_be_in_viewport()
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling of the page
+    watched.assert_fits_its_width()
     watched.screenshot("failures-phone")
     watched.expected_statuses.update({404, 422})
     page.goto(f"{base}/ui/failures?window=2h")

@@ -106,7 +106,7 @@ def test_the_table_works_from_the_keyboard_and_at_a_phone_width(embedded: Settin
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(rf"/ui/tasks/{second}$"))
     page.go_back()
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1, "the page scrolls sideways on a phone"
+    watched.assert_fits_its_width()
     watched.screenshot("tasks-phone")
 
 
