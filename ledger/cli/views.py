@@ -14,11 +14,15 @@ from ledger.cli.search import KWARG_HELP, SEARCH_HELP, search_fields
 from ledger.domain.series import bucket_width
 from ledger.domain.statuses import every_status, parse_status
 from ledger.projections.history import as_of, stuck_tasks
-from ledger.projections.store import TaskFilter
+from ledger.projections.store import DEFAULT_ORDER, TaskFilter, TaskOrder
 from ledger.projections.timeline import build_timeline
 from ledger.settings import Settings
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="JSON output for scripts")]
+SORT_HELP = (
+    "-first_seen (newest first by first appearance), first_seen (oldest first), -changed / changed "
+    "(by when the status last changed); write --sort=-changed"
+)
 
 
 @app.command()
@@ -66,11 +70,13 @@ def tasks(
     runtime_below: Annotated[float | None, typer.Option(help="runtime shorter than these seconds")] = None,
     retried: Annotated[bool, typer.Option("--retried", help="only tasks that retried at least once")] = False,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    sort: Annotated[str, typer.Option(help=SORT_HELP)] = DEFAULT_ORDER.value,
     as_json: JsonFlag = False,
 ) -> None:
-    """List tasks, newest first (by when the ledger first saw them); filter and search them."""
+    """List tasks, newest first by when the ledger first saw them (or --sort); filter and search them."""
 
     def go() -> None:
+        order = TaskOrder.parse(sort, "--sort")
         where = TaskFilter(
             statuses=tuple(parse_status(s) for s in status or ()),
             name=parse_identifier(name, "--name"),
@@ -83,7 +89,7 @@ def tasks(
             retried=retried,
             **search_fields(search, kwarg, runtime_above, runtime_below),
         )
-        page = build_queries(settings()).list_tasks(where, limit=limit)
+        page = build_queries(settings()).list_tasks(where, limit=limit, order=order)
         if as_json:
             typer.echo(render.as_json(page.items))
         else:

@@ -55,7 +55,7 @@ def _in_utc(value: datetime) -> datetime:
 
 def _cursor(value: str) -> str:
     cursor = decode_cursor(no_nul(value))
-    _in_utc(cursor.first_seen)
+    _in_utc(cursor.at)
     no_nul(cursor.task_id)
     return value
 

@@ -9,6 +9,7 @@ FastAPI runs them in its thread pool, and each borrows its own database connecti
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -19,16 +20,17 @@ from ledger import bootstrap
 from ledger.consumers.lag import projector_lag
 from ledger.domain.fold import TaskState
 from ledger.http.metrics import exposition
-from ledger.http.params import Cursor, Instant, Status, Text
+from ledger.http.params import Cursor, Instant, Status, Text, invalid
 from ledger.http.resources import Backends, BackendsDep
 from ledger.http.schemas import ComponentOut, ErrorOut, HealthOut, PageOut, PeriodicOut, StatsOut, TaskOut, TimelineOut
 from ledger.http.search import SearchDep
 from ledger.projections.history import as_of as task_as_of
-from ledger.projections.store import TaskFilter
+from ledger.projections.queries import decode_cursor
+from ledger.projections.store import DEFAULT_ORDER, TaskFilter, TaskOrder
 from ledger.projections.timeline import build_timeline
 from ledger.settings import Settings
 
-__all__ = ["PageCursor", "TaskFilterDep", "check_health", "health_router", "router", "task_filter"]
+__all__ = ["PagePosition", "PagePositionDep", "TaskFilterDep", "check_health", "health_router", "router", "task_filter"]
 
 router = APIRouter()
 health_router = APIRouter(tags=["operations"])
@@ -77,24 +79,55 @@ def task_filter(
 
 
 TaskFilterDep = Annotated[TaskFilter, Depends(task_filter)]
-PageCursor = Annotated[Cursor | None, Query(description="next_cursor of the previous page")]
+_SORT: Final = (
+    "the order: -first_seen (newest first by first appearance; the default), first_seen (oldest first), "
+    "-changed / changed (by date_done, when the status last changed: newest / oldest first); "
+    "ties by task id. A task that changes during a walk in a changed order moves to its new place"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PagePosition:
+    """Where a page of a listing starts: its order, and the cursor of the page before (None:
+    the first page). A cursor only continues the order it was issued for."""
+
+    order: TaskOrder
+    cursor: str | None
+
+
+def page_position(
+    cursor: Annotated[Cursor | None, Query(description="next_cursor of the previous page, with the same sort")] = None,
+    sort: Annotated[TaskOrder, Query(description=_SORT)] = DEFAULT_ORDER,
+) -> PagePosition:
+    """The shared ``sort`` and ``cursor`` parameters of a listing (JSON API and dashboard)."""
+    if cursor is not None:
+        try:
+            decode_cursor(cursor, sort)
+        except ValueError as exc:
+            raise invalid(("query", "cursor"), str(exc), cursor) from None
+    return PagePosition(sort, cursor)
+
+
+PagePositionDep = Annotated[PagePosition, Depends(page_position)]
 
 
 @router.get("/tasks", tags=["tasks"], responses=_UNAVAILABLE)
 def list_tasks(
     backends: BackendsDep,
     where: TaskFilterDep,
-    cursor: PageCursor = None,
+    position: PagePositionDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> PageOut:
-    """Tasks, newest first by first appearance (``first_seen``), in keyset pages: following
-    ``next_cursor`` returns every task that existed when the walk began exactly once,
-    whatever changes meanwhile (with filters: every such task still matching when reached);
-    tasks created during the walk may or may not appear. ``since``/``until`` bound
-    ``date_done``, when the status last changed. Search: ``q`` (free text), and
-    ``kwarg.<key>=<value>`` (repeatable; e.g. ``kwarg.user_id=42``) beside the filters below."""
+    """Tasks in ``sort`` order (default: newest first by first appearance, ``first_seen``), in
+    keyset pages: following ``next_cursor`` (with the same ``sort``) returns every task that
+    existed when the walk began exactly once, whatever changes meanwhile (with filters: every
+    such task still matching when reached); tasks created during the walk may or may not
+    appear. In the ``changed`` orders a task that changes during the walk moves with its
+    ``date_done``. ``since``/``until`` bound ``date_done``, when the status last changed.
+    Search: ``q`` (free text), and ``kwarg.<key>=<value>`` (repeatable; e.g.
+    ``kwarg.user_id=42``) beside the filters below."""
     with backends.queries() as queries:
-        page = queries.list_tasks(where, cursor=cursor, limit=limit)
+        page = queries.list_tasks(where, cursor=position.cursor, limit=limit, order=position.order)
     return PageOut(items=[TaskOut.from_state(s) for s in page.items], next_cursor=page.next_cursor)
 
 

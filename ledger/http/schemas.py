@@ -95,9 +95,10 @@ class TaskOut(_Out):
 
 
 class PageOut(_Out):
-    """A keyset page, newest ``first_seen`` first; pass ``next_cursor`` back as ``cursor``.
-    Following the cursors returns every task that existed when the walk began exactly once,
-    whatever changes meanwhile."""
+    """A keyset page in the order asked for (``sort``); pass ``next_cursor`` back as ``cursor``
+    with the same ``sort``. Following the cursors returns every task that existed when the
+    walk began exactly once, whatever changes meanwhile (in a ``changed`` order, a task that
+    changes moves)."""
 
     items: list[TaskOut]
     next_cursor: str | None

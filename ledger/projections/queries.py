@@ -20,7 +20,7 @@ from pydantic import JsonValue
 from ledger.domain.fold import TaskState
 from ledger.domain.periodic import PeriodicState, is_due, next_run_at
 from ledger.domain.statuses import TaskStatus, every_status
-from ledger.projections.store import Cursor, RunOutcome, TaskFilter, ViewReader
+from ledger.projections.store import DEFAULT_ORDER, Cursor, RunOutcome, TaskFilter, TaskOrder, ViewReader
 
 ALL_TASKS = TaskFilter()
 
@@ -62,36 +62,50 @@ class PeriodicTaskMeta:
     due: bool
 
 
-CURSOR_VERSION: Final = "2"
-"""Bumped whenever the order a cursor positions in changes. Version 2: (first_seen,
-task_id). Version 1 cursors (no version field; ``date_done|task_id``) are refused."""
+CURSOR_VERSION: Final = "3"
+"""Bumped whenever what a cursor holds changes. Version 3: order|key|task_id, the key being
+the order's instant (``TaskOrder.key_of``). Version 2 (first_seen|task_id) is a cursor of
+the default order and still read; version 1 (no version field; ``date_done|task_id``, in
+another order) is refused."""
+_DEFAULT_ORDER_VERSION: Final = "2"
 
 
-def encode_cursor(state: TaskState) -> str:
-    raw = f"{CURSOR_VERSION}|{state.first_seen.astimezone(UTC).isoformat()}|{state.task_id}"
+def encode_cursor(state: TaskState, order: TaskOrder = DEFAULT_ORDER) -> str:
+    raw = f"{CURSOR_VERSION}|{order.value}|{order.key_of(state).astimezone(UTC).isoformat()}|{state.task_id}"
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
-def decode_cursor(cursor: str) -> Cursor:
+def decode_cursor(cursor: str, order: TaskOrder | None = None) -> Cursor:
     """Raises ValueError naming the parameter when the cursor is not one this version of
-    the ledger issued (a cursor from before an upgrade says so: start the walk again)."""
+    the ledger issued (a cursor from before an upgrade says so: start the walk again), or,
+    given ``order``, when it was issued for another order."""
     not_ours = ValueError(f"cursor: not a cursor this ledger issued ({cursor!r})")
     try:
         version, _, rest = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
     except (ValueError, UnicodeDecodeError) as exc:
         raise not_ours from exc
-    if version != CURSOR_VERSION:
-        if _instant(version) is not None:
-            raise ValueError(
-                "cursor: issued by an older version of the ledger, whose pages were in another order; "
-                "start the walk again without a cursor"
-            )
+    if version == CURSOR_VERSION:
+        named, _, rest = rest.partition("|")
+        try:
+            issued = TaskOrder(named)
+        except ValueError:
+            raise not_ours from None
+    elif version == _DEFAULT_ORDER_VERSION:
+        issued = DEFAULT_ORDER
+    elif _instant(version) is not None:
+        raise ValueError(
+            "cursor: issued by an older version of the ledger, whose pages were in another order; "
+            "start the walk again without a cursor"
+        )
+    else:
         raise not_ours
     when, separator, task_id = rest.partition("|")
-    first_seen = _instant(when)
-    if not separator or first_seen is None or first_seen.tzinfo is None:
+    at = _instant(when)
+    if not separator or at is None or at.tzinfo is None:
         raise not_ours
-    return Cursor(first_seen, task_id)
+    if order is not None and issued is not order:
+        raise ValueError(f"cursor: issued for sort={issued.value}, not sort={order.value}; start the walk again")
+    return Cursor(at, task_id, issued)
 
 
 def _instant(text: str) -> datetime | None:
@@ -159,19 +173,21 @@ class TaskQueries:
         """True once the task executed successfully (the seed's DONE)."""
         return self.get_task(task_id).status is TaskStatus.DONE
 
-    def list_tasks(self, where: TaskFilter = ALL_TASKS, *, cursor: str | None = None, limit: int = 50) -> Page:
-        """One page of the tasks matching ``where``, newest first by first appearance
-        (``first_seen``, the time of the task's first event in the log); pass ``next_cursor``
-        back as ``cursor`` for the next page. A walk over all pages returns every task that
-        existed when it began exactly once, whatever changes meanwhile (with a filter: each
-        such task that still matches when the walk reaches it; an expired task is gone);
-        tasks created during the walk may or may not appear."""
+    def list_tasks(self, where: TaskFilter = ALL_TASKS, *, cursor: str | None = None, limit: int = 50,
+                   order: TaskOrder = DEFAULT_ORDER) -> Page:  # fmt: skip
+        """One page of the tasks matching ``where`` in ``order`` (default: newest first by first
+        appearance, ``first_seen``, the time of the task's first event in the log); pass
+        ``next_cursor`` back as ``cursor``, with the same order, for the next page. A walk over
+        all pages returns every task that existed when it began exactly once, whatever changes
+        meanwhile (with a filter: each such task that still matches when the walk reaches it;
+        an expired task is gone); tasks created during the walk may or may not appear. In the
+        ``changed`` orders a task that changes during the walk moves (``TaskOrder``)."""
         if not 1 <= limit <= 1000:
             raise ValueError(f"limit: must be between 1 and 1000, got {limit}")
-        after = decode_cursor(cursor) if cursor else None
-        rows = self.store.list_tasks(where, after=after, limit=limit + 1)
+        after = decode_cursor(cursor, order) if cursor else None
+        rows = self.store.list_tasks(where, after=after, limit=limit + 1, order=order)
         items = rows[:limit]
-        return Page(items, encode_cursor(items[-1]) if len(rows) > limit else None)
+        return Page(items, encode_cursor(items[-1], order) if len(rows) > limit else None)
 
     def status_counts(self) -> dict[TaskStatus, int]:
         return every_status(self.store.status_counts())

@@ -38,12 +38,22 @@ from ledger.domain.workflow import WorkflowNode
 from ledger.projections.failure_sql import counts_query, examples_query, trend_query
 from ledger.projections.failure_types import Buckets, FailureFilter, GroupCounts, GroupDetail
 from ledger.projections.schema import DESCENDANT, periodic_task_event, projection_offsets, task_event, task_meta
-from ledger.projections.search_sql import search_pages
+from ledger.projections.search_sql import ordered, search_pages
 from ledger.projections.series_sql import counts_query as series_counts_query
 from ledger.projections.series_sql import runtimes_query, waits_query
 from ledger.projections.sql import HISTORY_COLUMNS, NODE_COLUMNS, PERIODIC_COLUMNS, TASK_COLUMNS, Database, history_row
 from ledger.projections.sqltypes import UtcTimestamp
-from ledger.projections.store import Cursor, HistoryRow, InFlight, RunOutcome, SeriesRows, TaskFilter, ViewReader
+from ledger.projections.store import (
+    DEFAULT_ORDER,
+    Cursor,
+    HistoryRow,
+    InFlight,
+    RunOutcome,
+    SeriesRows,
+    TaskFilter,
+    TaskOrder,
+    ViewReader,
+)
 
 __all__ = ["SqlViewReader", "offsets_query", "task_filter", "workflow_query"]
 
@@ -147,19 +157,23 @@ class SqlViewReader(ViewReader):
         rows = self._rows(_TASK_BY_ID, {"task_id": task_id})
         return TaskState(*rows[0]) if rows else None
 
-    def list_tasks(self, where: TaskFilter, *, after: Cursor | None, limit: int) -> list[TaskState]:
+    def list_tasks(self, where: TaskFilter, *, after: Cursor | None, limit: int,
+                   order: TaskOrder = DEFAULT_ORDER) -> list[TaskState]:  # fmt: skip
+        if after is not None and after.order is not order:
+            raise ValueError(f"cursor: issued for sort={after.order.value}, not sort={order.value}")
         t = task_meta.c
+        key = t[order.key]
         clauses = task_filter(where, self.database)
         if after is not None:
-            clauses.append(tuple_(t.first_seen, t.task_id) < tuple_(literal(after.first_seen, UtcTimestamp),
-                                                                   literal(after.task_id)))  # fmt: skip
+            position = tuple_(literal(after.at, UtcTimestamp), literal(after.task_id))
+            clauses.append(tuple_(key, t.task_id) < position if order.descending else tuple_(key, t.task_id) > position)
         if where.terms:
-            for query in search_pages(self.database, where.terms, clauses, limit):
+            for query in search_pages(self.database, where.terms, clauses, limit, order):
                 rows = self._rows(query)
                 if len(rows) >= limit:
                     break
             return [TaskState(*row) for row in rows]
-        query = select(*TASK_COLUMNS).where(*clauses).order_by(t.first_seen.desc(), t.task_id.desc()).limit(limit)
+        query = select(*TASK_COLUMNS).where(*clauses).order_by(*ordered(task_meta, order)).limit(limit)
         return [TaskState(*row) for row in self._rows(query)]
 
     def slowest_tasks(self, limit: int) -> list[TaskState]:

@@ -60,8 +60,12 @@ task_meta = Table(
     Column("search_text", Text),
 )
 # since/until, expiry and the stuck-task prefilter select on date_done; pages are keyset
-# walks on (first_seen, task_id), after an optional status, name or worker equality
+# walks (``TaskOrder``, either direction: a btree serves both) on (first_seen, task_id),
+# after an optional status, name, worker or queue equality, or on (date_done, task_id),
+# after an optional status equality (0010); a name, worker or queue with the ``changed``
+# order walks task_meta_done_idx and filters (it reads until a page is full)
 Index("task_meta_done_idx", task_meta.c.date_done.desc(), task_meta.c.task_id.desc())
+Index("task_meta_status_done_idx", task_meta.c.status, task_meta.c.date_done.desc(), task_meta.c.task_id.desc())
 Index("task_meta_first_seen_idx", task_meta.c.first_seen.desc(), task_meta.c.task_id.desc())
 for _column in ("status", "name", "worker", "queue"):
     Index(f"task_meta_{_column}_first_seen_idx", task_meta.c[_column], task_meta.c.first_seen.desc(),

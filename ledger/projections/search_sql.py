@@ -20,36 +20,44 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, FromClause, Select, UnaryExpression, select
 
 from ledger.projections.schema import task_meta
 from ledger.projections.sql import TASK_COLUMNS, Database
+from ledger.projections.store import TaskOrder
 
-__all__ = ["PROBE_ROWS", "search_pages"]
+__all__ = ["PROBE_ROWS", "ordered", "search_pages"]
 
 PROBE_ROWS: Final = 5000
 """Rows the probe reads at most: a few milliseconds; a search matching 1 % of tasks fills a page there."""
 
 
+def ordered(table: FromClause, order: TaskOrder) -> tuple[UnaryExpression[Any], ...]:
+    """The ORDER BY of a listing in ``order`` over ``table`` (``task_meta`` or a subquery of
+    it): its key, then the task id, in one direction, as the indexes hold them."""
+    key, task_id = table.c[order.key], table.c.task_id
+    return (key.desc(), task_id.desc()) if order.descending else (key.asc(), task_id.asc())
+
+
 def search_pages(database: Database, terms: Sequence[str], clauses: Sequence[ColumnElement[bool]],
-                 limit: int) -> list[Select[Any]]:  # fmt: skip
-    """The probe, then the whole query: run them in order until one returns ``limit`` rows
-    (the last one's answer stands however many it returns)."""
+                 limit: int, order: TaskOrder) -> list[Select[Any]]:  # fmt: skip
+    """The probe, then the whole query, in ``order``: run them in order until one returns
+    ``limit`` rows (the last one's answer stands however many it returns)."""
     t = task_meta.c
     walk = (
         select(*TASK_COLUMNS, t.search_text).where(*clauses)
-        .order_by(t.first_seen.desc(), t.task_id.desc()).limit(max(PROBE_ROWS, limit)).subquery("walk")
+        .order_by(*ordered(task_meta, order)).limit(max(PROBE_ROWS, limit)).subquery("walk")
     )  # fmt: skip
     probe = (
         select(*(walk.c[column.name] for column in TASK_COLUMNS))
         .where(*(database.contains(walk.c.search_text, term) for term in terms))
-        .order_by(walk.c.first_seen.desc(), walk.c.task_id.desc()).limit(limit)
+        .order_by(*ordered(walk, order)).limit(limit)
     )  # fmt: skip
     candidates = database.text_candidates(terms)
     whole = (
         select(*TASK_COLUMNS)
         .where(*clauses, *([candidates] if candidates is not None else []),
                *(database.contains(t.search_text, term) for term in terms))
-        .order_by(t.first_seen.desc(), t.task_id.desc()).limit(limit)
+        .order_by(*ordered(task_meta, order)).limit(limit)
     )  # fmt: skip
     return [probe, whole]

@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Self
 from uuid import UUID
 
@@ -119,13 +120,56 @@ class TaskFilter:
         return () if self.text is None else search_terms(self.text, "text")
 
 
+class TaskOrder(StrEnum):
+    """The orders a task listing comes in: the ones an index serves (``schema``), each by
+    one instant of the task, ties broken by task id in the same direction. The value is
+    what ``sort=`` / ``--sort`` take: the key, ``-`` first for newest first.
+
+    ``first_seen`` (when the ledger first saw the task) never changes, so a walk in it
+    returns every task exactly once. ``changed`` (``date_done``, when the status last
+    changed) moves when a task changes: a walk returns each task that does not change
+    during it exactly once; one that changes moves to its new place (newest first: ahead
+    of the walk, like a new task; oldest first: the walk may reach it again)."""
+
+    NEWEST = "-first_seen"
+    OLDEST = "first_seen"
+    CHANGED_NEWEST = "-changed"
+    CHANGED_OLDEST = "changed"
+
+    @property
+    def key(self) -> str:
+        """The ``task_meta`` column ordered by."""
+        return "date_done" if self.value.endswith("changed") else "first_seen"
+
+    @property
+    def descending(self) -> bool:
+        """Newest first: what a live view refreshes (new and changed tasks come on top)."""
+        return self.value.startswith("-")
+
+    def key_of(self, state: TaskState) -> datetime:
+        return state.date_done if self.key == "date_done" else state.first_seen
+
+    @classmethod
+    def parse(cls, text: str, field: str = "sort") -> TaskOrder:
+        """An order as a user types it; anything else raises ValueError naming ``field``."""
+        try:
+            return cls(text.strip())
+        except ValueError:
+            choices = ", ".join(order.value for order in cls)
+            raise ValueError(f"{field}: expected one of {choices}, got {text!r}") from None
+
+
+DEFAULT_ORDER = TaskOrder.NEWEST
+
+
 @dataclass(frozen=True, slots=True)
 class Cursor:
-    """Keyset position: rows strictly after (first_seen, task_id) in descending order.
-    Both are immutable for a task, so a task never moves across a cursor."""
+    """Keyset position in ``order``: rows strictly after (``at``, task_id), ``at`` being
+    the order's key (``TaskOrder.key_of``)."""
 
-    first_seen: datetime
+    at: datetime
     task_id: str
+    order: TaskOrder = DEFAULT_ORDER
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,10 +290,12 @@ class ViewReader(StoredOffsets):
         """The current row of one task; None for an id the views do not hold."""
 
     @abstractmethod
-    def list_tasks(self, where: TaskFilter, *, after: Cursor | None, limit: int) -> list[TaskState]:
-        """Rows matching ``where``, newest ``first_seen`` first (then ``task_id`` descending),
-        strictly after ``after``: a walk over pages returns each task at most once, and every
-        task present when it began and still matching when reached exactly once."""
+    def list_tasks(self, where: TaskFilter, *, after: Cursor | None, limit: int,
+                   order: TaskOrder = DEFAULT_ORDER) -> list[TaskState]:  # fmt: skip
+        """Rows matching ``where`` in ``order`` (ties by ``task_id`` in the same direction),
+        strictly after ``after`` (a cursor of that order): in the ``first_seen`` orders a walk
+        over pages returns each task at most once, and every task present when it began and
+        still matching when reached exactly once (the ``changed`` orders: ``TaskOrder``)."""
 
     @abstractmethod
     def slowest_tasks(self, limit: int) -> list[TaskState]:

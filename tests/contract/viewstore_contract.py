@@ -42,7 +42,16 @@ from ledger.projections.queries import TaskQueries
 from ledger.projections.rows import BatchPlanner, Decoded, history_events, history_row
 from ledger.projections.schema import SEARCH_TABLES, metadata, series_counts
 from ledger.projections.series_rollup import counts_by_minute
-from ledger.projections.store import Changes, Cursor, InFlight, StaleOffsets, TaskFilter, ViewReader, ViewWriter
+from ledger.projections.store import (
+    Changes,
+    Cursor,
+    InFlight,
+    StaleOffsets,
+    TaskFilter,
+    TaskOrder,
+    ViewReader,
+    ViewWriter,
+)
 from ledger.projections.writer import SqlViewWriter
 from tests.contract.legacy_views import first_batch, legacy_rows, legacy_sql, second_batch
 
@@ -420,6 +429,83 @@ class ViewReaderContract(ViewsContract):
         assert all(s.first_seen == T0 + timedelta(seconds=10 * i) for i, t in enumerate(initial)
                    for s in [reader.task_state(t)] if s is not None)  # fmt: skip
 
+    @pytest.mark.parametrize("order", list(TaskOrder), ids=lambda order: order.value)
+    def test_each_order_pages_without_gaps_or_repeats(self, store: ViewWriter, reader: ViewReader,
+                                                      order: TaskOrder) -> None:  # fmt: skip
+        """Every order, unfiltered and by status: a walk returns each task once, sorted by the
+        order's key, ties broken by task id in the same direction."""
+        events: list[TaskEvent] = []
+        for i in range(25):
+            task_id = f"t{i:02d}"
+            # ties on first_seen (pairs) and on date_done (triples), neither in the ids' order
+            at, done = T0 + timedelta(seconds=i // 2), T0 + timedelta(minutes=10 - i // 3)
+            finish = TaskFailed(task_id=task_id, exc_type="E", occurred_at=done) if i % 3 == 0 else \
+                TaskSucceeded(task_id=task_id, occurred_at=done)
+            events += [*lifecycle(task_id, status=TaskStatus.PENDING, at=at), finish]
+        store.write(changes_for(events))
+        queries = TaskQueries(reader)
+        for where, expected in ((TaskFilter(), 25), (TaskFilter(statuses=(TaskStatus.FAILURE,)), 9)):
+            walked, cursor = [], None
+            while True:
+                page = queries.list_tasks(where, cursor=cursor, limit=4, order=order)
+                walked += page.items
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
+            ids = [s.task_id for s in walked]
+            assert len(ids) == expected == len(set(ids)), (where, ids)
+            keys = [(order.key_of(s), s.task_id) for s in walked]
+            assert keys == sorted(keys, reverse=order.descending), (where, ids)
+            assert all(where.statuses == () or s.status in where.statuses for s in walked)
+
+    @pytest.mark.parametrize("order", list(TaskOrder), ids=lambda order: order.value)
+    def test_a_walk_in_each_order_returns_each_task_once_while_tasks_change(
+        self, store: ViewWriter, other: ViewWriter, reader: ViewReader, order: TaskOrder
+    ) -> None:
+        """Between pages another writer finishes tasks already walked and tasks not reached
+        yet (clocks skewed hours behind and a day ahead), makes the projector refold, and adds
+        tasks. ``first_seen`` never moves: every task comes back exactly once. ``changed`` is
+        when a task last changed: each task that does not change during the walk comes back
+        exactly once, and every page continues the order where the cursor left it."""
+        initial = [f"task{i:03d}" for i in range(40)]
+        project(store, [e for i, t in enumerate(initial)
+                        for e in lifecycle(t, at=T0 + timedelta(seconds=10 * i))])  # fmt: skip
+        queries, walked, cursor, touched = TaskQueries(reader), [], None, set()
+        previous: tuple[datetime, str] | None = None
+        for turn in range(1, 100):
+            page = queries.list_tasks(cursor=cursor, limit=6, order=order)
+            keys = [(order.key_of(s), s.task_id) for s in page.items]
+            assert keys == sorted(keys, reverse=order.descending)
+            if previous is not None and keys:  # the page starts strictly after the cursor
+                assert (keys[0] > previous) if not order.descending else (keys[0] < previous)
+            walked += page.items
+            if page.next_cursor is None:
+                break
+            previous, cursor = keys[-1], page.next_cursor
+            seen = {s.task_id for s in walked}
+            behind = [s.task_id for s in walked[-2:]]
+            ahead = [t for t in initial if t not in seen][:1]
+            late = ahead[-1:]
+            touched.update(behind, ahead, late)
+            project(other, [
+                *(TaskSucceeded(task_id=t, attempt=turn, occurred_at=T0 - timedelta(hours=3)) for t in behind),
+                *(TaskSucceeded(task_id=t, attempt=turn, occurred_at=T0 + timedelta(days=1)) for t in ahead),
+                *(TaskReceived(task_id=t, occurred_at=T0 - timedelta(days=1)) for t in late),  # a refold
+                TaskPending(task_id=f"new{turn:03d}", occurred_at=T0 + timedelta(seconds=5 * turn)),
+            ])  # fmt: skip
+        else:
+            pytest.fail("the walk never ended")
+        ids = [s.task_id for s in walked]
+        steady = set(initial) if order.key == "first_seen" else set(initial) - touched
+        assert touched and len(steady) >= 20
+        repeated = sorted({t for t in ids if ids.count(t) > 1} & steady)
+        missing = sorted(steady - set(ids))
+        assert not repeated and not missing, f"walked twice: {repeated}; never walked: {missing}"
+        if order.key == "first_seen":
+            assert not {t for t in ids if ids.count(t) > 1}
+            firsts = [(s.first_seen, s.task_id) for s in walked]
+            assert firsts == sorted(firsts, reverse=order.descending)
+
     def test_slowest_tasks_come_first(self, store: ViewWriter, reader: ViewReader) -> None:
         store.write(changes_for(lifecycle("a") + lifecycle("b", status=TaskStatus.FAILURE)))
         slow = reader.slowest_tasks(5)
@@ -526,7 +612,8 @@ class MigrationContract(ViewsContract):
         self.raw_insert(blank, "task_meta", [TASK_COLUMNS[i] for i in kept],
                         [tuple(task_values(s, self.encoding)[i] for i in kept) for s in (skewed, orphan)])  # fmt: skip
         assert blank.migrate() == ["0003_first_seen", "0004_exc_args", "0005_linkage", "0006_failure_groups",
-                                   "0007_search", "0008_series_counts", "0009_descendants_index"]  # fmt: skip
+                                   "0007_search", "0008_series_counts", "0009_descendants_index",
+                                   "0010_status_changed_index"]  # fmt: skip
         assert skewed.first_seen == received.occurred_at  # the first in the log, not the earliest
         assert skewed.queue_wait == 10.0  # 0005 derives the durations from the stored dates
         with self.reader_for(blank) as reader:
@@ -550,7 +637,7 @@ class MigrationContract(ViewsContract):
         self._legacy(blank, 4, rows=True)
         # recognised as at 0004: stamped, only the later revisions applied
         assert blank.migrate() == ["0005_linkage", "0006_failure_groups", "0007_search", "0008_series_counts",
-                                   "0009_descendants_index"]  # fmt: skip
+                                   "0009_descendants_index", "0010_status_changed_index"]  # fmt: skip
         assert blank.migrate() == []
         project(store, first_batch())
         with self.reader_for(blank) as legacy:
@@ -572,7 +659,8 @@ class MigrationContract(ViewsContract):
     def test_views_an_older_runner_left_half_migrated_get_the_rest(self, blank: ViewWriter) -> None:
         self._legacy(blank, 2, rows=False)
         assert blank.migrate() == ["0003_first_seen", "0004_exc_args", "0005_linkage", "0006_failure_groups",
-                                   "0007_search", "0008_series_counts", "0009_descendants_index"]  # fmt: skip
+                                   "0007_search", "0008_series_counts", "0009_descendants_index",
+                                   "0010_status_changed_index"]  # fmt: skip
         assert blank.migrate() == []
 
 

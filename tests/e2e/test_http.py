@@ -116,6 +116,33 @@ def test_listing_walks_every_task_once_and_filters(
     assert sorted(during) == sorted(tasks) and len(during) == len(set(during)) and len(written) == 3
 
 
+def test_the_listing_sorts_in_each_order_and_a_cursor_keeps_its_own(client: TestClient, projected: Projected) -> None:
+    """``sort``: each order walks every task once, by its key then task id in one direction;
+    a cursor continues only the order it came from; a version 2 cursor (first_seen|task_id,
+    before orders) still continues the default order."""
+    key = {"first_seen": "first_seen", "changed": "date_done"}
+    for sort in ("-first_seen", "first_seen", "-changed", "changed"):
+        items = walk(client, sort=sort, limit=7)
+        assert sorted(i["task_id"] for i in items) == sorted(projected.tasks), sort
+        keys = [(datetime.fromisoformat(i[key[sort.lstrip("-")]]), i["task_id"]) for i in items]
+        assert keys == sorted(keys, reverse=sort.startswith("-")), sort
+    assert walk(client, limit=9) == walk(client, sort="-first_seen", limit=9)
+    changed = client.get("/tasks", params={"sort": "-changed", "limit": 5}).json()
+    wrong = client.get("/tasks", params={"sort": "first_seen", "cursor": changed["next_cursor"]})
+    assert wrong.status_code == 422
+    [error] = wrong.json()["detail"]
+    assert error["loc"] == ["query", "cursor"] and "sort=-changed, not sort=first_seen" in error["msg"]
+    first = client.get("/tasks", params={"limit": 5}).json()["items"]
+    v2 = base64.urlsafe_b64encode(f"2|{first[-1]['first_seen']}|{first[-1]['task_id']}".encode()).decode()
+    second = client.get("/tasks", params={"limit": 5, "cursor": v2})
+    assert second.status_code == 200, second.text
+    default = client.get("/tasks", params={"limit": 10}).json()["items"]
+    assert second.json()["items"] == default[5:]
+    documented = client.get("/openapi.json").json()["paths"]["/tasks"]["get"]["parameters"]
+    [sort_param] = [p for p in documented if p["name"] == "sort"]
+    assert "-changed" in sort_param["description"] and sort_param["schema"]["default"] == "-first_seen"
+
+
 def test_a_skewed_late_outcome_does_not_bring_a_walked_task_back(
     settings: Settings, log: EventLog, store: ViewWriter
 ) -> None:
@@ -190,6 +217,7 @@ def test_bad_parameters_are_422_naming_the_parameter(settings: Settings, store: 
         ("/tasks", {"limit": 1001}, {}, ["query", "limit"]),
         ("/tasks", {"cursor": "not-a-cursor"}, {}, ["query", "cursor"]),
         ("/tasks", {"cursor": V1_CURSOR}, {}, ["query", "cursor"]),
+        ("/tasks", {"sort": "date_done"}, {}, ["query", "sort"]),
         ("/tasks", {"since": naive}, {}, ["query", "since"]),
         ("/tasks", {"until": "yesterday"}, {}, ["query", "until"]),
         ("/tasks", {"name": "a\x00b"}, {}, ["query", "name"]),

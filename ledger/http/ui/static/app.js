@@ -54,8 +54,8 @@ const Ledger = (() => {
 
   // Live table: each event from the log (/events/stream) schedules a refresh of the first
   // page; the projector applies an event a moment after it is appended, so the refresh
-  // runs soon and twice more. Paused, or on a later page: no refresh, the
-  // count of events that arrived is shown instead.
+  // runs soon and twice more. Paused, on a later page or oldest first (the table says
+  // data-live="no"): no refresh, the count of events that arrived is shown instead.
   const REFRESH_AFTER_MS = [300, 1500, 5000];
 
   function liveTable(button) {
@@ -74,7 +74,7 @@ const Ledger = (() => {
     const source = new EventSource("/events/stream");
     const arrived = () => {
       const rows = target();
-      if (paused || !rows || rows.dataset.paged === "yes") {
+      if (paused || !rows || rows.dataset.live !== "yes") {  // paged, or oldest first
         missed += 1;
         state.textContent = `${missed} new event${missed === 1 ? "" : "s"} since paused`;
         return;
