@@ -26,8 +26,11 @@ ARTIFACTS = Path(os.environ.get("LEDGER_ARTIFACTS_DIR", ROOT / "artifacts")) / "
 DEADLINE_S = 20.0
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium() -> Iterator[Browser]:
+    """One browser for the package's tests, gone with them: Playwright's sync API runs an
+    event loop in this thread while it lives, and ``asyncio.run`` in the tests after
+    (the SDK's async tasks, the event stream's mailbox) refuses to run inside one."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: scripts/dev test installs Debian's chromium")
     with sync_playwright() as playwright:
