@@ -55,7 +55,7 @@ def project(
         config = settings()
         announce("project", config)
         projector = build_projector(config, group=group)
-        with projector_metrics(projector, config.projector_metrics_port):
+        with projector.store, projector_metrics(projector, config.projector_metrics_port):  # the views' lock too
             if until_caught_up:
                 projector.run_until_caught_up()
                 projector.close()

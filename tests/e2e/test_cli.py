@@ -1,4 +1,5 @@
-"""The ``ledger`` command as a user runs it: a real process, real output."""
+"""The ``ledger`` command as a user runs it: its output and exit code (``tests.cli``), and
+``serve`` as a real process."""
 
 from __future__ import annotations
 
@@ -18,20 +19,7 @@ import pytest
 from ledger.bootstrap import build_ledger
 from ledger.domain.statuses import TaskStatus
 from ledger.settings import load_settings
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def ledger(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
-    return subprocess.run(
-        [sys.executable, "-m", "ledger", *args],
-        env={**clean, "PYTHONPATH": str(ROOT), **(env or {})},
-        cwd=cwd or ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+from tests.cli import ROOT, ledger
 
 
 def test_the_demo_runs_on_the_embedded_default_and_prints_the_summary(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from ledger.bootstrap import build_codec, build_event_log
 from ledger.consumers.alerts import AlertState
 from ledger.domain.alerts import Transition
 from ledger.settings import load_settings
-from tests.e2e.test_cli import ledger
+from tests.cli import ledger
 from tests.e2e.test_cli_errors import one_line_error
 from tests.streams import append_all
 from tests.webhooks import (

@@ -12,7 +12,7 @@ import pytest
 
 from ledger.bootstrap import build_event_log, build_ledger, build_view_writer
 from ledger.settings import load_settings
-from tests.e2e.test_cli import ledger
+from tests.cli import ledger
 
 READERS = [
     ["stats"], ["stats", "--as-of", "1h"], ["tasks"], ["task", "t-1"], ["task", "t-1", "--as-of", "1h"],

@@ -11,7 +11,7 @@ from celery.events import Event
 from ledger.bootstrap import build_view_reader
 from ledger.domain.statuses import TaskStatus
 from ledger.settings import load_settings
-from tests.e2e.test_cli import ledger
+from tests.cli import ledger
 
 T0 = 1_780_000_000.0
 WORKER = {"hostname": "celery@vm-3", "pid": 4242}

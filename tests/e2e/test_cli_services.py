@@ -19,7 +19,7 @@ from ledger.bootstrap import build_event_log, build_ledger
 from ledger.eventlog.base import LogRecord
 from ledger.settings import Settings, load_settings
 from ledger.tracked import Retry
-from tests.e2e.test_cli import ledger
+from tests.cli import ledger
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 ROOT = Path(__file__).resolve().parents[2]

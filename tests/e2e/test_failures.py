@@ -22,7 +22,7 @@ from ledger.eventlog.base import EventLog
 from ledger.http import create_app
 from ledger.projections.store import ViewWriter
 from ledger.settings import Settings
-from tests.e2e.test_cli import ledger
+from tests.cli import ledger
 from tests.streams import append_all, project_all
 
 T0 = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)

@@ -15,8 +15,8 @@ from ledger.eventlog.base import EventLog
 from ledger.http import create_app
 from ledger.projections.store import ViewWriter
 from ledger.settings import Settings, load_settings
+from tests.cli import ledger
 from tests.contract.search_contract import corpus
-from tests.e2e.test_cli import ledger
 from tests.e2e.test_cli_errors import one_line_error
 from tests.streams import append_all, project_all
 

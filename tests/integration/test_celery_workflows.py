@@ -1,14 +1,13 @@
 """Canvas linkage through ``install()`` with a real Celery worker (in-process, in-memory
 broker), on both backends: a chain, a group and a chord give the views the root, parent,
 group and chord-callback ids Celery's messages carry, and each task its routing; and
-``ledger workflow`` (a real process) shows each shape with its edges and states."""
+``ledger workflow`` shows each shape with its edges and states."""
 
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ from ledger.domain.fold import TaskState
 from ledger.domain.workflow import Edge
 from ledger.projections.store import ViewReader, ViewWriter
 from ledger.settings import Settings
-from tests.e2e.test_cli import ledger as ledger_cli
+from tests.cli import ledger as ledger_cli
 from tests.streams import project_all
 
 app = Celery("flows", broker="memory://", backend="cache+memory://")
@@ -200,11 +199,9 @@ def cli_env(settings: Settings) -> dict[str, str]:
 
 
 def shown(settings: Settings, task_id: str) -> tuple[str, dict[str, Any]]:
-    """``ledger workflow`` of ``task_id``: its tree as printed, and its ``--json`` (the two
-    processes side by side: each spends most of its second starting)."""
-    with ThreadPoolExecutor(2) as pool:
-        tree, as_json = pool.map(lambda flag: ledger_cli("workflow", task_id, *flag, env=cli_env(settings)),
-                                 ((), ("--json",)))  # fmt: skip
+    """``ledger workflow`` of ``task_id``: its tree as printed, and its ``--json``."""
+    tree = ledger_cli("workflow", task_id, env=cli_env(settings))
+    as_json = ledger_cli("workflow", task_id, "--json", env=cli_env(settings))
     assert tree.returncode == 0 and as_json.returncode == 0, tree.stderr + as_json.stderr
     return tree.stdout, json.loads(as_json.stdout)
 

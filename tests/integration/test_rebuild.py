@@ -37,9 +37,9 @@ from ledger.projections.sqlite import SqliteViewWriter
 from ledger.projections.sqlite_rebuild import SqliteSwapper
 from ledger.projections.store import ViewReader, ViewStoreUnavailable, ViewWriter
 from ledger.settings import Settings, load_settings
+from tests.cli import ROOT, ledger
 from tests.contract.search_contract import EXPECTED as SEARCHES
 from tests.contract.search_contract import corpus as search_corpus
-from tests.e2e.test_cli import ROOT, ledger
 from tests.integration.test_projector_group import Member, wait_until_projected
 from tests.streams import append_all, assert_views_match_fold, project_all, stream
 
