@@ -1,5 +1,4 @@
-"""``ledger tasks --sort``: the listing's orders from the command line (kept out of
-``test_cli.py``, which another change reshapes)."""
+"""``ledger tasks --sort``: the listing's orders from the command line."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ from pathlib import Path
 
 from ledger.bootstrap import build_ledger
 from ledger.settings import load_settings
-from tests.e2e.test_cli import ledger
+from tests.cli import ledger
 
 
 def test_tasks_sort_orders_the_listing_and_a_bad_order_is_one_line(tmp_path: Path) -> None:
