@@ -17,6 +17,7 @@ from ledger.consumers.metrics import EVENT_TYPES, ProjectorMetrics
 from ledger.domain.events import TaskEvent
 from ledger.eventlog.base import EventLog, LogRecord
 from ledger.settings import Settings, load_settings
+from tests.cli import ledger
 from tests.faults.processes import environment, kill, start
 from tests.streams import append_all, stream
 
@@ -126,8 +127,7 @@ def test_a_metrics_port_in_use_is_one_line_naming_the_setting(settings: Settings
         taken.bind(("0.0.0.0", 0))
         taken.listen()
         busy = settings.model_copy(update={"projector_metrics_port": taken.getsockname()[1]})
-        done = subprocess.run([sys.executable, "-m", "ledger", "project", "--until-caught-up"],
-                              env=environment(busy), capture_output=True, text=True, timeout=120)  # fmt: skip
+        done = ledger("project", "--until-caught-up", env=environment(busy))
     assert done.returncode == 1
     started, error = done.stderr.strip().splitlines()  # the start-up line naming the ledger, then the error
     assert started.startswith("ledger project: ")
