@@ -23,7 +23,7 @@ from ledger.http.failures import Fingerprint, resolve_failure_group
 from ledger.http.params import Text
 from ledger.http.resources import BackendsDep
 from ledger.http.schemas import FailureGroupOut, ResolutionIn
-from ledger.http.ui.site import render
+from ledger.http.ui.site import SPANS, render
 from ledger.projections.failures import FailureQueries
 
 __all__ = ["router", "sparkline"]
@@ -31,8 +31,8 @@ __all__ = ["router", "sparkline"]
 router = APIRouter()
 Window = Literal["1h", "24h", "7d"]
 WINDOWS: Final[dict[str, tuple[timedelta, int]]] = {
-    "1h": (timedelta(hours=1), 12), "24h": (timedelta(days=1), 24), "7d": (timedelta(days=7), 28),
-}  # fmt: skip
+    window: (SPANS[window], buckets) for window, buckets in (("1h", 12), ("24h", 24), ("7d", 28))
+}
 """Each window and its trend's buckets (5 min, 1 h, 6 h)."""
 WindowParam = Annotated[Window, Query(description="failures of the last 1h, 24h or 7d")]
 LIMIT: Final = 100

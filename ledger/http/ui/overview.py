@@ -14,7 +14,7 @@ from ledger.domain.statuses import TaskStatus
 from ledger.http.resources import BackendsDep
 from ledger.http.routes import check_health
 from ledger.http.schemas import FailureGroupOut, PeriodicOut
-from ledger.http.ui.site import render
+from ledger.http.ui.site import SPANS, render
 from ledger.projections.failures import FailureQueries
 
 __all__ = ["router"]
@@ -22,9 +22,8 @@ __all__ = ["router"]
 router = APIRouter()
 Window = Literal["1h", "6h", "24h", "7d"]
 WINDOWS: Final[dict[str, tuple[timedelta, str]]] = {
-    "1h": (timedelta(hours=1), "1m"), "6h": (timedelta(hours=6), "5m"),
-    "24h": (timedelta(days=1), "15m"), "7d": (timedelta(days=7), "1h"),
-}  # fmt: skip
+    window: (SPANS[window], bucket) for window, bucket in (("1h", "1m"), ("6h", "5m"), ("24h", "15m"), ("7d", "1h"))
+}
 """Each window and the bucket its charts use (60 to 168 points)."""
 TOP_GROUPS: Final = 5
 

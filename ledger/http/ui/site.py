@@ -4,7 +4,7 @@ guard of the pages."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Final
 from urllib.parse import quote
@@ -16,10 +16,15 @@ from fastapi.templating import Jinja2Templates
 from ledger.domain.statuses import TaskStatus
 from ledger.http.auth import COOKIE, token_matches
 
-__all__ = ["STATIC", "LoginRequired", "login_redirect", "page_guard", "render"]
+__all__ = ["SPANS", "STATIC", "LoginRequired", "login_redirect", "page_guard", "render"]
 
 HERE: Final = Path(__file__).parent
 STATIC: Final = HERE / "static"
+SPANS: Final[dict[str, timedelta]] = {
+    "15m": timedelta(minutes=15), "1h": timedelta(hours=1), "6h": timedelta(hours=6),
+    "24h": timedelta(days=1), "7d": timedelta(days=7),
+}  # fmt: skip
+"""The "last …" spans a page offers, by the name its URL carries; each page picks its own."""
 NAV: Final = (("overview", "/ui/", "Overview"), ("tasks", "/ui/tasks", "Tasks"),
               ("workflows", "/ui/workflows", "Workflows"), ("failures", "/ui/failures", "Failures"),
               ("periodic", "/ui/periodic", "Periodic tasks"), ("time", "/ui/time-travel", "Time travel"))  # fmt: skip

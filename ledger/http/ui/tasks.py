@@ -22,7 +22,7 @@ from ledger.domain.statuses import TaskStatus
 from ledger.http.resources import BackendsDep
 from ledger.http.routes import PagePosition, PagePositionDep, TaskFilterDep
 from ledger.http.schemas import TaskOut
-from ledger.http.ui.site import render
+from ledger.http.ui.site import SPANS, render
 from ledger.projections.store import TaskOrder
 
 __all__ = ["router"]
@@ -30,10 +30,7 @@ __all__ = ["router"]
 router = APIRouter()
 PAGE: Final = 50
 Range = Literal["15m", "1h", "6h", "24h", "7d"]
-RANGES: Final[dict[str, timedelta]] = {
-    "15m": timedelta(minutes=15), "1h": timedelta(hours=1), "6h": timedelta(hours=6),
-    "24h": timedelta(days=1), "7d": timedelta(days=7),
-}  # fmt: skip
+RANGES: Final[dict[str, timedelta]] = {within: SPANS[within] for within in ("15m", "1h", "6h", "24h", "7d")}
 RangeParam = Annotated[Range | None, Query(alias="range", description="changed in the last …")]
 TASK_EVENT_TYPES: Final = tuple(member.model_fields["type"].default for member in get_args(get_args(AnyTaskEvent)[0]))
 """The stream's event names (``event: task.started``…) a live table listens to."""
