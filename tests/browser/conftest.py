@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("LEDGER_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(os.environ.get("LEDGER_ARTIFACTS_DIR", ROOT / "artifacts")) / "screenshots"
 DEADLINE_S = 20.0
+PROJECTED_DEADLINE_S = 60.0
 
 
 @pytest.fixture(scope="package")
@@ -127,6 +128,15 @@ def wait_for_health(base: str, process: subprocess.Popen[str] | None = None) -> 
         except httpx.TransportError:
             pass
         assert time.monotonic() < deadline, f"{base} did not answer /health"
+        time.sleep(0.1)
+
+
+def wait_until_projected(base: str, task_id: str) -> None:
+    """Until ``GET /tasks/{task_id}`` finds the task: a projector just started (a Kafka
+    consumer joining its group) applies what the log already holds a few seconds later."""
+    deadline = time.monotonic() + PROJECTED_DEADLINE_S
+    while httpx.get(f"{base}/tasks/{task_id}", timeout=2).status_code != 200:
+        assert time.monotonic() < deadline, f"{task_id} was not projected"
         time.sleep(0.1)
 
 

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from ledger.bootstrap import build_ledger
 from ledger.settings import Settings
-from tests.browser.conftest import Processes, Watched, settings_env
+from tests.browser.conftest import Processes, Watched, settings_env, wait_until_projected
 from tests.helpers import unique_name
 from tests.integration.conftest import settings
 
@@ -29,6 +29,7 @@ def test_an_emitted_task_appears_in_the_open_table(settings: Settings, processes
         ledger.close()
         processes.start(env, "project")
         base = processes.serve(env)
+        wait_until_projected(base, "before-the-page")  # the live feed brings only what comes later
         watched = browse()
         page = watched.page
         page.goto(f"{base}/ui/tasks")
