@@ -100,7 +100,7 @@ WITH g AS (
            extract(epoch FROM greatest(now(), max(last_seen))) AS hi FROM g
 )
 SELECT g.*, (SELECT max(occurred_at) FROM {events} l WHERE l.fingerprint = g.fingerprint) AS last_failure_at,
-       r.resolved_at, r.resolved_by,
+       r.resolved_at, r.resolved_by, r.reopened_at, r.reopened_by,
        (SELECT array_agg(task_id) FROM (
             SELECT task_id FROM {events} e WHERE e.fingerprint = g.fingerprint AND {window}
             ORDER BY e.occurred_at DESC, e.task_id DESC LIMIT 5) x) AS examples,
@@ -113,7 +113,7 @@ FROM g CROSS JOIN axis LEFT JOIN {resolutions} r ON r.fingerprint = g.fingerprin
 ORDER BY g.last_seen DESC, g.fingerprint
 """
 """The same answer as ``FailureQueries.groups`` in one statement: counts per group, the latest
-failure ever and the resolution (open or resolved), 5 newest examples, the newest payload (the
+failure ever and the decisions (open or resolved), 5 newest examples, the newest payload (the
 message shown) and a 12-bucket trend."""
 
 

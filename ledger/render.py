@@ -126,7 +126,8 @@ def failures_table(groups: Iterable[FailureGroup], title: str) -> Table:
     for group in groups:
         status = "[red]open[/]" if group.status == "open" else "[green]resolved[/]"
         if group.status == "open" and group.resolved_at is not None:
-            status = "[red]open (recurred)[/]"
+            reopened = group.reopened_at is not None and group.reopened_at > group.resolved_at
+            status = "[red]open (reopened)[/]" if reopened else "[red]open (recurred)[/]"
         table.add_row(group.fingerprint, status, group.task_name or "—", f"{group.exc_type}: {group.message}",
                       f"{group.count:,}", f"{group.tasks:,}", when(group.first_seen), when(group.last_seen),
                       sparkline(group.trend))  # fmt: skip

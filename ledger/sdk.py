@@ -33,6 +33,7 @@ from ledger.codec import PLAIN, Codec
 from ledger.domain.aggregates import InvalidTransition, PeriodicTask, TaskRun
 from ledger.domain.events import (
     Emitter,
+    FailureGroupReopened,
     FailureGroupResolved,
     LedgerEvent,
     PeriodicTaskRegistered,
@@ -168,6 +169,13 @@ class Ledger:
         log, keyed by the fingerprint, so a rebuild keeps it; a failure of the group that
         occurs after it reopens the group."""
         return self.emit(self._event(FailureGroupResolved, fingerprint=fingerprint, resolved_by=resolved_by,
+                                     note=note, occurred_at=occurred_at))  # fmt: skip
+
+    def reopen_failure_group(self, fingerprint: str, *, reopened_by: str | None = None, note: str | None = None,
+                             occurred_at: datetime | None = None) -> Position:  # fmt: skip
+        """Reopen a resolved failure group without waiting for its next failure (the fix did
+        not hold): an event in the log, as a resolution is; a later resolution resolves it again."""
+        return self.emit(self._event(FailureGroupReopened, fingerprint=fingerprint, reopened_by=reopened_by,
                                      note=note, occurred_at=occurred_at))  # fmt: skip
 
     def register_periodic(self, name: str, task: str, interval_seconds: float) -> Position:

@@ -1,4 +1,4 @@
-"""``ledger failures``: failures grouped by root cause (list, show one, resolve one)."""
+"""``ledger failures``: failures grouped by root cause (list, show one, resolve or reopen one)."""
 
 from __future__ import annotations
 
@@ -90,5 +90,21 @@ def failures_resolve(
         with build_ledger(settings()) as ledger:
             ledger.resolve_failure_group(_fingerprint(fingerprint), resolved_by=by, note=note)
         typer.echo(f"resolved {fingerprint}: a failure of it from now on reopens it")
+
+    run(go)
+
+
+@failures.command("reopen")
+def failures_reopen(
+    fingerprint: str,
+    by: Annotated[str | None, typer.Option(help="who reopened it (recorded in the event)")] = None,
+    note: Annotated[str | None, typer.Option(help="why: the fix did not hold, say")] = None,
+) -> None:
+    """Reopen a resolved group (an event in the log) without waiting for its next failure."""
+
+    def go() -> None:
+        with build_ledger(settings()) as ledger:
+            ledger.reopen_failure_group(_fingerprint(fingerprint), reopened_by=by, note=note)
+        typer.echo(f"reopened {fingerprint}")
 
     run(go)

@@ -13,7 +13,7 @@ from ledger.consumers.deadletter import dead_letter_topic, original, read_dead_l
 from ledger.consumers.replay import replay as replay_window
 from ledger.consumers.runner import install_stop_signals
 from ledger.consumers.subscriber import EventFilter
-from ledger.domain.events import AnyEvent, FailureGroupResolved, TaskEvent
+from ledger.domain.events import AnyEvent, FailureGroupReopened, FailureGroupResolved, TaskEvent
 from ledger.wire import EVENT_ADAPTER
 
 dlq = typer.Typer(no_args_is_help=True, help="The dead-letter topic: records that could not be projected.")
@@ -28,6 +28,8 @@ def line(event: AnyEvent, as_json: bool) -> str:
     when = event.occurred_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(event, FailureGroupResolved):
         return f"{when} {event.type:<20} {event.fingerprint} {event.resolved_by or '-'}"
+    if isinstance(event, FailureGroupReopened):
+        return f"{when} {event.type:<20} {event.fingerprint} {event.reopened_by or '-'}"
     if not isinstance(event, TaskEvent):
         return f"{when} {event.type:<20} {event.name}"
     who = event.emitter.worker or event.emitter.host

@@ -6,6 +6,8 @@ operator then looks at and resolves. A resolution (``failures.resolved``, keyed 
 fingerprint, so on another partition than the failures) is compared with the failures by
 event time through ``domain.failures.is_open``, as the views do: a failure at or before the
 group's latest resolution no longer counts, a later one counts afresh (the group reopened).
+An operator's reopen (``failures.reopened``) fires nothing (it is not a failure); from then
+on every failure counts, as if the group had not been resolved.
 
 Per group only the latest ``threshold`` failure times are kept (enough to decide, and to
 recount after a resolution). With a window, each group's next deadline (when its oldest
@@ -23,7 +25,7 @@ from typing import Any, Literal
 
 from ledger.domain.alert_rules import FailureGroupRule
 from ledger.domain.alert_transition import Detail, Transition, moment
-from ledger.domain.events import FailureGroupResolved, TaskEvent, TaskFailed
+from ledger.domain.events import FailureGroupEvent, FailureGroupResolved, TaskEvent, TaskFailed
 from ledger.domain.failures import fingerprint, is_open, mask_message
 
 __all__ = ["FailureGroupMachine"]
@@ -41,6 +43,7 @@ class FailureGroupMachine:
         # task_name, exc_type, message (masked), task_id}
         self.groups: dict[str, dict[str, Any]] = {fp: dict(g) for fp, g in state.get("groups", {}).items()}
         self.resolved: dict[str, float] = dict(state.get("resolved", {}))  # fingerprint -> latest resolution
+        self.reopened: dict[str, float] = dict(state.get("reopened", {}))  # fingerprint -> latest reopen
         self.deadlines = [(self._deadline(g), fp) for fp, g in self.groups.items() if self.window is not None]
         heapq.heapify(self.deadlines)
 
@@ -64,10 +67,15 @@ class FailureGroupMachine:
         self._schedule(fp, group)
         return out
 
-    def resolution(self, event: FailureGroupResolved, clock: float, cause: str) -> list[Transition]:
+    def decision(self, event: FailureGroupEvent, clock: float, cause: str) -> list[Transition]:
         fp, at = event.fingerprint, event.occurred_at.timestamp()
-        if self.rule.fingerprint not in (None, fp) or at <= self.resolved.get(fp, float("-inf")):
-            return []  # another group, or an older resolution than the one in hand: the latest counts
+        if self.rule.fingerprint not in (None, fp):
+            return []
+        if not isinstance(event, FailureGroupResolved):  # a reopen: not a failure, so it fires nothing
+            self.reopened[fp] = max(at, self.reopened.get(fp, at))
+            return []
+        if at <= self.resolved.get(fp, float("-inf")):
+            return []  # an older resolution than the one in hand: the latest counts
         self.resolved[fp] = at
         group = self.groups.get(fp)
         if group is None:
@@ -97,13 +105,15 @@ class FailureGroupMachine:
 
     def snapshot(self) -> dict[str, Any]:
         return {"groups": {fp: dict(g, times=list(g["times"])) for fp, g in self.groups.items()},
-                "resolved": dict(self.resolved)}  # fmt: skip
+                "resolved": dict(self.resolved), "reopened": dict(self.reopened)}  # fmt: skip
 
     # -- the rules of one group ---------------------------------------------------------------
     def _counts(self, fp: str, at: float) -> bool:
-        """A failure counts unless the group was resolved at or after it (``is_open``)."""
-        resolved = self.resolved.get(fp)
-        return is_open(moment(at), None if resolved is None else moment(resolved))
+        """A failure counts unless the group was resolved at or after it and not reopened
+        since (``is_open``)."""
+        resolved, reopened = self.resolved.get(fp), self.reopened.get(fp)
+        return is_open(moment(at), None if resolved is None else moment(resolved),
+                       None if reopened is None else moment(reopened))  # fmt: skip
 
     def _expired(self, at: float, clock: float) -> bool:
         return self.window is not None and at <= clock - self.window

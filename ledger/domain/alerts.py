@@ -25,7 +25,7 @@ from typing import Any, Literal
 from ledger.domain.alert_groups import FailureGroupMachine
 from ledger.domain.alert_rules import AlertRule, CountRule, FailureGroupRule, StatusRule, StuckRule
 from ledger.domain.alert_transition import Detail, Transition, moment
-from ledger.domain.events import AnyEvent, FailureGroupResolved, TaskEvent
+from ledger.domain.events import AnyEvent, FailureGroupEvent, TaskEvent
 from ledger.domain.statuses import PRECEDENCE, TaskStatus
 
 __all__ = ["FINISHED", "Evaluator", "Transition"]
@@ -37,9 +37,9 @@ RECENTLY_FINISHED = 10_000
 
 
 class _OnTasks:
-    """A machine that reads only task events (a failure group's resolution is not theirs)."""
+    """A machine that reads only task events (a failure group's decisions are not theirs)."""
 
-    def resolution(self, event: FailureGroupResolved, clock: float, cause: str) -> list[Transition]:
+    def decision(self, event: FailureGroupEvent, clock: float, cause: str) -> list[Transition]:
         return []
 
 
@@ -205,8 +205,8 @@ class Evaluator:
         for machine in self.machines.values():
             if isinstance(event, TaskEvent):
                 out += machine.event(event, self.clock, cause)
-            elif isinstance(event, FailureGroupResolved):
-                out += machine.resolution(event, self.clock, cause)
+            elif isinstance(event, FailureGroupEvent):
+                out += machine.decision(event, self.clock, cause)
             out += machine.tick(self.clock, cause)
         return out
 

@@ -27,6 +27,8 @@ __all__ = [
     "AnyPeriodicEvent",
     "AnyTaskEvent",
     "Emitter",
+    "FailureGroupEvent",
+    "FailureGroupReopened",
     "FailureGroupResolved",
     "LedgerEvent",
     "PeriodicTaskEvent",
@@ -243,15 +245,30 @@ class PeriodicTaskUnregistered(PeriodicTaskEvent):
     reason: FreeText | None = None
 
 
-class FailureGroupResolved(_Event):
-    """An operator marked a failure group resolved (``domain.failures``). An event, not a
-    row update, so a rebuild keeps it; a failure of the group that occurs after
-    ``occurred_at`` reopens the group. Keyed by the fingerprint: a group's resolutions share
-    a partition, in order, and the latest one counts."""
+class FailureGroupEvent(_Event):
+    """An operator's decision on a failure group (``domain.failures``). An event, not a row
+    update, so a rebuild keeps it. Keyed by the fingerprint: a group's decisions share a
+    partition, in order."""
+
+    fingerprint: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+
+
+class FailureGroupResolved(FailureGroupEvent):
+    """An operator marked a failure group resolved; a failure of the group that occurs
+    after ``occurred_at`` reopens it. The latest resolution counts."""
 
     type: Literal["failures.resolved"] = "failures.resolved"
-    fingerprint: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
     resolved_by: ShortText | None = None
+    note: FreeText | None = None
+
+
+class FailureGroupReopened(FailureGroupEvent):
+    """An operator reopened a resolved failure group (the fix did not hold, or it was
+    resolved by mistake): open again without waiting for its next failure. A resolution
+    after it resolves the group again; the latest of each counts."""
+
+    type: Literal["failures.reopened"] = "failures.reopened"
+    reopened_by: ShortText | None = None
     note: FreeText | None = None
 
 
@@ -283,10 +300,11 @@ AnyEvent = Annotated[
     | PeriodicTaskRegistered
     | PeriodicTaskTriggered
     | PeriodicTaskUnregistered
-    | FailureGroupResolved,
+    | FailureGroupResolved
+    | FailureGroupReopened,
     Field(discriminator="type"),
 ]
-LedgerEvent = TaskEvent | PeriodicTaskEvent | FailureGroupResolved
+LedgerEvent = TaskEvent | PeriodicTaskEvent | FailureGroupEvent
 """Any event the ledger appends (the base classes of ``AnyEvent``'s members)."""
 
 
@@ -295,6 +313,6 @@ def event_key(event: LedgerEvent) -> str:
     partition, in order."""
     if isinstance(event, TaskEvent):
         return event.task_id
-    if isinstance(event, FailureGroupResolved):
+    if isinstance(event, FailureGroupEvent):
         return event.fingerprint
     return event.name

@@ -60,7 +60,10 @@ def is_fingerprint(text: str) -> bool:
     return _FINGERPRINT.fullmatch(text) is not None
 
 
-def is_open(last_failure_at: datetime, resolved_at: datetime | None) -> bool:
-    """A group is open unless it was resolved at or after its latest failure: a failure
-    that occurs after the resolution reopens it (the resolution stays on record)."""
-    return resolved_at is None or last_failure_at > resolved_at
+def is_open(last_failure_at: datetime, resolved_at: datetime | None, reopened_at: datetime | None = None) -> bool:
+    """A group is open unless it was resolved at or after its latest failure and not
+    reopened since: a failure that occurs after the resolution reopens it by itself, an
+    operator's reopen after it does too (the resolution stays on record either way)."""
+    if resolved_at is None:
+        return True
+    return last_failure_at > resolved_at or (reopened_at is not None and reopened_at > resolved_at)

@@ -1,6 +1,7 @@
-"""Failure groups over HTTP: ``GET /failures``, ``GET /failures/{fingerprint}`` and
-``POST /failures/{fingerprint}/resolve`` (an event appended to the log, as the CLI's
-``ledger failures resolve``; the views show it once the projector has applied it).
+"""Failure groups over HTTP: ``GET /failures``, ``GET /failures/{fingerprint}``, ``POST
+/failures/{fingerprint}/resolve`` and ``POST /failures/{fingerprint}/reopen`` (events
+appended to the log, as the CLI's ``ledger failures resolve`` / ``reopen``; the views show
+them once the projector has applied them).
 
 Routes translate and delegate to ``FailureQueries`` and the SDK; the rules (the
 fingerprint's shape, the window) are theirs. Behind the API token like every data route.
@@ -8,6 +9,7 @@ fingerprint's shape, the window) are theirs. Behind the API token like every dat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
@@ -16,9 +18,10 @@ from pydantic import StringConstraints
 
 from ledger import bootstrap
 from ledger.http.params import Instant, Text, invalid
-from ledger.http.resources import BackendsDep
-from ledger.http.schemas import ErrorOut, FailureGroupOut, ResolutionIn, ResolutionOut
+from ledger.http.resources import Backends, BackendsDep
+from ledger.http.schemas import ErrorOut, FailureGroupOut, ReopeningIn, ReopeningOut, ResolutionIn, ResolutionOut
 from ledger.projections.failures import FailureQueries
+from ledger.sdk import Ledger
 
 __all__ = ["router"]
 
@@ -74,12 +77,29 @@ def resolve_failure_group(backends: BackendsDep, fingerprint: Fingerprint,
                           body: ResolutionIn | None = None) -> ResolutionOut:  # fmt: skip
     """Mark a group resolved: a ``failures.resolved`` event in the log, so a rebuild keeps
     it; a failure of the group that occurs later reopens it. 404 for a group with no failure."""
+    given = body or ResolutionIn()
+    at = _decide(backends, fingerprint, lambda ledger, at: ledger.resolve_failure_group(
+        fingerprint, resolved_by=given.resolved_by, note=given.note, occurred_at=at))  # fmt: skip
+    return ResolutionOut(fingerprint=fingerprint, resolved_at=at, resolved_by=given.resolved_by)
+
+
+@router.post("/failures/{fingerprint}/reopen", responses=_ERRORS)
+def reopen_failure_group(backends: BackendsDep, fingerprint: Fingerprint,
+                         body: ReopeningIn | None = None) -> ReopeningOut:  # fmt: skip
+    """Reopen a resolved group (the fix did not hold) without waiting for its next failure:
+    a ``failures.reopened`` event in the log. Reopening an open group records the event and
+    changes nothing. 404 for a group with no failure."""
+    given = body or ReopeningIn()
+    at = _decide(backends, fingerprint, lambda ledger, at: ledger.reopen_failure_group(
+        fingerprint, reopened_by=given.reopened_by, note=given.note, occurred_at=at))  # fmt: skip
+    return ReopeningOut(fingerprint=fingerprint, reopened_at=at, reopened_by=given.reopened_by)
+
+
+def _decide(backends: Backends, fingerprint: str, append: Callable[[Ledger, datetime], object]) -> datetime:
+    """An operator's decision on a known group, appended to the app's log; when it was made."""
     with backends.views() as reader:
         if FailureQueries(reader).group(fingerprint) is None:
             raise HTTPException(404, detail=f"failure group {fingerprint!r} has no failure")
-    given = body or ResolutionIn()
-    ledger = bootstrap.build_ledger(backends.settings, backends.log)  # the app's log: not closed here
     at = datetime.now(UTC)
-    ledger.resolve_failure_group(fingerprint, resolved_by=given.resolved_by, note=given.note, occurred_at=at)
-    return ResolutionOut(fingerprint=fingerprint, resolved_at=at, resolved_by=given.resolved_by)
-
+    append(bootstrap.build_ledger(backends.settings, backends.log), at)  # the app's log: not closed here
+    return at

@@ -27,6 +27,8 @@ __all__ = [
     "HistoryEntryOut",
     "PageOut",
     "PeriodicOut",
+    "ReopeningIn",
+    "ReopeningOut",
     "ResolutionIn",
     "ResolutionOut",
     "StatsOut",
@@ -243,8 +245,10 @@ class FailureGroupOut(_Out):
     first_seen: datetime
     last_seen: datetime
     status: Literal["open", "resolved"]
-    resolved_at: datetime | None = Field(description="the latest resolution, kept when a recurrence reopened it")
+    resolved_at: datetime | None = Field(description="the latest resolution, kept when the group reopened")
     resolved_by: str | None
+    reopened_at: datetime | None = Field(description="the latest reopen by an operator")
+    reopened_by: str | None
     examples: list[str] = Field(description="the newest failures' task ids")
     trend: list[int] = Field(description="failures per bucket, oldest first")
     trend_start: datetime
@@ -268,3 +272,18 @@ class ResolutionOut(_Out):
     fingerprint: str
     resolved_at: datetime
     resolved_by: str | None
+
+
+class ReopeningIn(_Out):
+    """Who reopened a failure group, and why (both optional)."""
+
+    reopened_by: str | None = Field(None, min_length=1, max_length=255)
+    note: FreeText | None = None
+
+
+class ReopeningOut(_Out):
+    """The reopen appended to the log (the views show it once projected)."""
+
+    fingerprint: str
+    reopened_at: datetime
+    reopened_by: str | None

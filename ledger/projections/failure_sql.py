@@ -40,7 +40,7 @@ def _failures(where: FailureFilter) -> tuple[FromClause, list[ColumnElement[bool
 
 def counts_query(where: FailureFilter, limit: int) -> Select[Any]:
     """Per group: count, distinct tasks, first and last seen in the window, the latest
-    failure ever (a recurrence after the window reopens too) and the resolution; the most
+    failure ever (a recurrence after the window reopens too) and the decisions; the most
     recently failing groups first."""
     source, clauses = _failures(where)
     groups = (
@@ -53,7 +53,8 @@ def counts_query(where: FailureFilter, limit: int) -> Select[Any]:
     r = failure_resolution.c
     return (
         select(groups.c.fingerprint, groups.c.n, groups.c.tasks, groups.c.first_seen, groups.c.last_seen,
-               last_failure.scalar_subquery().label("last_failure_at"), r.resolved_at, r.resolved_by)
+               last_failure.scalar_subquery().label("last_failure_at"), r.resolved_at, r.resolved_by,
+               r.reopened_at, r.reopened_by)
         .select_from(groups.outerjoin(failure_resolution, r.fingerprint == groups.c.fingerprint))
         .order_by(groups.c.last_seen.desc(), groups.c.fingerprint).limit(limit)
     )  # fmt: skip

@@ -34,7 +34,7 @@ class Buckets:
 
 @dataclass(frozen=True, slots=True)
 class GroupCounts:
-    """One group's aggregate over the filtered failures, with its resolution state."""
+    """One group's aggregate over the filtered failures, with its operators' decisions."""
 
     fingerprint: str
     count: int
@@ -45,6 +45,8 @@ class GroupCounts:
     """The group's latest failure over all time (a recurrence after the window still reopens)."""
     resolved_at: datetime | None
     resolved_by: str | None
+    reopened_at: datetime | None
+    reopened_by: str | None
 
 
 @dataclass(frozen=True, slots=True)

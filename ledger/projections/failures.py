@@ -2,8 +2,9 @@
 (``domain.failures``) with their count, tasks affected, first and last seen, a trend over
 the window, a few example task ids and whether the group is open or resolved.
 
-The fingerprints are stored by the projector; the resolutions are events in the log
-(``failures.resolved``, emitted by ``Ledger.resolve_failure_group``): both come back the
+The fingerprints are stored by the projector; the resolutions and reopens are events in
+the log (``failures.resolved`` and ``failures.reopened``, emitted by
+``Ledger.resolve_failure_group`` and ``Ledger.reopen_failure_group``): both come back the
 same from a rebuild.
 """
 
@@ -41,8 +42,11 @@ class FailureGroup:
     last_seen: datetime
     status: Literal["open", "resolved"]
     resolved_at: datetime | None
-    """The latest resolution; still set when a recurrence reopened the group."""
+    """The latest resolution; still set when a recurrence or a reopen reopened the group."""
     resolved_by: str | None
+    reopened_at: datetime | None
+    """The latest reopen by an operator (``failures.reopened``)."""
+    reopened_by: str | None
     examples: list[str]
     trend: list[int]
     """Failures per bucket, oldest first: ``bucket_seconds`` wide from ``trend_start``."""
@@ -117,9 +121,11 @@ def _group(counts: GroupCounts, detail: GroupDetail, axis: Buckets) -> FailureGr
         tasks=counts.tasks,
         first_seen=counts.first_seen,
         last_seen=counts.last_seen,
-        status="open" if is_open(counts.last_failure_at, counts.resolved_at) else "resolved",
+        status="open" if is_open(counts.last_failure_at, counts.resolved_at, counts.reopened_at) else "resolved",
         resolved_at=counts.resolved_at,
         resolved_by=counts.resolved_by,
+        reopened_at=counts.reopened_at,
+        reopened_by=counts.reopened_by,
         examples=detail.examples,
         trend=detail.trend,
         trend_start=axis.origin,

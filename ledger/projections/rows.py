@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from ledger.domain.events import (
     AnyEvent,
+    FailureGroupEvent,
+    FailureGroupReopened,
     FailureGroupResolved,
     PeriodicTaskEvent,
     PeriodicTaskTriggered,
@@ -24,7 +26,7 @@ from ledger.domain.events import (
 from ledger.domain.failures import fingerprint
 from ledger.domain.fold import TaskState, evolve, expires, fold, is_late
 from ledger.domain.periodic import PeriodicState, evolve_periodic
-from ledger.projections.store import Changes, HistoryRow, Resolution, ViewWriter
+from ledger.projections.store import Changes, GroupDecision, HistoryRow, ViewWriter
 from ledger.wire import EVENT_ADAPTER, dump_event
 
 
@@ -39,7 +41,7 @@ class Decoded:
 
 def history_row(item: Decoded) -> HistoryRow:
     event = item.event
-    assert not isinstance(event, FailureGroupResolved), "a resolution has no history row"
+    assert not isinstance(event, FailureGroupEvent), "a failure group's decision has no history row"
     run_task_id = None
     if isinstance(event, TaskEvent):
         key, attempt = event.task_id, event.attempt
@@ -61,6 +63,13 @@ def history_row(item: Decoded) -> HistoryRow:
         fingerprint=fingerprint(event.task_name, event.exc_type, event.exc_message)
         if isinstance(event, TaskFailed) else None,
     )
+
+
+def decision(event: FailureGroupEvent) -> GroupDecision:
+    if isinstance(event, FailureGroupResolved):
+        return GroupDecision(event.fingerprint, "resolved", event.occurred_at, event.resolved_by, event.event_id)
+    assert isinstance(event, FailureGroupReopened)
+    return GroupDecision(event.fingerprint, "reopened", event.occurred_at, event.reopened_by, event.event_id)
 
 
 def history_events(rows: Sequence[HistoryRow]) -> list[tuple[TaskEvent, int | None]]:
@@ -92,10 +101,7 @@ class BatchPlanner:
         fresh = self._drop_duplicates(items)
         self._plan_tasks([i for i in fresh if isinstance(i.event, TaskEvent)], changes)
         self._plan_periodic([i for i in fresh if isinstance(i.event, PeriodicTaskEvent)], changes)
-        changes.resolutions = [
-            Resolution(e.fingerprint, e.occurred_at, e.resolved_by, e.event_id)
-            for e in (i.event for i in fresh) if isinstance(e, FailureGroupResolved)
-        ]  # fmt: skip
+        changes.decisions = [decision(i.event) for i in fresh if isinstance(i.event, FailureGroupEvent)]
         return changes
 
     def _drop_duplicates(self, items: Sequence[Decoded]) -> list[Decoded]:

@@ -137,15 +137,18 @@ Index("task_event_failure_time_idx", task_event.c.occurred_at, task_event.c.fing
 Index("task_event_failure_group_idx", task_event.c.fingerprint, task_event.c.occurred_at, task_event.c.task_id,
       postgresql_where=task_event.c.fingerprint.is_not(None), sqlite_where=task_event.c.fingerprint.is_not(None))
 
-# a failure group marked resolved (``failures.resolved``): the latest resolution per group;
-# a failure that occurs after ``resolved_at`` reopens it
+# an operator's decisions on a failure group (migrations 0006, 0011): its latest resolution
+# (``failures.resolved``) and its latest reopen (``failures.reopened``), either absent. The
+# group is resolved when its resolution is at or after both its latest failure and its
+# latest reopen (``domain.failures.is_open``).
 failure_resolution = Table(
     "failure_resolution",
     metadata,
     Column("fingerprint", Text, primary_key=True),
-    Column("resolved_at", UtcTimestamp, nullable=False),
+    Column("resolved_at", UtcTimestamp),
     Column("resolved_by", Text),
-    Column("event_id", Uuid, nullable=False),
+    Column("reopened_at", UtcTimestamp),
+    Column("reopened_by", Text),
 )
 
 # trends (migration 0008): how many history rows of each counted status (``domain.series.

@@ -17,7 +17,7 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Self
+from typing import Literal, Self
 from uuid import UUID
 
 from ledger.collector import collector_paused
@@ -52,12 +52,14 @@ class HistoryRow:
 
 
 @dataclass(frozen=True, slots=True)
-class Resolution:
-    """A failure group marked resolved (``failures.resolved``); the latest one counts."""
+class GroupDecision:
+    """An operator's decision on a failure group: resolved (``failures.resolved``) or
+    reopened (``failures.reopened``). The latest of each kind counts."""
 
     fingerprint: str
-    resolved_at: datetime
-    resolved_by: str | None
+    kind: Literal["resolved", "reopened"]
+    at: datetime
+    by: str | None
     event_id: UUID
 
 
@@ -76,11 +78,11 @@ class Changes:
     task_history: list[HistoryRow] = field(default_factory=list)
     periodic: list[PeriodicState] = field(default_factory=list)
     periodic_history: list[HistoryRow] = field(default_factory=list)
-    resolutions: list[Resolution] = field(default_factory=list)
+    decisions: list[GroupDecision] = field(default_factory=list)
 
     @property
     def event_count(self) -> int:
-        return len(self.task_history) + len(self.periodic_history) + len(self.resolutions)
+        return len(self.task_history) + len(self.periodic_history) + len(self.decisions)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ from ledger.projections.schema import (
 )
 from ledger.projections.series_rollup import apply_counts, expired_counts, history_counts
 from ledger.projections.sql import HISTORY_COLUMNS, PERIODIC_COLUMNS, TASK_COLUMNS, Database, history_row
-from ledger.projections.store import Changes, HistoryRow, Resolution, StaleOffsets, ViewWriter
+from ledger.projections.store import Changes, GroupDecision, HistoryRow, StaleOffsets, ViewWriter
 
 __all__ = ["SqlViewWriter", "moved_offsets"]
 
@@ -88,36 +88,38 @@ class SqlViewWriter(ViewWriter):
                     conn.execute(delete(table).where(self.database.members(table.c.task_id, changes.deleted_tasks)))
             self._write_rows(conn, changes)
             apply_counts(conn, self._insert, history_counts(changes.task_history))
-            self._write_resolutions(conn, changes)
+            self._write_decisions(conn, changes)
             conn.execute(_STORE_OFFSET, [
                 {"b_projection": changes.projection, "b_topic": changes.topic, "b_partition": p, "b_next_offset": o}
                 for p, o in sorted(changes.offsets.items())
             ])  # fmt: skip
 
-    def _write_resolutions(self, conn: Connection, changes: Changes) -> None:
-        """Upsert the batch's failure-group resolutions, the latest per group (few rows, so
-        through SQLAlchemy on both backends). A replayed older resolution (a duplicate
-        append read again) never overwrites a newer one."""
-        latest: dict[str, Resolution] = {}
-        for r in changes.resolutions:
-            if r.fingerprint not in latest or (r.resolved_at, str(r.event_id)) >= (
-                latest[r.fingerprint].resolved_at, str(latest[r.fingerprint].event_id)
-            ):
-                latest[r.fingerprint] = r
-        if not latest:
-            return
-        insert = self._insert(failure_resolution)
+    def _write_decisions(self, conn: Connection, changes: Changes) -> None:
+        """Upsert the batch's failure-group decisions: per group and kind (resolved,
+        reopened), the latest (few rows, so through SQLAlchemy on both backends). Each kind
+        has its own columns and only ever moves forward, so a replayed older decision (a
+        duplicate append read again) overwrites nothing and the order they are applied in
+        does not matter."""
+        latest: dict[tuple[str, str], GroupDecision] = {}
+        for d in changes.decisions:
+            held = latest.get((d.fingerprint, d.kind))
+            if held is None or (d.at, str(d.event_id)) >= (held.at, str(held.event_id)):
+                latest[d.fingerprint, d.kind] = d
         c = failure_resolution.c
-        newer = insert.excluded.resolved_at >= c.resolved_at  # type: ignore[attr-defined]
-        upsert = insert.on_conflict_do_update(  # type: ignore[attr-defined]
-            index_elements=[c.fingerprint],
-            set_={"resolved_at": insert.excluded.resolved_at, "resolved_by": insert.excluded.resolved_by,  # type: ignore[attr-defined]
-                  "event_id": insert.excluded.event_id},  # type: ignore[attr-defined]
-            where=newer,
-        )  # fmt: skip
-        rows = [{"fingerprint": r.fingerprint, "resolved_at": r.resolved_at, "resolved_by": r.resolved_by,
-                 "event_id": r.event_id} for r in latest.values()]  # fmt: skip
-        conn.execute(upsert, rows)
+        for kind in ("resolved", "reopened"):
+            rows = [{"fingerprint": d.fingerprint, f"{kind}_at": d.at, f"{kind}_by": d.by}
+                    for d in latest.values() if d.kind == kind]  # fmt: skip
+            if not rows:
+                continue
+            insert = self._insert(failure_resolution)
+            at, by = c[f"{kind}_at"], insert.excluded[f"{kind}_by"]  # type: ignore[attr-defined]
+            newer = at.is_(None) | (insert.excluded[f"{kind}_at"] >= at)  # type: ignore[attr-defined]
+            upsert = insert.on_conflict_do_update(  # type: ignore[attr-defined]
+                index_elements=[c.fingerprint],
+                set_={f"{kind}_at": insert.excluded[f"{kind}_at"], f"{kind}_by": by},  # type: ignore[attr-defined]
+                where=newer,
+            )
+            conn.execute(upsert, rows)
 
     def _hold_views(self, conn: Connection) -> None:
         """Taken first in a batch's transaction: what keeps a rebuild's swap out (none by default)."""

@@ -1,5 +1,5 @@
 """The failures pages in Chromium: the groups as ``FailureQueries`` reads them, a window and
-a name filter in the URL, a group's page, and resolving it by clicking."""
+a name filter in the URL, a group's page, and resolving and reopening it by clicking."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def shown_counts(page: Page) -> dict[str, int]:
     return {str(row.get_attribute("data-fingerprint")): int(row.locator("td.count").inner_text()) for row in rows.all()}
 
 
-def test_failure_groups_their_page_and_resolving_one_by_clicking(fleet: Settings, processes: Processes,
+def test_failure_groups_their_page_and_resolving_and_reopening_one_by_clicking(fleet: Settings, processes: Processes,
                                                                  browse: Callable[..., Watched]) -> None:  # fmt: skip
     base = processes.serve(settings_env(fleet))
     watched = browse()
@@ -78,6 +78,21 @@ def test_failure_groups_their_page_and_resolving_one_by_clicking(fleet: Settings
     page.get_by_role("link", name="← Failures").click()
     expect(page.locator(f"tr[data-fingerprint='{target.fingerprint}'] .status")).to_have_text("resolved")
     assert groups(fleet, timedelta(days=1), name)[0].resolved_by == "ops on call"
+
+    page.locator(f"tr[data-fingerprint='{target.fingerprint}']").get_by_role("link").first.click()
+    reopen = page.get_by_role("region", name="Reopen")
+    reopen.get_by_label("By", exact=True).fill("dev on call")
+    reopen.get_by_label("Note").fill("still failing on 1.4.2")
+    reopen.get_by_role("button", name="Reopen").click()
+    expect(page.get_by_role("status")).to_have_text(
+        "Reopen recorded; the view updates once the projector has applied it.")
+    project_all(fleet)
+    page.reload()
+    expect(page.locator(".heading .status")).to_have_text("open")
+    expect(page.get_by_role("button", name="Resolve")).to_be_visible()
+    expect(page.locator("dl.fields")).to_contain_text("dev on call")
+    reopened = groups(fleet, timedelta(days=1), name)[0]
+    assert (reopened.status, reopened.reopened_by, reopened.resolved_by) == ("open", "dev on call", "ops on call")
 
 
 def test_the_failures_page_at_a_phone_width_and_its_bad_input(fleet: Settings, processes: Processes,

@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
+import sqlalchemy as sa
 
-from ledger.domain.events import AnyEvent, FailureGroupResolved, TaskFailed, TaskPending
+from ledger.domain.events import AnyEvent, FailureGroupReopened, FailureGroupResolved, TaskFailed, TaskPending
 from ledger.domain.failures import fingerprint
 from ledger.projections.failures import FailureQueries
+from ledger.projections.sqltypes import UtcTimestamp, Uuid
 from ledger.projections.store import ViewReader, ViewWriter
 from tests.contract.viewstore_contract import ViewsContract, project
 
@@ -28,6 +30,11 @@ def failure(task_id: str, minute: float, *, name: str = "app.sync", exc_type: st
 
 def resolved(group: str, minute: float, event: int = 1) -> FailureGroupResolved:
     return FailureGroupResolved(fingerprint=group, resolved_by="ops", occurred_at=T0 + timedelta(minutes=minute),
+                                event_id=UUID(int=event))  # fmt: skip
+
+
+def reopened(group: str, minute: float, event: int = 101) -> FailureGroupReopened:
+    return FailureGroupReopened(fingerprint=group, reopened_by="dev", occurred_at=T0 + timedelta(minutes=minute),
                                 event_id=UUID(int=event))  # fmt: skip
 
 
@@ -110,3 +117,47 @@ class FailureGroupsContract(ViewsContract):
         project(store, [resolved(SYNC, 60, event=1)])  # a duplicate append of the older one, read again
         sync = self.queries(reader).group(SYNC)
         assert sync is not None and sync.resolved_at == T0 + timedelta(minutes=70)
+
+    def test_an_operator_reopens_a_resolved_group_and_may_resolve_it_again(
+        self, store: ViewWriter, reader: ViewReader
+    ) -> None:
+        project(store, history())
+        project(store, [resolved(SYNC, 60), reopened(SYNC, 65)])
+        sync = self.queries(reader).group(SYNC)
+        assert sync is not None and sync.status == "open"  # no failure since the resolution: the reopen did it
+        assert (sync.resolved_at, sync.resolved_by) == (T0 + timedelta(minutes=60), "ops")  # kept on record
+        assert (sync.reopened_at, sync.reopened_by) == (T0 + timedelta(minutes=65), "dev")
+        project(store, [resolved(SYNC, 66, event=2)])
+        assert self.queries(reader).group(SYNC).status == "resolved"  # type: ignore[union-attr]
+        project(store, [reopened(SYNC, 64, event=102), reopened(SYNC, 65)])  # older, and a duplicate read again
+        sync = self.queries(reader).group(SYNC)
+        assert sync is not None and sync.status == "resolved" and sync.reopened_at == T0 + timedelta(minutes=65)
+        project(store, [reopened(CHARGE, 30, event=103)])  # never resolved: open, as it was
+        charge = self.queries(reader).group(CHARGE)
+        assert charge is not None and charge.status == "open" and charge.resolved_at is None
+        assert charge.reopened_at == T0 + timedelta(minutes=30)
+
+    def test_the_latest_decision_counts_whatever_order_a_batch_holds_them_in(
+        self, store: ViewWriter, reader: ViewReader
+    ) -> None:
+        project(store, history())
+        project(store, [reopened(SYNC, 65), resolved(SYNC, 60)])
+        project(store, [reopened(CHARGE, 65), resolved(CHARGE, 70, event=2)])
+        assert self.queries(reader).group(SYNC).status == "open"  # type: ignore[union-attr]
+        assert self.queries(reader).group(CHARGE).status == "resolved"  # type: ignore[union-attr]
+
+    def test_a_resolution_stored_before_reopens_existed_is_kept_by_the_migration(self, blank: ViewWriter) -> None:
+        assert blank.migrate("0010_status_changed_index")[-1] == "0010_status_changed_index"
+        project(blank, history())
+        as_of_0006 = sa.table("failure_resolution", sa.column("fingerprint"), sa.column("resolved_at", UtcTimestamp),
+                              sa.column("resolved_by"), sa.column("event_id", Uuid))  # fmt: skip
+        with blank.database.transaction() as conn:  # type: ignore[attr-defined]
+            conn.execute(sa.insert(as_of_0006).values(fingerprint=SYNC, resolved_at=T0 + timedelta(minutes=60),
+                                                      resolved_by="ops", event_id=UUID(int=1)))  # fmt: skip
+        assert blank.migrate() == ["0011_failure_reopen"]
+        with self.reader_for(blank) as reader:
+            sync = self.queries(reader).group(SYNC)
+            assert sync is not None and sync.status == "resolved" and sync.resolved_by == "ops"
+            project(blank, [reopened(SYNC, 65)])
+            sync = self.queries(reader).group(SYNC)
+            assert sync is not None and sync.status == "open" and sync.reopened_by == "dev"

@@ -1,7 +1,7 @@
 """Failure groups end to end, on both backends (issue 14's acceptance): 1,000 failures of 3
 root causes whose messages vary in ids, numbers and quoted values give exactly 3 groups;
-resolving one (through the HTTP API: an event in the log) and a recurrence reopen it; a
-rebuild from the log gives the same groups, resolution included."""
+resolving one (through the HTTP API: an event in the log) and a recurrence reopen it, so does
+an operator's reopen; a rebuild from the log gives the same groups, decisions included."""
 
 from __future__ import annotations
 
@@ -89,11 +89,21 @@ def test_1000_failures_of_3_causes_are_3_groups_resolved_reopened_and_rebuilt_al
 
         recurrence = failures(3, seed=99)[2]  # a shop.mail failure, new ids, after the resolution
         build_ledger(settings, log).emit(recurrence.model_copy(update={
-            "task_id": "t-again", "occurred_at": datetime.now(UTC) + timedelta(seconds=1)}))  # fmt: skip
+            "task_id": "t-again", "occurred_at": datetime.now(UTC)}))  # fmt: skip
         project_all(settings)
         reopened = client.get(f"/failures/{mail['fingerprint']}").json()
         assert reopened["status"] == "open" and reopened["resolved_at"] == after["resolved_at"]
         assert reopened["examples"][0] == "t-again"
+
+        assert client.post(f"/failures/{mail['fingerprint']}/resolve", json={"resolved_by": "ops"}).status_code == 200
+        project_all(settings)
+        assert client.get(f"/failures/{mail['fingerprint']}").json()["status"] == "resolved"
+        reopening = client.post(f"/failures/{mail['fingerprint']}/reopen", json={"reopened_by": "dev", "note": "no"})
+        assert reopening.status_code == 200 and reopening.json()["reopened_by"] == "dev", reopening.text
+        project_all(settings)
+        by_hand = client.get(f"/failures/{mail['fingerprint']}").json()
+        assert by_hand["status"] == "open" and by_hand["reopened_at"] == reopening.json()["reopened_at"]
+        assert by_hand["reopened_by"] == "dev" and by_hand["resolved_at"] < by_hand["reopened_at"]
         before = groups(client), client.get(f"/failures/{mail['fingerprint']}", params=WINDOW).json()
 
     report = build_rebuild(settings).run(verify=True)
@@ -109,6 +119,7 @@ def test_bad_requests_are_422_naming_the_parameter_and_unknown_groups_404(
         cases: list[tuple[str, str, dict[str, Any], list[Any]]] = [
             ("get", "/failures/NOT-HEX", {}, ["path", "fingerprint"]),
             ("post", "/failures/0123/resolve", {}, ["path", "fingerprint"]),
+            ("post", "/failures/0123/reopen", {}, ["path", "fingerprint"]),
             ("get", "/failures", {"since": "2026-03-01T02:00:00"}, ["query", "since"]),
             ("get", "/failures", {"since": T0.isoformat(), "until": T0.isoformat()}, ["query", "until"]),
             ("get", "/failures", {"limit": 0}, ["query", "limit"]),
@@ -121,6 +132,9 @@ def test_bad_requests_are_422_naming_the_parameter_and_unknown_groups_404(
             assert any(e["loc"] == loc and e["msg"] for e in response.json()["detail"]), (loc, response.text)
         assert client.get("/failures/0123456789abcdef").status_code == 404
         assert client.post("/failures/0123456789abcdef/resolve").status_code == 404
+        assert client.post("/failures/0123456789abcdef/reopen").status_code == 404
+        blank_name = client.post("/failures/0123456789abcdef/reopen", json={"reopened_by": ""})
+        assert blank_name.status_code == 422 and blank_name.json()["detail"][0]["loc"] == ["body", "reopened_by"]
         assert client.get("/failures").json() == []
 
 
@@ -129,13 +143,14 @@ def test_a_configured_token_guards_the_failure_routes(settings: Settings, store:
     guarded = settings.model_copy(update={"api_token": SecretStr("s3cret-token")})
     with TestClient(create_app(guarded)) as client:
         for method, path in (("get", "/failures"), ("get", "/failures/0123456789abcdef"),
-                             ("post", "/failures/0123456789abcdef/resolve")):  # fmt: skip
+                             ("post", "/failures/0123456789abcdef/resolve"),
+                             ("post", "/failures/0123456789abcdef/reopen")):  # fmt: skip
             assert client.request(method, path).status_code == 401
         assert client.get("/failures", headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
 
 
 @pytest.mark.parametrize("settings", ["embedded"], indirect=True)
-def test_the_cli_lists_shows_and_resolves_groups(settings: Settings, log: EventLog, store: ViewWriter) -> None:
+def test_the_cli_lists_shows_resolves_and_reopens_groups(settings: Settings, log: EventLog, store: ViewWriter) -> None:
     append_all(log, list(failures(30)))
     project_all(settings)
     env = {"LEDGER_DATA_DIR": str(settings.data_dir), "LEDGER_TOPIC": settings.topic,
@@ -155,7 +170,15 @@ def test_the_cli_lists_shows_and_resolves_groups(settings: Settings, log: EventL
         json.loads(ledger("failures", "show", found[0]["fingerprint"], "--json", env=env).stdout)["status"]
         == "resolved"
     )
+    again = ledger("failures", "reopen", found[0]["fingerprint"], "--by", "you", "--note", "still failing", env=env)
+    assert again.returncode == 0 and "reopened" in again.stdout, again.stderr
+    project_all(settings)
+    shown = ledger("failures", "show", found[0]["fingerprint"], "--json", env=env)
+    assert [json.loads(shown.stdout)[k] for k in ("status", "reopened_by")] == ["open", "you"]
+    listed = ledger("failures", "--since", T0.isoformat(), env=env)
+    assert "open (reopened)" in listed.stdout, listed.stdout
     for args, option in ((("failures", "--since", "soon"), "--since"), (("failures", "resolve", "xyz"), "FINGERPRINT"),
+                         (("failures", "reopen", "xyz"), "FINGERPRINT"),
                          (("failures", "show", "0123456789abcdef"), "unknown failure group")):  # fmt: skip
         bad = ledger(*args, env=env)
         assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and option in bad.stderr, bad.stderr

@@ -17,6 +17,7 @@ from ledger.domain.alerts import Evaluator, Transition
 from ledger.domain.events import (
     AnyEvent,
     Emitter,
+    FailureGroupReopened,
     FailureGroupResolved,
     TaskFailed,
     TaskReceived,
@@ -69,6 +70,10 @@ def failed(task: str, s: float, name: str = "billing.charge", attempt: int = 0, 
 
 def resolved(fp: str, s: float, by: str | None = "ops") -> FailureGroupResolved:
     return FailureGroupResolved(fingerprint=fp, occurred_at=at(s), resolved_by=by, emitter=EMITTER)
+
+
+def reopened(fp: str, s: float, by: str | None = "ops") -> FailureGroupReopened:
+    return FailureGroupReopened(fingerprint=fp, occurred_at=at(s), reopened_by=by, emitter=EMITTER)
 
 
 def done(task: str, s: float, name: str = "billing.charge", attempt: int = 0) -> TaskSucceeded:
@@ -277,6 +282,22 @@ def test_a_resolved_group_resolves_the_alert_and_fires_again_when_it_reopens() -
     assert got[0].detail["reopened"] is False and got[2].detail["reopened"] is True
 
 
+def test_a_reopen_fires_nothing_and_lets_every_later_failure_count() -> None:
+    events: list[AnyEvent] = [
+        not_found("a", 0, 1),
+        resolved(NOT_FOUND, 20),  # resolves the alert
+        reopened(NOT_FOUND, 30),  # the operator reopens it: no failure, so no alert yet
+        not_found("b", 15, 2),  # occurred before the resolution, read after the reopen: it counts
+        resolved(NOT_FOUND, 40),  # resolved again: the alert resolves
+        reopened(NOT_FOUND, 35),  # an older reopen than that resolution: still resolved
+        not_found("c", 38, 3),  # before the latest resolution: nothing
+    ]  # fmt: skip
+    got = [t for t in groups(events) if t.rule == "new-cause"]
+    assert kinds(got) == [("new-cause", "fired", NOT_FOUND), ("new-cause", "resolved", NOT_FOUND)] * 2
+    assert [t.cause for t in got] == ["0:0", "0:1", "0:3", "0:4"]
+    assert got[2].detail["reopened"] is True and got[2].detail["task_id"] == "b"
+
+
 def test_a_resolution_older_than_a_failure_already_read_leaves_the_group_firing() -> None:
     # the resolution's partition is read late: a failure after it is in hand, so the group is
     # open (as ``ledger failures`` says): no resolved transition, and nothing fires twice
@@ -310,14 +331,16 @@ def test_a_rule_on_one_fingerprint_watches_that_group_only() -> None:
 
 @st.composite
 def failure_histories(draw: st.DrawFn) -> list[AnyEvent]:
-    """Failures of three causes with varying numbers, resolutions, other events; times jump
+    """Failures of three causes with varying numbers, resolutions, reopens, other events; times jump
     about (as reads across partitions do)."""
     out: list[AnyEvent] = []
     for i in range(draw(st.integers(1, 50))):
         seconds = draw(st.integers(0, 60)) + i * draw(st.integers(0, 40))
-        kind = draw(st.sampled_from(["not-found", "timeout", "mail", "resolve", "started"]))
+        kind = draw(st.sampled_from(["not-found", "timeout", "mail", "resolve", "reopen", "started"]))
         if kind == "resolve":
             out.append(resolved(draw(st.sampled_from([NOT_FOUND, TIMEOUT])), seconds))
+        elif kind == "reopen":
+            out.append(reopened(draw(st.sampled_from([NOT_FOUND, TIMEOUT])), seconds))
         elif kind == "started":
             out.append(started(f"s{i}", seconds))
         elif kind == "timeout":

@@ -15,6 +15,7 @@ import pytest
 from ledger.codec import PLAIN, Codec, generate_cipher_key
 from ledger.domain.events import (
     AnyEvent,
+    FailureGroupReopened,
     FailureGroupResolved,
     PeriodicTaskRegistered,
     PeriodicTaskTriggered,
@@ -516,4 +517,17 @@ def test_resolving_a_failure_group_appends_one_event_keyed_by_its_fingerprint(le
         ledger.resolve_failure_group("0123")
     with pytest.raises(InvalidEvent, match=r"^resolved_by: "):
         ledger.resolve_failure_group("0123456789abcdef", resolved_by="x" * 300)
+    assert len(log.records) == 1  # nothing appended for bad input
+
+
+def test_reopening_a_failure_group_appends_one_event_keyed_by_its_fingerprint(ledger: Ledger, log: ListLog) -> None:
+    ledger.reopen_failure_group("0123456789abcdef", reopened_by="ops", note="still failing")
+    (event,) = emitted(log)
+    assert isinstance(event, FailureGroupReopened) and log.records[0].key == b"0123456789abcdef"
+    assert (event.type, event.fingerprint, event.reopened_by, event.note) == (
+        "failures.reopened", "0123456789abcdef", "ops", "still failing")  # fmt: skip
+    with pytest.raises(InvalidEvent, match=r"^fingerprint: "):
+        ledger.reopen_failure_group("not-hex-digits!!")
+    with pytest.raises(InvalidEvent, match=r"^reopened_by: "):
+        ledger.reopen_failure_group("0123456789abcdef", reopened_by="x" * 300)
     assert len(log.records) == 1  # nothing appended for bad input

@@ -14,6 +14,7 @@ from ledger.domain.events import (
     LINKAGE_FIELDS,
     AnyEvent,
     Emitter,
+    FailureGroupReopened,
     FailureGroupResolved,
     PeriodicTaskRegistered,
     PeriodicTaskTriggered,
@@ -62,6 +63,7 @@ SAMPLES: list[AnyEvent] = [
     ),
     PeriodicTaskUnregistered(**COMMON, name="nightly", reason="retired"),
     FailureGroupResolved(**COMMON, fingerprint="0123456789abcdef", resolved_by="ops", note="fixed in 1.2"),
+    FailureGroupReopened(**COMMON, fingerprint="0123456789abcdef", reopened_by="ops", note="still failing"),
 ]
 CODECS = {
     "plain": PLAIN,
@@ -221,7 +223,7 @@ def test_missing_field_and_unknown_or_missing_type() -> None:
     del document["task_id"]
     assert reason_of(raw(document)) == "task_id: Field required"
     assert reason_of(raw({**valid_document(), "type": "task.exploded"})).startswith(
-        "type: unknown event type 'task.exploded' (known: failures.resolved, periodic.registered,"
+        "type: unknown event type 'task.exploded' (known: failures.reopened, failures.resolved, periodic.registered,"
     )
     untyped = valid_document()
     del untyped["type"]
@@ -309,7 +311,7 @@ def test_json_schema_describes_every_event(tmp_path: Path) -> None:
     assert schema["$id"] == SCHEMA_ID and schema["version"] == 2 and schema["title"]
     mapping = schema["discriminator"]["mapping"]
     assert schema["discriminator"]["propertyName"] == "type"
-    assert len(schema["oneOf"]) == len(mapping) == 12
+    assert len(schema["oneOf"]) == len(mapping) == 13
     for event in SAMPLES:  # each sample fits the definition its type selects
         definition = schema["$defs"][mapping[event.type].rsplit("/", 1)[-1]]
         document = json.loads(EVENT_ADAPTER.dump_json(event))
