@@ -84,7 +84,8 @@ def timeline_table(timeline: Timeline) -> Table:
         who = e.emitter.worker or f"{e.emitter.host}:{e.emitter.pid}"
         change = f"{status_text(e.status_before)} → {status_text(e.status_after)}"
         table.add_row(f"{e.position.partition}:{e.position.offset}", when(e.occurred_at), e.type, str(e.attempt),
-                      who, change, "[yellow]late[/]" if e.late else "")  # fmt: skip
+                      who, change, "[yellow]late[/]" if e.late else "[yellow]reconciled[/]" if e.reconciled_from
+                      else "")  # fmt: skip
     return table
 
 

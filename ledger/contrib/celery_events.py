@@ -51,7 +51,7 @@ from ledger.payloads import InvalidEvent, JsonPolicy
 from ledger.sdk import Ledger
 from ledger.wire import describe_validation_error
 
-__all__ = ["TASK_EVENT_TYPES", "CeleryEventTranslator", "Imported", "import_celery_events"]
+__all__ = ["TASK_EVENT_TYPES", "CeleryEventTranslator", "Imported", "exception_fields", "import_celery_events"]
 
 TASK_EVENT_TYPES: Final[Mapping[str, type[TaskEvent]]] = {
     "task-sent": TaskPending,
@@ -157,8 +157,14 @@ class CeleryEventTranslator:
         args = self._literal("exc_args", f"({match.group(2)},)" if match.group(2).strip() else "()")
         if not isinstance(args, list):
             return {"exc_type": match.group(1), "exc_message": match.group(2)}
-        message = str(args[0]) if len(args) == 1 else ", ".join(map(str, args)) if args else ""
-        return {"exc_type": match.group(1), "exc_args": args, "exc_message": message}
+        return exception_fields(match.group(1), args)
+
+
+def exception_fields(exc_type: str, args: list[Any]) -> dict[str, Any]:
+    """A Celery failure's fields from its exception's class name and arguments, as
+    ``str(exception)`` reads them: one argument is the message, several are joined."""
+    message = str(args[0]) if len(args) == 1 else ", ".join(map(str, args)) if args else ""
+    return {"exc_type": exc_type, "exc_args": args, "exc_message": message}
 
 
 def _when(timestamp: Any) -> datetime | None:

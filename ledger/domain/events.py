@@ -125,6 +125,10 @@ class TaskEvent(_Event):
     routing_key: Annotated[ShortText | None, _OMITTED] = None
     expires: Annotated[AwareDatetime | None, _OMITTED] = None
     """When the message expires: a worker revokes it if not started by then."""
+    reconciled_from: Annotated[ShortText | None, _OMITTED] = None
+    """Not seen happen: read afterwards from this source (``celery result backend``) for a
+    task whose events were lost, so the steps between the last one seen and this outcome
+    are unknown (the timeline says so)."""
 
 
 LINKAGE_FIELDS: Final = ("root_id", "parent_id", "group_id", "callback_id", "queue", "exchange",

@@ -127,6 +127,7 @@ class HistoryEntryOut(_Out):
     status_before: TaskStatus | None
     status_after: TaskStatus
     late: bool = Field(description="ranked below the state it arrived at, so it changed nothing")
+    reconciled_from: str | None = Field(None, description="not seen happen: read afterwards from this source")
 
     @classmethod
     def from_entry(cls, entry: TimelineEntry) -> HistoryEntryOut:
@@ -144,6 +145,7 @@ class HistoryEntryOut(_Out):
             status_before=entry.status_before,
             status_after=entry.status_after,
             late=entry.late,
+            reconciled_from=entry.reconciled_from,
         )
 
 

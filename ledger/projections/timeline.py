@@ -46,6 +46,9 @@ class GapKind(StrEnum):
     """A STARTED with no RECEIVED in the same attempt."""
     NO_PENDING = "no_pending"
     """The task ran (RECEIVED/STARTED) but no PENDING was ever recorded for it."""
+    RECONCILED = "reconciled"
+    """An outcome was not seen happen but read afterwards (``TaskEvent.reconciled_from``):
+    the steps before it are unknown."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,8 @@ class TimelineEntry:
     status_after: TaskStatus
     late: bool
     """It arrived after a later state of its own attempt (so it did not change the status)."""
+    reconciled_from: str | None = None
+    """Where the event was read from when it was not seen happen (``TaskEvent.reconciled_from``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +136,7 @@ def _entry(
         status_before=before,
         status_after=after,
         late=late,
+        reconciled_from=event.reconciled_from,
     )
 
 
@@ -163,4 +169,8 @@ def find_gaps(entries: Sequence[TimelineEntry]) -> list[Gap]:
             gaps.append(Gap(GapKind.STARTED_WITHOUT_RECEIVED, attempt, message))
         if attempt < latest and not seen & TERMINAL_STATUSES:
             gaps.append(Gap(GapKind.UNFINISHED_ATTEMPT, attempt, f"attempt {attempt} has no terminal event"))
+    for entry in entries:
+        if entry.reconciled_from is not None and entry.status is not None:
+            gaps.append(Gap(GapKind.RECONCILED, entry.attempt, f"attempt {entry.attempt}: {entry.status.value} was "
+                            f"read from the {entry.reconciled_from}, not seen happen: the steps before it are unknown"))
     return gaps

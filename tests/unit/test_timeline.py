@@ -179,3 +179,14 @@ def test_bad_input_is_refused_with_the_reason() -> None:
     periodic = PeriodicTaskRegistered(name="t-1", task="x", interval_seconds=60, occurred_at=at(0))
     with pytest.raises(ValueError, match="not a task event"):
         build_timeline(rows(periodic))
+
+
+def test_an_outcome_read_afterwards_is_marked_and_says_the_steps_before_it_are_unknown() -> None:
+    read = ev(TaskSucceeded, 9, result=1, reconciled_from="celery result backend")
+    timeline = build_timeline(rows(ev(TaskPending, 0, emitter=API), read))
+    assert [e.reconciled_from for e in timeline.entries] == [None, "celery result backend"]
+    assert timeline.entries[-1].status_after is D and not timeline.in_progress
+    (gap,) = timeline.gaps
+    assert (gap.kind, gap.attempt) == (GapKind.RECONCILED, 0)
+    assert gap.message == ("attempt 0: DONE was read from the celery result backend, not seen happen: "
+                           "the steps before it are unknown")  # fmt: skip

@@ -1,0 +1,33 @@
+"""A Celery application with no ledger code at all, as a team that only runs ``celery
+worker -E`` has: the broker, the result backend and the default queue come from
+``LEDGER_TEST_CELERY_BROKER``, ``LEDGER_TEST_CELERY_BACKEND`` and ``LEDGER_TEST_CELERY_QUEUE``
+(a queue per test, so workers of two tests never take each other's tasks).
+
+    celery -A tests.apps.plain worker -P prefork -c 2 -E
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+app = Celery("plain", broker=os.environ.get("LEDGER_TEST_CELERY_BROKER"),
+             backend=os.environ.get("LEDGER_TEST_CELERY_BACKEND"))  # fmt: skip
+app.conf.update(
+    task_default_queue=os.environ.get("LEDGER_TEST_CELERY_QUEUE", "celery"),
+    task_send_sent_event=True,
+    worker_send_task_events=True,
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+)
+
+
+@app.task(name="plain.add")
+def add(x: int, y: int) -> int:
+    return x + y
+
+
+@app.task(name="plain.fail")
+def fail(message: str) -> None:
+    raise ValueError(message)
