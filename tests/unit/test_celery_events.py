@@ -126,8 +126,8 @@ def heartbeat(kind: str = "worker-heartbeat", at: float = T0, **details: object)
 
 def test_worker_events_keep_the_interval_software_load_and_counts() -> None:
     translator = CeleryEventTranslator()
-    online, beat, offline = (translator.translate(heartbeat(kind, T0 + i))
-                             for i, kind in enumerate(("worker-online", "worker-heartbeat", "worker-offline")))  # fmt: skip
+    kinds = ("worker-online", "worker-heartbeat", "worker-offline")
+    online, beat, offline = (translator.translate(heartbeat(kind, T0 + i)) for i, kind in enumerate(kinds))
     assert isinstance(online, WorkerOnline) and isinstance(beat, WorkerHeartbeat)
     assert isinstance(offline, WorkerOffline)
     assert (beat.hostname, beat.freq, beat.loadavg, beat.processed, beat.active) == (
