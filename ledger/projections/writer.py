@@ -55,13 +55,13 @@ from ledger.projections.series_rollup import apply_counts, expired_counts, histo
 from ledger.projections.sql import HISTORY_COLUMNS, PERIODIC_COLUMNS, TASK_COLUMNS, Database, history_row
 from ledger.projections.store import Changes, GroupDecision, HistoryRow, StaleOffsets, ViewWriter
 
-__all__ = ["SqlViewWriter", "moved_offsets", "worker_values"]
+__all__ = ["SqlViewWriter", "moved_offsets"]
 
 _MERGED_WORKER_COLUMNS = frozenset({"hostname", "first_seen", "last_heartbeat", "offline_at"})
 """The worker_meta columns not taken from the latest event (the key, and each its own rule)."""
 
 
-def worker_values(state: WorkerState) -> dict[str, object]:
+def _worker_values(state: WorkerState) -> dict[str, object]:
     """A worker row's values by column (the load average as a JSON list)."""
     values = {column.name: getattr(state, column.name) for column in worker_meta.columns}
     values["loadavg"] = None if state.loadavg is None else list(state.loadavg)
@@ -173,7 +173,7 @@ class SqlViewWriter(ViewWriter):
                   "last_heartbeat": latest("last_heartbeat"), "offline_at": latest("offline_at"),
                   **{name: case((newer, new[name]), else_=old[name]) for name in details}},
         )  # fmt: skip
-        conn.execute(upsert, [worker_values(w) for w in workers])
+        conn.execute(upsert, [_worker_values(w) for w in workers])
 
     def _hold_views(self, conn: Connection) -> None:
         """Taken first in a batch's transaction: what keeps a rebuild's swap out (none by default)."""
