@@ -27,6 +27,7 @@ from ledger.projections.queries import TaskQueries
 from ledger.projections.rebuild import Swapper
 from ledger.projections.series import SeriesQueries
 from ledger.projections.store import ViewReader, ViewWriter
+from ledger.projections.workers import WorkerQueries
 from ledger.sdk import Ledger
 from ledger.settings import LogBackend, Settings, ViewsBackend
 
@@ -208,6 +209,10 @@ def build_queries(settings: Settings, reader: ViewReader | None = None) -> TaskQ
 
 def build_failure_queries(settings: Settings, reader: ViewReader | None = None) -> FailureQueries:
     return FailureQueries(reader or build_view_reader(settings))
+
+
+def build_worker_queries(settings: Settings, reader: ViewReader | None = None) -> WorkerQueries:
+    return WorkerQueries(reader or build_view_reader(settings))
 
 
 def build_series_queries(settings: Settings, reader: ViewReader | None = None) -> SeriesQueries:

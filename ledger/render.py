@@ -21,6 +21,7 @@ from ledger.projections.failures import FailureGroup
 from ledger.projections.queries import PeriodicTaskMeta
 from ledger.projections.series import Series
 from ledger.projections.timeline import Timeline
+from ledger.projections.workers import Worker
 
 STATUS_STYLE = {
     TaskStatus.DONE: "green",
@@ -132,6 +133,26 @@ def failures_table(groups: Iterable[FailureGroup], title: str) -> Table:
         table.add_row(group.fingerprint, status, group.task_name or "—", f"{group.exc_type}: {group.message}",
                       f"{group.count:,}", f"{group.tasks:,}", when(group.first_seen), when(group.last_seen),
                       sparkline(group.trend))  # fmt: skip
+    return table
+
+
+def worker_status(worker: Worker) -> str:
+    """Online, or offline and why: it said so (stopped), or its heartbeats stopped."""
+    if worker.status == "online":
+        return "[green]online[/]"
+    return "[red]offline (stopped)[/]" if worker.offline_at is not None else "[red]offline (no heartbeat)[/]"
+
+
+def workers_table(workers: Iterable[Worker], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("worker", "status", "last heartbeat", "load avg", "processed", "active", "software",
+                   "first seen"):  # fmt: skip
+        table.add_column(column, justify="right" if column in ("processed", "active") else "left")
+    for w in workers:
+        load = " ".join(f"{n:.2f}" for n in w.loadavg) if w.loadavg else "—"
+        table.add_row(w.hostname, worker_status(w), when(w.last_heartbeat), load,
+                      "—" if w.processed is None else f"{w.processed:,}", "—" if w.active is None else str(w.active),
+                      w.software or "—", when(w.first_seen))  # fmt: skip
     return table
 
 

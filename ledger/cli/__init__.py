@@ -5,7 +5,17 @@ import sys
 
 import typer
 
-from ledger.cli import alerts, failures, imports, ops, reconcile, streams, views, workflow  # noqa: F401  (each registers commands)
+from ledger.cli import (  # noqa: F401  (each registers commands)
+    alerts,
+    failures,
+    imports,
+    ops,
+    reconcile,
+    streams,
+    views,
+    workers,
+    workflow,
+)
 from ledger.cli.base import app
 
 UsageError: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")

@@ -21,9 +21,10 @@ def celery_events(
     path: Annotated[str, typer.Argument(help="JSON lines, one Celery event dict a line ('-': stdin)")],
     batch: Annotated[int, typer.Option(min=1, max=100_000, help="events appended at a time")] = 1000,
 ) -> None:
-    """Append Celery's own task events (task-sent, task-received, … as celery.events delivers
-    them), captured as JSON lines: attempts, ids, workers and times as the ledger records them.
-    Importing the same file twice is harmless (the same transitions have the same ids)."""
+    """Append Celery's own task and worker events (task-sent, task-received, …,
+    worker-heartbeat, … as celery.events delivers them), captured as JSON lines: attempts,
+    ids, workers and times as the ledger records them. Importing the same file twice is
+    harmless (the same events have the same ids)."""
     from ledger.contrib.celery_events import import_celery_events
 
     def go() -> None:
@@ -36,7 +37,8 @@ def celery_events(
         with ledger, (sys.stdin if path == "-" else open(path, encoding="utf-8")) as lines:
             done = import_celery_events(lines, ledger, batch=batch, on_progress=progress.update)
         progress.finish()
-        typer.echo(f"imported {done.events:,} events ({done.skipped:,} lines were not task transitions)")
+        skipped = f"{done.skipped:,} lines were neither task transitions nor worker events"
+        typer.echo(f"imported {done.events:,} events ({skipped})")
 
     run(go)
 

@@ -13,7 +13,7 @@ from ledger.consumers.deadletter import dead_letter_topic, original, read_dead_l
 from ledger.consumers.replay import replay as replay_window
 from ledger.consumers.runner import install_stop_signals
 from ledger.consumers.subscriber import EventFilter
-from ledger.domain.events import AnyEvent, FailureGroupReopened, FailureGroupResolved, TaskEvent
+from ledger.domain.events import AnyEvent, FailureGroupReopened, FailureGroupResolved, TaskEvent, WorkerEvent
 from ledger.wire import EVENT_ADAPTER
 
 dlq = typer.Typer(no_args_is_help=True, help="The dead-letter topic: records that could not be projected.")
@@ -30,11 +30,18 @@ def line(event: AnyEvent, as_json: bool) -> str:
         return f"{when} {event.type:<20} {event.fingerprint} {event.resolved_by or '-'}"
     if isinstance(event, FailureGroupReopened):
         return f"{when} {event.type:<20} {event.fingerprint} {event.reopened_by or '-'}"
+    if isinstance(event, WorkerEvent):
+        counts = f"active={_count(event.active)} processed={_count(event.processed)}"
+        return f"{when} {event.type:<20} {event.hostname} {counts}"
     if not isinstance(event, TaskEvent):
         return f"{when} {event.type:<20} {event.name}"
     who = event.emitter.worker or event.emitter.host
     detail = getattr(event, "exc_type", None) or ""
     return f"{when} {event.type:<20} {event.task_id} {event.task_name or '-'} attempt={event.attempt} {who} {detail}"
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else str(value)
 
 
 @app.command()

@@ -1,5 +1,6 @@
-"""Celery's own task events (``task-sent``, ``task-received`` …, the dicts ``celery.events``
-delivers to ``celery events``, Flower and other monitors) → the ledger's events.
+"""Celery's own task and worker events (``task-sent``, ``task-received`` …,
+``worker-heartbeat`` …, the dicts ``celery.events`` delivers to ``celery events``, Flower
+and other monitors) → the ledger's events.
 
 For importing what a Celery fleet already publishes (``worker_send_task_events``,
 ``task_send_sent_event``) with no change to its code. The rules are the ledger's:
@@ -11,6 +12,10 @@ For importing what a Celery fleet already publishes (``worker_send_task_events``
   attempt), so a transition recorded both by ``install(app)`` and from Celery's events,
   or delivered twice, is one event.
 - **Who and when**: the original worker (``hostname``, ``pid``) and ``timestamp``.
+- **Workers**: ``worker-online``, ``worker-heartbeat`` and ``worker-offline`` become the
+  ``worker.*`` events (interval, software, load average, processed and active counts),
+  each with an id from (hostname, type, timestamp) (``domain.workers.worker_event_id``),
+  so a heartbeat delivered twice is one event.
 - **Values**: Celery's events carry ``repr()`` text of args, kwargs and results (its
   ``saferepr``). Literal ones (numbers, strings, lists, dicts, tuples …) are parsed back;
   any other is kept as its text (args: a one-element list holding the text; kwargs:
@@ -38,6 +43,7 @@ from ledger.contrib.celery_linkage import linkage
 from ledger.domain.aggregates import step_event_id
 from ledger.domain.events import (
     AnyTaskEvent,
+    AnyWorkerEvent,
     TaskEvent,
     TaskFailed,
     TaskPending,
@@ -46,12 +52,24 @@ from ledger.domain.events import (
     TaskRevoked,
     TaskStarted,
     TaskSucceeded,
+    WorkerEvent,
+    WorkerHeartbeat,
+    WorkerOffline,
+    WorkerOnline,
 )
+from ledger.domain.workers import worker_event_id
 from ledger.payloads import InvalidEvent, JsonPolicy
 from ledger.sdk import Ledger
 from ledger.wire import describe_validation_error
 
-__all__ = ["TASK_EVENT_TYPES", "CeleryEventTranslator", "Imported", "exception_fields", "import_celery_events"]
+__all__ = [
+    "TASK_EVENT_TYPES",
+    "WORKER_EVENT_TYPES",
+    "CeleryEventTranslator",
+    "Imported",
+    "exception_fields",
+    "import_celery_events",
+]
 
 TASK_EVENT_TYPES: Final[Mapping[str, type[TaskEvent]]] = {
     "task-sent": TaskPending,
@@ -64,6 +82,13 @@ TASK_EVENT_TYPES: Final[Mapping[str, type[TaskEvent]]] = {
     "task-rejected": TaskRevoked,
 }
 """Celery's task event types and the ledger event each becomes."""
+WORKER_EVENT_TYPES: Final[Mapping[str, type[WorkerEvent]]] = {
+    "worker-online": WorkerOnline,
+    "worker-heartbeat": WorkerHeartbeat,
+    "worker-offline": WorkerOffline,
+}
+"""Celery's worker event types and the ledger event each becomes."""
+_WORKER_DETAILS: Final = ("freq", "sw_ident", "sw_ver", "sw_sys", "loadavg", "processed", "active")
 _REMEMBERED: Final = 100_000
 _EXCEPTION: Final = re.compile(r"^\s*([A-Za-z_][\w.]*)\((.*)\)\s*$", re.DOTALL)
 
@@ -76,11 +101,13 @@ class CeleryEventTranslator:
         self._remembered = remembered
         self._payloads = JsonPolicy()
 
-    def translate(self, event: Mapping[str, Any]) -> AnyTaskEvent | None:
-        """The ledger event of one Celery event; None for what is not a task's transition
-        (worker heartbeats, a rejected message that goes back to its queue).
-        ``InvalidEvent`` naming the field for a task event that makes no valid event."""
+    def translate(self, event: Mapping[str, Any]) -> AnyTaskEvent | AnyWorkerEvent | None:
+        """The ledger event of one Celery event; None for what the ledger does not record
+        (a rejected message that goes back to its queue, an unknown type).
+        ``InvalidEvent`` naming the field for a task or worker event that makes no valid event."""
         kind = event.get("type")
+        if isinstance(kind, str) and kind in WORKER_EVENT_TYPES:
+            return _worker_event(WORKER_EVENT_TYPES[kind], event)
         cls = TASK_EVENT_TYPES.get(kind) if isinstance(kind, str) else None
         if cls is None or (kind == "task-rejected" and event.get("requeue")):
             return None
@@ -167,6 +194,33 @@ def exception_fields(exc_type: str, args: list[Any]) -> dict[str, Any]:
     return {"exc_type": exc_type, "exc_args": args, "exc_message": message}
 
 
+def _worker_event(cls: type[WorkerEvent], event: Mapping[str, Any]) -> AnyWorkerEvent:
+    """A worker's event: its hostname and time are required (they are its identity: the
+    view's key, the event id); the rest is kept as sent."""
+    kind, hostname = event.get("type"), event.get("hostname")
+    if not isinstance(hostname, str) or not hostname:
+        raise InvalidEvent(f"hostname: a {kind} event needs the worker's hostname, got {hostname!r}")
+    try:
+        occurred_at = _when(event.get("timestamp"))
+    except (OverflowError, OSError, ValueError):  # out of the calendar, or NaN
+        occurred_at = None
+    if occurred_at is None:
+        raise InvalidEvent(f"timestamp: a {kind} event needs its time (seconds since the epoch), "
+                           f"got {event.get('timestamp')!r}")  # fmt: skip
+    fields: dict[str, Any] = {
+        "hostname": hostname,
+        "occurred_at": occurred_at,
+        "event_id": worker_event_id(hostname, cls.model_fields["type"].default, occurred_at),
+        "emitter": _emitter(event),
+        **{name: event.get(name) for name in _WORKER_DETAILS},
+    }
+    try:
+        built = cls(**{k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        raise InvalidEvent(describe_validation_error(exc)) from None
+    return built  # type: ignore[return-value]
+
+
 def _when(timestamp: Any) -> datetime | None:
     """Celery stamps events with ``time.time()``: seconds since the epoch, UTC by nature."""
     if isinstance(timestamp, int | float):
@@ -200,7 +254,8 @@ def _emitter(event: Mapping[str, Any]) -> dict[str, Any] | None:
 
 @dataclass(frozen=True, slots=True)
 class Imported:
-    """What ``import_celery_events`` appended, and the lines that were not transitions."""
+    """What ``import_celery_events`` appended, and the lines it skipped (no task
+    transition or worker event: ``translate`` gave None)."""
 
     events: int
     skipped: int
@@ -211,9 +266,9 @@ def import_celery_events(lines: Iterable[str], ledger: Ledger, *, batch: int = 1
     """Append the ledger events of Celery's event dicts given as JSON lines (one event a
     line, as a monitor captured them), ``batch`` at a time, as they are (``emit_many``: a
     history is imported whole, without the run rules). The first line that is not JSON, or
-    a task event that makes no valid event, stops the import with ``InvalidEvent`` naming
-    the line and the field; what was appended before it stays, and importing the file
-    again once that line is fixed is harmless (the same transitions have the same ids)."""
+    a task or worker event that makes no valid event, stops the import with ``InvalidEvent``
+    naming the line and the field; what was appended before it stays, and importing the
+    file again once that line is fixed is harmless (the same events have the same ids)."""
     translator, pending = CeleryEventTranslator(), []
     appended = skipped = read = 0
     for number, text in enumerate(lines, start=1):

@@ -1,4 +1,5 @@
-"""The ledger's events: immutable, versioned facts about tasks and periodic tasks.
+"""The ledger's events: immutable, versioned facts about tasks, periodic tasks, failure
+groups and workers.
 
 Pydantic models, because the same classes validate what arrives from the log (untrusted
 bytes from any producer) and describe the wire contract (JSON Schema in ``ledger.wire``).
@@ -26,6 +27,7 @@ __all__ = [
     "AnyEvent",
     "AnyPeriodicEvent",
     "AnyTaskEvent",
+    "AnyWorkerEvent",
     "Emitter",
     "FailureGroupEvent",
     "FailureGroupReopened",
@@ -44,12 +46,17 @@ __all__ = [
     "TaskRevoked",
     "TaskStarted",
     "TaskSucceeded",
+    "WorkerEvent",
+    "WorkerHeartbeat",
+    "WorkerOffline",
+    "WorkerOnline",
     "event_key",
 ]
 
 
 Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 ShortText = Annotated[str, Field(max_length=255), AfterValidator(no_nul)]
+Load = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 _OMITTED: Final = Field(exclude_if=lambda value: value is None)
 
 
@@ -276,6 +283,48 @@ class FailureGroupReopened(FailureGroupEvent):
     note: FreeText | None = None
 
 
+class WorkerEvent(_Event):
+    """A Celery worker's presence, as its own events report it (``worker-online``,
+    ``worker-heartbeat``, ``worker-offline``): who it is, how often it beats, how loaded it
+    is. Keyed by ``hostname`` (``celery@host``, what task events name as their worker), so
+    one worker's events share a partition, in order. Every field but the hostname is
+    optional: Celery sends them all, a hand-made event may not."""
+
+    hostname: Name
+    freq: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    """The heartbeat interval in seconds (Celery's default 2.0): 3 missed and the worker
+    counts as offline (``domain.workers``)."""
+    sw_ident: ShortText | None = None
+    """The worker software (``py-celery``)."""
+    sw_ver: ShortText | None = None
+    sw_sys: ShortText | None = None
+    """The worker's operating system (``Linux``)."""
+    loadavg: tuple[Load, Load, Load] | None = None
+    """The host's load average over 1, 5 and 15 minutes."""
+    processed: Annotated[int, Field(ge=0)] | None = None
+    """Tasks the worker has processed since it started."""
+    active: Annotated[int, Field(ge=0)] | None = None
+    """Tasks it is executing now."""
+
+
+class WorkerOnline(WorkerEvent):
+    """A worker started and joined the cluster."""
+
+    type: Literal["worker.online"] = "worker.online"
+
+
+class WorkerHeartbeat(WorkerEvent):
+    """A worker is alive (sent every ``freq`` seconds)."""
+
+    type: Literal["worker.heartbeat"] = "worker.heartbeat"
+
+
+class WorkerOffline(WorkerEvent):
+    """A worker shut down cleanly (a killed one just stops beating)."""
+
+    type: Literal["worker.offline"] = "worker.offline"
+
+
 AnyTaskEvent = Annotated[
     TaskPending
     | TaskReceived
@@ -291,7 +340,8 @@ AnyPeriodicEvent = Annotated[
     PeriodicTaskRegistered | PeriodicTaskTriggered | PeriodicTaskUnregistered,
     Field(discriminator="type"),
 ]
-# Flat (not a union of the two unions) so a validation error's location has one tag.
+AnyWorkerEvent = Annotated[WorkerOnline | WorkerHeartbeat | WorkerOffline, Field(discriminator="type")]
+# Flat (not a union of the unions) so a validation error's location has one tag.
 AnyEvent = Annotated[
     TaskPending
     | TaskReceived
@@ -305,18 +355,23 @@ AnyEvent = Annotated[
     | PeriodicTaskTriggered
     | PeriodicTaskUnregistered
     | FailureGroupResolved
-    | FailureGroupReopened,
+    | FailureGroupReopened
+    | WorkerOnline
+    | WorkerHeartbeat
+    | WorkerOffline,
     Field(discriminator="type"),
 ]
-LedgerEvent = TaskEvent | PeriodicTaskEvent | FailureGroupEvent
+LedgerEvent = TaskEvent | PeriodicTaskEvent | FailureGroupEvent | WorkerEvent
 """Any event the ledger appends (the base classes of ``AnyEvent``'s members)."""
 
 
 def event_key(event: LedgerEvent) -> str:
-    """The log key: one task's (or periodic task's, or failure group's) events share a
-    partition, in order."""
+    """The log key: one task's (or periodic task's, failure group's, worker's) events share
+    a partition, in order."""
     if isinstance(event, TaskEvent):
         return event.task_id
     if isinstance(event, FailureGroupEvent):
         return event.fingerprint
+    if isinstance(event, WorkerEvent):
+        return event.hostname
     return event.name

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 
 from ledger import __version__
 from ledger.eventlog.base import EventLog, EventLogUnavailable
-from ledger.http import failures, routes, series, sse, ui, workflows
+from ledger.http import failures, routes, series, sse, ui, workers, workflows
 from ledger.http.auth import api_token, token_guard
 from ledger.http.hub import Hub
 from ledger.http.metrics import app_registry
@@ -30,7 +30,8 @@ __all__ = ["CannotListen", "create_app", "listen", "serve"]
 
 DESCRIPTION = """Read the ledger's views over HTTP: tasks (now or as of any past time), each
 task's event timeline, the workflow a task belongs to (nodes and edges), counts by status,
-periodic tasks, a Server-Sent Events stream of new events, health and Prometheus metrics.
+periodic tasks, failure groups, workers, a Server-Sent Events stream of new events, health
+and Prometheus metrics.
 
 With `LEDGER_API_TOKEN` set, every endpoint but `/health`, `/docs` and `/openapi.json` needs
 `Authorization: Bearer <token>`."""
@@ -65,6 +66,7 @@ def create_app(settings: Settings, *, reader: ViewReader | None = None, log: Eve
     app.include_router(failures.router, dependencies=guarded)
     app.include_router(series.router, dependencies=guarded)
     app.include_router(workflows.router, dependencies=guarded)
+    app.include_router(workers.router, dependencies=guarded)
     ui.mount(app, token)
     app.add_exception_handler(BackendUnavailable, _unavailable)
     app.add_exception_handler(ViewStoreUnavailable, _unavailable)

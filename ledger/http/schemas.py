@@ -17,6 +17,7 @@ from ledger.domain.statuses import TaskStatus, every_status
 from ledger.projections.failures import FailureGroup
 from ledger.projections.queries import PeriodicTaskMeta
 from ledger.projections.timeline import Timeline, TimelineEntry
+from ledger.projections.workers import Worker, WorkerDetail
 
 __all__ = [
     "ComponentOut",
@@ -34,6 +35,8 @@ __all__ = [
     "StatsOut",
     "TaskOut",
     "TimelineOut",
+    "WorkerDetailOut",
+    "WorkerOut",
 ]
 
 
@@ -289,3 +292,41 @@ class ReopeningOut(_Out):
     fingerprint: str
     reopened_at: datetime
     reopened_by: str | None
+
+
+class WorkerOut(_Out):
+    """One Celery worker (``WorkerQueries``), online or offline at ``checked_at``."""
+
+    hostname: str
+    status: Literal["online", "offline"] = Field(
+        description="offline after a worker-offline event, or 3 heartbeat intervals after its last heartbeat")
+    checked_at: datetime = Field(description="the server's time the status holds at")
+    first_seen: datetime
+    last_seen: datetime = Field(description="its latest event of any kind")
+    last_heartbeat: datetime | None = Field(description="its latest worker-online or worker-heartbeat")
+    offline_at: datetime | None = Field(description="when it said it went offline, unless it came back since")
+    silent_since: datetime | None = Field(description="offline by missed heartbeats: when the last one was due")
+    freq: float | None = Field(description="its heartbeat interval in seconds (none given: Celery's 2.0)")
+    software: str = Field(description="sw_ident sw_ver (sw_sys), as much as the worker said")
+    sw_ident: str | None
+    sw_ver: str | None
+    sw_sys: str | None
+    loadavg: list[float] | None = Field(description="the host's load average over 1, 5 and 15 minutes")
+    processed: int | None = Field(description="tasks it processed since it started (its own count)")
+    active: int | None = Field(description="tasks it is running now")
+    pid: int
+
+    @classmethod
+    def from_worker(cls, worker: Worker) -> WorkerOut:
+        return cls.model_validate(worker, from_attributes=True)
+
+
+class WorkerDetailOut(WorkerOut):
+    """One worker and the tasks the views record as run by it."""
+
+    tasks: dict[TaskStatus, int] = Field(description="its tasks in each status now")
+    newest_tasks: list[str] = Field(description="its newest task ids, by first seen")
+
+    @classmethod
+    def from_detail(cls, worker: WorkerDetail) -> WorkerDetailOut:
+        return cls.model_validate(worker, from_attributes=True)

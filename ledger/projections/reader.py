@@ -34,14 +34,31 @@ from ledger.domain.fold import TaskState
 from ledger.domain.periodic import PeriodicState
 from ledger.domain.series import Axis, SeriesFilter
 from ledger.domain.statuses import IN_FLIGHT_STATES, READY_STATES, TaskStatus
+from ledger.domain.workers import WorkerState
 from ledger.domain.workflow import WorkflowNode
 from ledger.projections.failure_sql import counts_query, examples_query, trend_query
 from ledger.projections.failure_types import Buckets, FailureFilter, GroupCounts, GroupDetail
-from ledger.projections.schema import DESCENDANT, periodic_task_event, projection_offsets, task_event, task_meta
+from ledger.projections.schema import (
+    DESCENDANT,
+    periodic_task_event,
+    projection_offsets,
+    task_event,
+    task_meta,
+    worker_meta,
+)
 from ledger.projections.search_sql import ordered, search_pages
 from ledger.projections.series_sql import counts_query as series_counts_query
 from ledger.projections.series_sql import runtimes_query, waits_query
-from ledger.projections.sql import HISTORY_COLUMNS, NODE_COLUMNS, PERIODIC_COLUMNS, TASK_COLUMNS, Database, history_row
+from ledger.projections.sql import (
+    HISTORY_COLUMNS,
+    NODE_COLUMNS,
+    PERIODIC_COLUMNS,
+    TASK_COLUMNS,
+    WORKER_COLUMNS,
+    Database,
+    history_row,
+    worker_state,
+)
 from ledger.projections.sqltypes import UtcTimestamp
 from ledger.projections.store import (
     DEFAULT_ORDER,
@@ -53,6 +70,7 @@ from ledger.projections.store import (
     TaskFilter,
     TaskOrder,
     ViewReader,
+    WorkerTasks,
 )
 
 __all__ = ["SqlViewReader", "offsets_query", "task_filter", "workflow_query"]
@@ -238,6 +256,23 @@ class SqlViewReader(ViewReader):
         runtimes = [(b, p50, p95, p99) for b, p50, p95, p99 in self._rows(runtimes_query(database, where, axis))]
         waits = [(b, p50, p95, p99) for b, p50, p95, p99 in self._rows(waits_query(database, where, axis))]
         return SeriesRows(counts, runtimes, waits)
+
+    def workers(self, *, hostname: str | None = None, limit: int) -> list[WorkerState]:
+        query = select(*WORKER_COLUMNS).order_by(worker_meta.c.hostname).limit(limit)
+        if hostname is not None:
+            query = query.where(worker_meta.c.hostname == hostname)
+        return [worker_state(row) for row in self._rows(query)]
+
+    def worker_tasks(self, hostname: str, *, newest: int) -> WorkerTasks:
+        t = task_meta.c  # both walk task_meta_worker_first_seen_idx over this worker's range
+        counts = select(t.status, func.count()).where(t.worker == hostname).group_by(t.status)
+        latest = (
+            select(t.task_id).where(t.worker == hostname)
+            .order_by(t.first_seen.desc(), t.task_id.desc()).limit(newest)
+        )  # fmt: skip
+        with self.database.reading() as conn:
+            return WorkerTasks({status: n for status, n in conn.execute(counts)},
+                               [task_id for (task_id,) in conn.execute(latest)])  # fmt: skip
 
     def _task_events(self, task_id: str, until: datetime | None) -> list[HistoryRow]:
         e = task_event.c

@@ -5,6 +5,8 @@ incrementally onto the stored row; an event that ranks below the stored row's to
 or a duplicate of an older event) makes the task refold from its stored history plus the
 batch, so late arrivals give exactly the state the full fold gives. Duplicate appends
 (same event id) are dropped against the stored history, so nothing is applied twice.
+Failure-group decisions and worker events keep no history: the writer's upserts only move
+forward, so a duplicate or a late one changes nothing it should not.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from ledger.domain.events import (
     TaskEvent,
     TaskExpired,
     TaskFailed,
+    WorkerEvent,
 )
 from ledger.domain.failures import fingerprint
 from ledger.domain.fold import TaskState, evolve, expires, fold, is_late
 from ledger.domain.periodic import PeriodicState, evolve_periodic
+from ledger.domain.workers import WorkerState, merge, sighting
 from ledger.projections.store import Changes, GroupDecision, HistoryRow, ViewWriter
 from ledger.wire import EVENT_ADAPTER, dump_event
 
@@ -41,7 +45,7 @@ class Decoded:
 
 def history_row(item: Decoded) -> HistoryRow:
     event = item.event
-    assert not isinstance(event, FailureGroupEvent), "a failure group's decision has no history row"
+    assert not isinstance(event, FailureGroupEvent | WorkerEvent), "decisions and worker events have no history row"
     run_task_id = None
     if isinstance(event, TaskEvent):
         key, attempt = event.task_id, event.attempt
@@ -72,6 +76,17 @@ def decision(event: FailureGroupEvent) -> GroupDecision:
     return GroupDecision(event.fingerprint, "reopened", event.occurred_at, event.reopened_by, event.event_id)
 
 
+def worker_rows(events: Sequence[WorkerEvent]) -> list[WorkerState]:
+    """One row per worker: its events of the batch merged (``domain.workers.merge``), so the
+    writer upserts each worker once, however many heartbeats the batch holds."""
+    rows: dict[str, WorkerState] = {}
+    for event in events:
+        seen = sighting(event)
+        held = rows.get(event.hostname)
+        rows[event.hostname] = seen if held is None else merge(held, seen)
+    return list(rows.values())
+
+
 def history_events(rows: Sequence[HistoryRow]) -> list[tuple[TaskEvent, int | None]]:
     """Stored history back into (event, offset) pairs for a refold."""
     events: list[tuple[TaskEvent, int | None]] = []
@@ -98,10 +113,12 @@ class BatchPlanner:
         offsets: dict[int, int],
     ) -> Changes:
         changes = Changes(projection, topic, dict(expected_offsets), dict(offsets))
-        fresh = self._drop_duplicates(items)
+        workers = [i.event for i in items if isinstance(i.event, WorkerEvent)]
+        fresh = self._drop_duplicates([i for i in items if not isinstance(i.event, WorkerEvent)])
         self._plan_tasks([i for i in fresh if isinstance(i.event, TaskEvent)], changes)
         self._plan_periodic([i for i in fresh if isinstance(i.event, PeriodicTaskEvent)], changes)
         changes.decisions = [decision(i.event) for i in fresh if isinstance(i.event, FailureGroupEvent)]
+        changes.workers = worker_rows(workers)  # no history: a batch of heartbeats reads nothing
         return changes
 
     def _drop_duplicates(self, items: Sequence[Decoded]) -> list[Decoded]:

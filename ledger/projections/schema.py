@@ -14,7 +14,8 @@ from sqlalchemy import BigInteger, Boolean, Column, Double, Index, Integer, Meta
 from ledger.projections.sqltypes import JsonDocument, JsonValue, Status, UtcTimestamp, Uuid
 
 __all__ = ["DESCENDANT", "PRIMARY_KEYS", "SEARCH_TABLES", "failure_resolution", "metadata", "periodic_task_event",
-           "periodic_task_meta", "projection_offsets", "series_counts", "task_event", "task_meta"]  # fmt: skip
+           "periodic_task_meta", "projection_offsets", "series_counts", "task_event", "task_meta",
+           "worker_meta"]  # fmt: skip
 
 metadata = MetaData()
 
@@ -164,6 +165,29 @@ series_counts = Table(
     Column("count", BigInteger, nullable=False),
 )
 
+# workers (migration 0012): one row per worker hostname (``domain.workers.WorkerState``),
+# merged from its worker.* events by an upsert whose every column moves one way only, so
+# the order events are read in never matters and a rebuild gives the same rows. Heartbeats
+# come every few seconds per worker: they update this row and keep no history.
+worker_meta = Table(
+    "worker_meta",
+    metadata,
+    Column("hostname", Text, primary_key=True),
+    Column("first_seen", UtcTimestamp, nullable=False),
+    Column("last_seen", UtcTimestamp, nullable=False),
+    Column("last_heartbeat", UtcTimestamp),
+    Column("offline_at", UtcTimestamp),
+    Column("freq", Double),
+    Column("sw_ident", Text),
+    Column("sw_ver", Text),
+    Column("sw_sys", Text),
+    Column("loadavg", JsonValue),
+    Column("processed", BigInteger),
+    Column("active", Integer),
+    Column("pid", Integer, nullable=False),
+    Column("last_event_id", Uuid, nullable=False),
+)
+
 periodic_task_meta = Table(
     "periodic_task_meta",
     metadata,
@@ -203,5 +227,5 @@ projection_offsets = Table(
 
 PRIMARY_KEYS = {table: metadata.tables[table].primary_key.columns[0].name
                 for table in ("task_meta", "periodic_task_meta", "task_event", "periodic_task_event",
-                              "failure_resolution")}  # fmt: skip
+                              "failure_resolution", "worker_meta")}  # fmt: skip
 """The tables a rebuild compares row by row, each with its primary key."""

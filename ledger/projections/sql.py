@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any
 
 from sqlalchemy import (
@@ -36,8 +36,9 @@ from ledger.domain.fold import TaskState
 from ledger.domain.periodic import PeriodicState
 from ledger.domain.search import Scalar
 from ledger.domain.statuses import PRECEDENCE
+from ledger.domain.workers import WorkerState
 from ledger.domain.workflow import NODE_FIELDS
-from ledger.projections.schema import periodic_task_meta, task_event, task_meta
+from ledger.projections.schema import periodic_task_meta, task_event, task_meta, worker_meta
 from ledger.projections.store import HistoryRow
 
 __all__ = [
@@ -45,9 +46,11 @@ __all__ = [
     "NODE_COLUMNS",
     "PERIODIC_COLUMNS",
     "TASK_COLUMNS",
+    "WORKER_COLUMNS",
     "Database",
     "history_row",
     "precedence",
+    "worker_state",
 ]
 
 
@@ -60,6 +63,7 @@ TASK_COLUMNS = _in_field_order(task_meta, [f.name for f in fields(TaskState)])
 NODE_COLUMNS = _in_field_order(task_meta, NODE_FIELDS)
 """The columns of a workflow's node: a row is ``WorkflowNode(*row)``."""
 PERIODIC_COLUMNS = _in_field_order(periodic_task_meta, [f.name for f in fields(PeriodicState)])
+WORKER_COLUMNS = _in_field_order(worker_meta, [f.name for f in fields(WorkerState)])
 HISTORY_COLUMNS = _in_field_order(task_event, ["event_id", "task_id", "type", "status", "attempt", "occurred_at",
                                                "partition", "offset", "payload"])  # fmt: skip
 
@@ -68,6 +72,13 @@ def history_row(row: Sequence[Any]) -> HistoryRow:
     """A ``task_event`` row selected as ``HISTORY_COLUMNS``."""
     event_id, key, type_, status, attempt, occurred_at, partition, offset, payload = row
     return HistoryRow(event_id, key, type_, status, attempt, occurred_at, partition, offset, payload.encode())
+
+
+def worker_state(row: Sequence[Any]) -> WorkerState:
+    """A ``worker_meta`` row selected as ``WORKER_COLUMNS`` (its load average back to a tuple)."""
+    state = WorkerState(*row)
+    load = state.loadavg  # a JSON list
+    return state if load is None else replace(state, loadavg=(load[0], load[1], load[2]))
 
 
 def precedence(column: ColumnElement[Any]) -> ColumnElement[int]:

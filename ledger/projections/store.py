@@ -26,6 +26,7 @@ from ledger.domain.periodic import PeriodicState
 from ledger.domain.search import Scalar, check_kwarg, check_runtimes, search_terms
 from ledger.domain.series import Axis, SeriesFilter
 from ledger.domain.statuses import TaskStatus
+from ledger.domain.workers import WorkerState
 from ledger.domain.workflow import Workflow, WorkflowNode, build_workflow
 from ledger.projections.failure_types import Buckets, FailureFilter, GroupCounts, GroupDetail
 from ledger.timeutil import require_aware
@@ -79,6 +80,8 @@ class Changes:
     periodic: list[PeriodicState] = field(default_factory=list)
     periodic_history: list[HistoryRow] = field(default_factory=list)
     decisions: list[GroupDecision] = field(default_factory=list)
+    workers: list[WorkerState] = field(default_factory=list)
+    """The batch's worker events merged per hostname (``domain.workers.merge``): one row each."""
 
     @property
     def event_count(self) -> int:
@@ -192,6 +195,15 @@ class InFlight:
     tasks: list[tuple[str, str | None, TaskStatus]]
     """(task id, name, status then), by task id."""
     total: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerTasks:
+    """The tasks ``task_meta`` records as run by one worker: how many are in each status
+    now, and the newest few (by first seen)."""
+
+    counts: dict[TaskStatus, int]
+    newest: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +356,15 @@ class ViewReader(StoredOffsets):
         """What a series of ``axis`` is made of, for the tasks ``where`` selects: the counted
         transitions per (bucket, status), and the nearest-rank percentiles
         (``domain.series.PERCENTILES``) of runtimes and queue waits per bucket."""
+
+    @abstractmethod
+    def workers(self, *, hostname: str | None = None, limit: int) -> list[WorkerState]:
+        """Worker rows by hostname, at most ``limit`` (only ``hostname``'s when given)."""
+
+    @abstractmethod
+    def worker_tasks(self, hostname: str, *, newest: int) -> WorkerTasks:
+        """The tasks whose worker is ``hostname``: counts per status (one grouped query
+        over that worker's index range) and the ``newest`` latest first seen."""
 
     def task_events(self, task_id: str, *, until: datetime | None = None) -> list[HistoryRow]:
         """The task's history rows in log order (partition, offset); with ``until``, only

@@ -17,10 +17,27 @@ from contextlib import AbstractContextManager
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Insert, Table, Text, bindparam, cast, delete, func, select, union_all, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Insert,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    or_,
+    select,
+    union_all,
+    update,
+)
 
 from ledger.domain.fold import TaskState
 from ledger.domain.periodic import PeriodicState
+from ledger.domain.workers import WorkerState
 from ledger.projections import migrations
 from ledger.projections.reader import offsets_query
 from ledger.projections.schema import (
@@ -32,12 +49,23 @@ from ledger.projections.schema import (
     projection_offsets,
     task_event,
     task_meta,
+    worker_meta,
 )
 from ledger.projections.series_rollup import apply_counts, expired_counts, history_counts
 from ledger.projections.sql import HISTORY_COLUMNS, PERIODIC_COLUMNS, TASK_COLUMNS, Database, history_row
 from ledger.projections.store import Changes, GroupDecision, HistoryRow, StaleOffsets, ViewWriter
 
 __all__ = ["SqlViewWriter", "moved_offsets"]
+
+_MERGED_WORKER_COLUMNS = frozenset({"hostname", "first_seen", "last_heartbeat", "offline_at"})
+"""The worker_meta columns not taken from the latest event (the key, and each its own rule)."""
+
+
+def _worker_values(state: WorkerState) -> dict[str, object]:
+    """A worker row's values by column (the load average as a JSON list)."""
+    values = {column.name: getattr(state, column.name) for column in worker_meta.columns}
+    values["loadavg"] = None if state.loadavg is None else list(state.loadavg)
+    return values
 
 
 def moved_offsets(changes: Changes, stored: dict[int, int]) -> dict[int, int]:
@@ -89,6 +117,7 @@ class SqlViewWriter(ViewWriter):
             self._write_rows(conn, changes)
             apply_counts(conn, self._insert, history_counts(changes.task_history))
             self._write_decisions(conn, changes)
+            self._write_workers(conn, changes.workers)
             conn.execute(_STORE_OFFSET, [
                 {"b_projection": changes.projection, "b_topic": changes.topic, "b_partition": p, "b_next_offset": o}
                 for p, o in sorted(changes.offsets.items())
@@ -120,6 +149,31 @@ class SqlViewWriter(ViewWriter):
                 where=newer,
             )
             conn.execute(upsert, rows)
+
+    def _write_workers(self, conn: Connection, workers: list[WorkerState]) -> None:
+        """Upsert the batch's workers (one row each, few: through SQLAlchemy on both
+        backends), merging with the stored row as ``domain.workers.merge`` does: the
+        earliest first sighting, the latest heartbeat and offline, the latest event's
+        details. Every column moves one way only, so a replayed or late event overwrites
+        nothing newer and the order batches are applied in does not matter."""
+        if not workers:
+            return
+        insert = self._insert(worker_meta)
+        new, old = insert.excluded, worker_meta.c  # type: ignore[attr-defined]
+        newer = or_(new.last_seen > old.last_seen,
+                    and_(new.last_seen == old.last_seen, new.last_event_id > old.last_event_id))  # fmt: skip
+
+        def latest(column: str) -> ColumnElement[object]:  # NULL on either side: the other
+            return case((or_(old[column].is_(None), new[column] > old[column]), new[column]), else_=old[column])
+
+        details = [c.name for c in worker_meta.columns if c.name not in _MERGED_WORKER_COLUMNS]
+        upsert = insert.on_conflict_do_update(  # type: ignore[attr-defined]
+            index_elements=[old.hostname],
+            set_={"first_seen": case((new.first_seen < old.first_seen, new.first_seen), else_=old.first_seen),
+                  "last_heartbeat": latest("last_heartbeat"), "offline_at": latest("offline_at"),
+                  **{name: case((newer, new[name]), else_=old[name]) for name in details}},
+        )  # fmt: skip
+        conn.execute(upsert, [_worker_values(w) for w in workers])
 
     def _hold_views(self, conn: Connection) -> None:
         """Taken first in a batch's transaction: what keeps a rebuild's swap out (none by default)."""

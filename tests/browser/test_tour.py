@@ -33,8 +33,9 @@ def test_every_page_by_clicking_through(settings: Settings, processes: Processes
     page.goto(base)
     expect(page.get_by_role("heading", name="Overview", level=1)).to_be_visible()
     expect(page.get_by_role("region", name="Tasks by status")).to_be_visible()  # the live part loaded
-    for link, heading in (("Tasks", "Tasks"), ("Failures", "Failures"), ("Periodic tasks", "Periodic tasks"),
-                          ("Time travel", "Time travel"), ("Workflows", "Workflows")):  # fmt: skip
+    for link, heading in (("Tasks", "Tasks"), ("Failures", "Failures"), ("Workers", "Workers"),
+                          ("Periodic tasks", "Periodic tasks"), ("Time travel", "Time travel"),
+                          ("Workflows", "Workflows")):  # fmt: skip
         nav.get_by_role("link", name=link, exact=True).click()
         expect(page.get_by_role("heading", name=heading, level=1)).to_be_visible()
     nav.get_by_role("link", name="Tasks", exact=True).click()

@@ -141,7 +141,8 @@ class SearchContract(ViewsContract):
         self.raw_insert(blank, "task_meta", TASK_COLUMNS[:early],
                         [task_values(s, self.encoding)[:early] for s in states])  # fmt: skip
         assert blank.migrate() == ["0007_search", "0008_series_counts", "0009_descendants_index",
-                                   "0010_status_changed_index", "0011_failure_reopen"]
+                                   "0010_status_changed_index", "0011_failure_reopen",
+                                   "0012_worker_meta"]
         with self.reader_for(blank) as reader:
             queries = TaskQueries(reader)
             assert _ids(queries, TaskFilter(text="école")) == ["inv-1"]

@@ -23,6 +23,7 @@ from tests.contract.viewstore_contract import (
     ViewWriterContract,
     changes_for,
 )
+from tests.contract.workers_contract import WorkersContract
 
 pytestmark = pytest.mark.postgres
 
@@ -66,7 +67,7 @@ class PostgresViews(ViewsContract):
         assert store.migrate() == [
             "0001_views", "0002_history_index", "0003_first_seen", "0004_exc_args", "0005_linkage",
             "0006_failure_groups", "0007_search", "0008_series_counts", "0009_descendants_index",
-            "0010_status_changed_index", "0011_failure_reopen",
+            "0010_status_changed_index", "0011_failure_reopen", "0012_worker_meta",
         ]  # fmt: skip
         yield store
         store.close()
@@ -105,6 +106,10 @@ def test_an_unreachable_server_is_named() -> None:
 
 class TestPostgresFailureGroups(PostgresViews, FailureGroupsContract):
     """The failure-group queries on Postgres."""
+
+
+class TestPostgresWorkers(PostgresViews, WorkersContract):
+    """The workers view and its queries on Postgres."""
 
 
 class TestPostgresSeries(PostgresViews, SeriesContract):

@@ -25,6 +25,7 @@ from tests.contract.viewstore_contract import (
     changes_for,
     project,
 )
+from tests.contract.workers_contract import WorkersContract
 
 
 class SqliteViews(ViewsContract):
@@ -55,7 +56,7 @@ class SqliteViews(ViewsContract):
         assert store.migrate() == [
             "0001_views", "0002_history_index", "0003_first_seen", "0004_exc_args", "0005_linkage",
             "0006_failure_groups", "0007_search", "0008_series_counts", "0009_descendants_index",
-            "0010_status_changed_index", "0011_failure_reopen",
+            "0010_status_changed_index", "0011_failure_reopen", "0012_worker_meta",
         ]  # fmt: skip
         yield store
         store.close()
@@ -112,6 +113,10 @@ class TestSqliteMigrations(SqliteViews, MigrationContract):
 
 class TestSqliteFailureGroups(SqliteViews, FailureGroupsContract):
     """The failure-group queries on Sqlite."""
+
+
+class TestSqliteWorkers(SqliteViews, WorkersContract):
+    """The workers view and its queries on Sqlite."""
 
 
 class TestSqliteSeries(SqliteViews, SeriesContract):

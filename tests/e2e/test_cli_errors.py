@@ -16,7 +16,7 @@ from tests.cli import ledger
 
 READERS = [
     ["stats"], ["stats", "--as-of", "1h"], ["tasks"], ["task", "t-1"], ["task", "t-1", "--as-of", "1h"],
-    ["stuck"], ["periodic"], ["lag"], ["history", "t-1"],
+    ["stuck"], ["periodic"], ["lag"], ["history", "t-1"], ["workers"], ["workers", "show", "celery@w1"],
 ]  # fmt: skip
 
 

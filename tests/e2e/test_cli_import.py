@@ -1,15 +1,18 @@
 """``ledger import celery-events``: a captured stream of Celery's own events becomes the
-ledger's history, once however often it is imported; a bad line is one error naming it."""
+ledger's history and its workers, once however often it is imported; a bad line is one
+error naming it."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from celery.events import Event
 
 from ledger.bootstrap import build_view_reader
 from ledger.domain.statuses import TaskStatus
+from ledger.projections.workers import WorkerQueries
 from ledger.settings import load_settings
 from tests.cli import ledger
 
@@ -18,7 +21,8 @@ WORKER = {"hostname": "celery@vm-3", "pid": 4242}
 
 
 def captured(path: Path) -> Path:
-    events = [Event("worker-heartbeat", timestamp=T0, **WORKER)]
+    events = [Event("worker-heartbeat", timestamp=T0, freq=2.0, processed=0, active=0, **WORKER),
+              Event("task-progress", uuid="t-0", timestamp=T0, **WORKER)]  # an app's own event: skipped
     for i in range(30):
         task = f"t-{i}"
         events += [
@@ -38,7 +42,7 @@ def test_a_captured_celery_event_stream_imports_once_however_often(tmp_path: Pat
     source = captured(tmp_path / "events.jsonl")
     first = ledger("import", "celery-events", str(source), env=env)
     assert first.returncode == 0, first.stderr
-    assert "imported 120 events (1 lines were not task transitions)" in first.stdout
+    assert "imported 121 events (1 lines were neither task transitions nor worker events)" in first.stdout
     assert ledger("import", "celery-events", str(source), env=env).returncode == 0  # again: held once
     assert ledger("project", "--until-caught-up", env=env).returncode == 0
     store = build_view_reader(load_settings(backend="embedded", data_dir=tmp_path / "ledger"))
@@ -46,6 +50,9 @@ def test_a_captured_celery_event_stream_imports_once_however_often(tmp_path: Pat
     assert row is not None and (row.status, row.result, row.args, row.worker) == (TaskStatus.DONE, 8, [7, 1],
                                                                                     "celery@vm-3")  # fmt: skip
     assert sum(len(store.task_events(f"t-{i}")) for i in range(30)) == 120
+    (worker,) = WorkerQueries(store, now=lambda: datetime.fromtimestamp(T0 + 7, UTC)).workers()
+    assert (worker.hostname, worker.pid, worker.processed, worker.freq) == ("celery@vm-3", 4242, 0, 2.0)
+    assert (worker.last_heartbeat, worker.status) == (datetime.fromtimestamp(T0, UTC), "offline")  # 3 beats missed
     store.close()
 
 

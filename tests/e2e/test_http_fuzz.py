@@ -59,8 +59,8 @@ def test_no_input_makes_the_api_fail(api_schema: Any) -> None:
             negative.append(operation.label)
         except Unsatisfiable:
             pass  # nothing about it can be invalid (no parameters, or only a free-text path)
-    assert len(labels) == 15 and "GET /events/stream" not in labels, labels
+    assert len(labels) == 17 and "GET /events/stream" not in labels, labels
     assert {"GET /tasks/{task_id}/workflow", "GET /workflows/{root_id}"} <= set(labels), labels
     assert {"GET /tasks", "GET /tasks/{task_id}", "GET /stats", "GET /failures", "GET /failures/{fingerprint}",
             "POST /failures/{fingerprint}/resolve", "POST /failures/{fingerprint}/reopen",
-            "GET /stats/series"} <= set(negative), negative  # fmt: skip
+            "GET /stats/series", "GET /workers", "GET /workers/{hostname}"} <= set(negative), negative  # fmt: skip

@@ -1,6 +1,7 @@
-"""Celery's own task events (built with ``celery.events.Event``, as workers send them) →
-the ledger's events: attempts derived from ``retries``, ids shared with ``install(app)``,
-the original worker and time kept, reprs parsed back."""
+"""Celery's own task and worker events (built with ``celery.events.Event``, as workers send
+them) → the ledger's events: attempts derived from ``retries``, ids shared with
+``install(app)``, the original worker and time kept, reprs parsed back; a worker's
+heartbeats with their interval, load and counts, each id from (hostname, type, time)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,20 @@ from celery.events import Event
 
 from ledger.contrib.celery_events import CeleryEventTranslator
 from ledger.domain.aggregates import step_event_id
-from ledger.domain.events import TaskFailed, TaskPending, TaskReceived, TaskRetried, TaskRevoked, TaskSucceeded
+from ledger.domain.events import (
+    TaskFailed,
+    TaskPending,
+    TaskReceived,
+    TaskRetried,
+    TaskRevoked,
+    TaskSucceeded,
+    WorkerHeartbeat,
+    WorkerOffline,
+    WorkerOnline,
+)
 from ledger.domain.fold import fold
 from ledger.domain.statuses import TaskStatus
+from ledger.domain.workers import worker_event_id
 from ledger.sdk import InvalidEvent
 
 T0 = 1_780_000_000.0
@@ -82,7 +94,7 @@ def test_reprs_that_are_not_literals_and_failures_are_kept_as_text() -> None:
 
 def test_what_is_not_a_transition_is_none_and_a_broken_event_names_its_field() -> None:
     translator = CeleryEventTranslator()
-    assert translator.translate(Event("worker-heartbeat", timestamp=T0, **WORKER)) is None
+    assert translator.translate(Event("task-progress", uuid="t4", timestamp=T0, **WORKER)) is None  # an app's own
     assert translator.translate(Event("task-rejected", uuid="t4", requeue=True, timestamp=T0)) is None
     rejected = translator.translate(Event("task-rejected", uuid="t4", requeue=False, timestamp=T0))
     assert isinstance(rejected, TaskRevoked) and rejected.reason and "rejected" in rejected.reason
@@ -103,3 +115,42 @@ def test_sent_and_received_carry_the_workflow_and_the_routing() -> None:
     assert (sent.root_id, sent.parent_id, sent.queue, sent.exchange, sent.routing_key) == ("r", "p", "high", "", "high")
     assert sent.expires == datetime(2030, 1, 1, tzinfo=UTC)
     assert (received.root_id, received.parent_id, received.queue) == ("r", "p", None)
+
+
+def heartbeat(kind: str = "worker-heartbeat", at: float = T0, **details: object) -> dict[str, object]:
+    """A worker event as ``celery.worker.heartbeat.Heart`` sends it."""
+    sent = {"freq": 2.0, "active": 1, "processed": 42, "loadavg": (0.52, 0.57, 0.76), "sw_ident": "py-celery",
+            "sw_ver": "5.7.0", "sw_sys": "Linux", **details}  # fmt: skip
+    return Event(kind, timestamp=at, utcoffset=0, clock=7, **WORKER, **sent)  # type: ignore[no-any-return]
+
+
+def test_worker_events_keep_the_interval_software_load_and_counts() -> None:
+    translator = CeleryEventTranslator()
+    kinds = ("worker-online", "worker-heartbeat", "worker-offline")
+    online, beat, offline = (translator.translate(heartbeat(kind, T0 + i)) for i, kind in enumerate(kinds))
+    assert isinstance(online, WorkerOnline) and isinstance(beat, WorkerHeartbeat)
+    assert isinstance(offline, WorkerOffline)
+    assert (beat.hostname, beat.freq, beat.loadavg, beat.processed, beat.active) == (
+        "celery@vm-3", 2.0, (0.52, 0.57, 0.76), 42, 1)
+    assert (beat.sw_ident, beat.sw_ver, beat.sw_sys) == ("py-celery", "5.7.0", "Linux")
+    assert beat.occurred_at == datetime.fromtimestamp(T0 + 1, UTC)
+    assert (beat.emitter.host, beat.emitter.pid, beat.emitter.worker) == ("vm-3", 4242, "celery@vm-3")
+    assert beat.event_id == worker_event_id("celery@vm-3", "worker.heartbeat", beat.occurred_at)
+    again = CeleryEventTranslator().translate(heartbeat(at=T0 + 1))  # a second ingester, the same heartbeat
+    assert again == beat
+    assert CeleryEventTranslator().translate(heartbeat(at=T0 + 3)).event_id != beat.event_id  # type: ignore[union-attr]
+    bare = translator.translate(Event("worker-heartbeat", timestamp=T0, **WORKER))
+    assert isinstance(bare, WorkerHeartbeat) and bare.freq is None and bare.loadavg is None
+
+
+@pytest.mark.parametrize(("event", "message"), [
+    ({"type": "worker-heartbeat", "timestamp": T0}, r"^hostname: a worker-heartbeat event needs the worker's hostname"),
+    ({"type": "worker-online", "hostname": "celery@x"}, r"^timestamp: a worker-online event needs its time"),
+    ({"type": "worker-online", "hostname": "celery@x", "timestamp": 1e300}, r"^timestamp: a worker-online event"),
+    (heartbeat(freq=0), r"^freq: Input should be greater than 0"),
+    (heartbeat(loadavg="high"), r"^loadavg: "),
+    (heartbeat(processed=-1), r"^processed: Input should be greater than or equal to 0"),
+])  # fmt: skip
+def test_a_broken_worker_event_names_its_field(event: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidEvent, match=message):
+        CeleryEventTranslator().translate(event)

@@ -27,6 +27,9 @@ from ledger.domain.events import (
     TaskRevoked,
     TaskStarted,
     TaskSucceeded,
+    WorkerHeartbeat,
+    WorkerOffline,
+    WorkerOnline,
     event_key,
 )
 from ledger.eventlog.base import LogRecord, StoredRecord
@@ -64,6 +67,10 @@ SAMPLES: list[AnyEvent] = [
     PeriodicTaskUnregistered(**COMMON, name="nightly", reason="retired"),
     FailureGroupResolved(**COMMON, fingerprint="0123456789abcdef", resolved_by="ops", note="fixed in 1.2"),
     FailureGroupReopened(**COMMON, fingerprint="0123456789abcdef", reopened_by="ops", note="still failing"),
+    WorkerOnline(**COMMON, hostname="celery@worker-7", freq=2.0, sw_ident="py-celery", sw_ver="5.7.0", sw_sys="Linux",
+                 loadavg=(0.5, 0.25, 0.125), processed=0, active=0),
+    WorkerHeartbeat(**COMMON, hostname="celery@worker-7", freq=2.0, loadavg=(1.5, 1.0, 0.5), processed=42, active=3),
+    WorkerOffline(**COMMON, hostname="celery@worker-7", processed=57, active=0),
 ]
 CODECS = {
     "plain": PLAIN,
@@ -222,8 +229,10 @@ def test_missing_field_and_unknown_or_missing_type() -> None:
     document = valid_document()
     del document["task_id"]
     assert reason_of(raw(document)) == "task_id: Field required"
-    assert reason_of(raw({**valid_document(), "type": "task.exploded"})).startswith(
-        "type: unknown event type 'task.exploded' (known: failures.reopened, failures.resolved, periodic.registered,"
+    assert reason_of(raw({**valid_document(), "type": "task.exploded"})) == (
+        "type: unknown event type 'task.exploded' (known: failures.reopened, failures.resolved, periodic.registered, "
+        "periodic.triggered, periodic.unregistered, task.expired, task.failed, task.pending, task.received, "
+        "task.retried, task.revoked, task.started, task.succeeded, worker.heartbeat, worker.offline, worker.online)"
     )
     untyped = valid_document()
     del untyped["type"]
@@ -311,7 +320,7 @@ def test_json_schema_describes_every_event(tmp_path: Path) -> None:
     assert schema["$id"] == SCHEMA_ID and schema["version"] == 2 and schema["title"]
     mapping = schema["discriminator"]["mapping"]
     assert schema["discriminator"]["propertyName"] == "type"
-    assert len(schema["oneOf"]) == len(mapping) == 13
+    assert len(schema["oneOf"]) == len(mapping) == 16
     for event in SAMPLES:  # each sample fits the definition its type selects
         definition = schema["$defs"][mapping[event.type].rsplit("/", 1)[-1]]
         document = json.loads(EVENT_ADAPTER.dump_json(event))

@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger.http.ui import failures, login, overview, periodic, task, tasks, time_travel, workflows
+from ledger.http.ui import failures, login, overview, periodic, task, tasks, time_travel, workers, workflows
 from ledger.http.ui.errors import http_error, invalid_input
 from ledger.http.ui.forms import FormQuery
 from ledger.http.ui.site import STATIC, LoginRequired, login_redirect, page_guard
@@ -26,7 +26,7 @@ from ledger.http.ui.site import STATIC, LoginRequired, login_redirect, page_guar
 __all__ = ["mount"]
 
 PAGES = (overview.router, tasks.router, task.router,  # /tasks/rows before /tasks/{task_id}
-         workflows.router, failures.router, periodic.router, time_travel.router)  # fmt: skip
+         workflows.router, failures.router, workers.router, periodic.router, time_travel.router)  # fmt: skip
 
 
 def mount(app: FastAPI, token: str | None) -> None:

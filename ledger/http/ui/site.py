@@ -27,7 +27,8 @@ SPANS: Final[dict[str, timedelta]] = {
 """The "last …" spans a page offers, by the name its URL carries; each page picks its own."""
 NAV: Final = (("overview", "/ui/", "Overview"), ("tasks", "/ui/tasks", "Tasks"),
               ("workflows", "/ui/workflows", "Workflows"), ("failures", "/ui/failures", "Failures"),
-              ("periodic", "/ui/periodic", "Periodic tasks"), ("time", "/ui/time-travel", "Time travel"))  # fmt: skip
+              ("workers", "/ui/workers", "Workers"), ("periodic", "/ui/periodic", "Periodic tasks"),
+              ("time", "/ui/time-travel", "Time travel"))  # fmt: skip
 
 
 def when(value: datetime | None) -> str:
