@@ -11,7 +11,7 @@ when its backend is used (the embedded default never loads kafka-python or psyco
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from ledger.codec import Codec
 from ledger.consumers.deadletter import DeadLetterSink, dead_letter_topic
@@ -30,6 +30,10 @@ from ledger.projections.store import ViewReader, ViewWriter
 from ledger.projections.workers import WorkerQueries
 from ledger.sdk import Ledger
 from ledger.settings import LogBackend, Settings, ViewsBackend
+
+if TYPE_CHECKING:
+    from ledger.consumers.celery_broker import EventSourceConfig
+    from ledger.consumers.celery_ingest import Ingester, Translate
 
 # -- the adapters of each port, per backend --------------------------------------------------
 
@@ -286,3 +290,16 @@ def build_subscriber(
         source, positions = member, GroupPositions(member)
     return Subscriber(source, positions, log, start=start, wanted=wanted, codec=build_codec(settings),
                       poll_timeout_ms=settings.consumer_poll_timeout_ms, save_every=save_every)  # fmt: skip
+
+
+def build_ingester(settings: Settings, source: EventSourceConfig, translate: Translate, *,
+                   batch_size: int = 500) -> Ingester:  # fmt: skip
+    """The Celery-events ingester: ``source``'s events, through ``translate``, into the
+    event log (the bad ones into its dead-letter topic). kombu is imported only here."""
+    from ledger.consumers.celery_broker import BrokerEvents
+    from ledger.consumers.celery_ingest import Ingester
+
+    log = build_event_log(settings)
+    dead_letters = DeadLetterSink(build_event_log(settings, topic=dead_letter_topic(log.topic)))
+    return Ingester(BrokerEvents(source), log, dead_letters, translate, codec=build_codec(settings),
+                    batch_size=batch_size, poll_timeout_ms=settings.consumer_poll_timeout_ms)  # fmt: skip

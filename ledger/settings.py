@@ -106,6 +106,15 @@ class Settings(BaseSettings):
         None, ge=1, le=65535, description="port where `ledger project` serves Prometheus metrics (unset: none)"
     )
 
+    ingest_queue: str = Field(
+        "ledger.celeryev", pattern=r"^[A-Za-z0-9._:-]{1,200}$",
+        description="`ledger ingest celery`: its queue on the broker (RabbitMQ: durable, shared by its ingesters)",
+    )
+    ingest_expires_s: float = Field(
+        86_400.0, gt=0, le=2_592_000,
+        description="`ledger ingest celery` on RabbitMQ: how long events wait in its queue for an absent ingester",
+    )
+
     log_level: str = Field("WARNING", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$", description="log level")
     log_format: str = Field("text", pattern=r"^(text|json)$", description="text (key=value) or json lines")
 

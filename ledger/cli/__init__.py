@@ -9,6 +9,7 @@ from ledger.cli import (  # noqa: F401  (each registers commands)
     alerts,
     failures,
     imports,
+    ingest,
     ops,
     reconcile,
     streams,
