@@ -1,4 +1,5 @@
-"""Fixtures for the real services: Kafka and PostgreSQL started by ``scripts/services up``.
+"""Fixtures for the real services: Kafka, PostgreSQL, Redis and RabbitMQ started by
+``scripts/services up``.
 
 Tests that need a service fail (never skip) when it is down: a green run must mean the
 real broker and database were exercised.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -78,3 +80,26 @@ def pg_schema(postgres_dsn: str) -> Iterator[str]:
                 cur.execute(f'DROP SCHEMA IF EXISTS "{other}" CASCADE')
     finally:
         conn.close()
+
+
+def _broker_url(variable: str) -> str:
+    url = os.environ.get(variable)
+    if not url:
+        pytest.fail(f"{variable} is not set: run the tests through scripts/dev test, or export what "
+                    "`scripts/services env` prints")  # fmt: skip
+    where = urlsplit(url)
+    if not _reachable(f"{where.hostname}:{where.port}"):
+        pytest.fail(f"{variable}: nothing answers at {where.hostname}:{where.port}: run scripts/services up")
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis broker of the Celery tests (``LEDGER_REDIS_URL``)."""
+    return _broker_url("LEDGER_REDIS_URL")
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    """The RabbitMQ broker of the Celery tests (``LEDGER_RABBITMQ_URL``)."""
+    return _broker_url("LEDGER_RABBITMQ_URL")

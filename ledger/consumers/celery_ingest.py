@@ -18,16 +18,17 @@ dead-lettered with its raw body; the ingester goes on.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ledger.codec import PLAIN, Codec
 from ledger.consumers.celery_broker import BrokerEvents, BrokerUnavailable, Received
+from ledger.consumers.celery_messages import Item, NotCeleryEvent, celery_events, checked
 from ledger.consumers.deadletter import DeadLetterSink
 from ledger.domain.events import LedgerEvent
 from ledger.eventlog.base import AppendError, EventLog, EventLogUnavailable, LogRecord, StoredRecord
@@ -35,7 +36,7 @@ from ledger.payloads import InvalidEvent
 from ledger.retry import BACKEND, Backoff, RetryPolicy, keep_trying
 from ledger.wire import encode
 
-__all__ = ["IngestStats", "Ingester", "Translate", "celery_events"]
+__all__ = ["IngestStats", "Ingester", "Translate"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +46,6 @@ Translate = Callable[[Mapping[str, Any]], LedgerEvent | None]
 
 LOG_ERRORS: Final = (AppendError, EventLogUnavailable)
 """Failures of the log that the ingester waits out, holding its batch."""
-JSON_TYPES: Final = frozenset({"application/json", ""})
-
-
-class NotCeleryEvent(ValueError):
-    """A message on the event exchange that holds no Celery event; the text says why."""
 
 
 @dataclass
@@ -70,37 +66,6 @@ class _Batch:
     received: list[Received]
     records: list[LogRecord] = field(default_factory=list)
     skipped: int = 0
-
-
-def celery_events(received: Received) -> list[Any]:
-    """The event dicts of one message (Celery publishes one dict, or a list of them under
-    ``<group>.multi`` when its worker buffers); ``NotCeleryEvent`` when it holds none."""
-    content_type = (received.content_type or "").lower()
-    if content_type not in JSON_TYPES:
-        raise NotCeleryEvent(f"content type {content_type!r}: Celery's events are JSON (event_serializer='json')")
-    try:
-        body = json.loads(received.body)
-    except ValueError as exc:
-        raise NotCeleryEvent(f"not JSON: {exc}") from None
-    items = body if isinstance(body, list) else [body]
-    if not items:
-        raise NotCeleryEvent("not a Celery event: an empty list")
-    return items
-
-
-def _checked(item: Any) -> Mapping[str, Any]:
-    """``item`` if it is a Celery event: an object with a ``type``."""
-    if not isinstance(item, dict):
-        raise NotCeleryEvent(f"not a Celery event: a JSON {_json_kind(item)}, not an object with a 'type'")
-    kind = item.get("type")
-    if not isinstance(kind, str) or not kind:
-        raise NotCeleryEvent(f"not a Celery event: 'type' must be a non-empty string, got {kind!r}")
-    return item
-
-
-def _json_kind(value: Any) -> str:
-    names = {str: "string", int: "number", float: "number", bool: "boolean", list: "array", type(None): "null"}
-    return names.get(type(value), type(value).__name__)
 
 
 class Ingester:
@@ -159,6 +124,7 @@ class Ingester:
         self._connected = keep_trying(self.source.open, self._broker, (BrokerUnavailable,), stop)
         if self._connected:
             self._broker.succeeded()
+            logger.info("consuming", extra={"source": self.source.where})
         return self._connected
 
     def _lost(self, exc: BrokerUnavailable, stop: threading.Event | None) -> None:
@@ -188,28 +154,32 @@ class Ingester:
 
     # -- a batch ----------------------------------------------------------------------------
     def _prepare(self, received: list[Received]) -> _Batch:
-        """Each message's events translated and encoded; what holds none is a dead letter."""
-        batch = _Batch(received)
-        for message in received:
-            reasons: list[str] = []
+        """The batch's events translated and encoded, in the order they arrived (a late
+        one is the precedence rule's to place); each message holding something that is not
+        a valid event is a dead letter, once."""
+        batch, problems = _Batch(received), defaultdict(list)
+        items: list[Item] = []
+        for number, message in enumerate(received):
             try:
-                items = celery_events(message)
+                values = celery_events(message.body, message.content_type)
             except NotCeleryEvent as exc:
-                items, reasons = [], [str(exc)]
-            for index, item in enumerate(items, start=1):
-                try:
-                    event = self.translate(_checked(item))
-                    if event is None:
-                        batch.skipped += 1
-                    else:
-                        batch.records.append(encode(event, self.codec))
-                except (NotCeleryEvent, InvalidEvent) as exc:
-                    reasons.append(f"event {index} of {len(items)}: {exc}" if len(items) > 1 else str(exc))
-                except Exception as exc:  # a bug in translation must not stop the stream: kept, and loud
-                    logger.exception("celery event could not be translated", extra={"routing_key": message.routing_key})
-                    reasons.append(f"translation failed: {type(exc).__name__}: {exc}")
-            if reasons:
-                self._dead_letter(message, "; ".join(reasons))
+                problems[number].append(str(exc))
+                continue
+            items += [Item(number, index, len(values), value) for index, value in enumerate(values, start=1)]
+        for item in items:
+            try:
+                event = self.translate(checked(item.value))
+                if event is None:
+                    batch.skipped += 1
+                else:
+                    batch.records.append(encode(event, self.codec))
+            except (NotCeleryEvent, InvalidEvent) as exc:
+                problems[item.message].append(item.label(str(exc)))
+            except Exception as exc:  # a bug in translation must not stop the stream: kept, and loud
+                logger.exception("celery event could not be translated", extra={"item": item.label("")})
+                problems[item.message].append(item.label(f"translation failed: {type(exc).__name__}: {exc}"))
+        for number, reasons in sorted(problems.items()):
+            self._dead_letter(received[number], "; ".join(reasons))
         return batch
 
     def _dead_letter(self, message: Received, reason: str) -> None:

@@ -9,8 +9,9 @@ worker -E`` has: the broker, the result backend and the default queue come from
 from __future__ import annotations
 
 import os
+import time
 
-from celery import Celery
+from celery import Celery, Task
 
 app = Celery("plain", broker=os.environ.get("LEDGER_TEST_CELERY_BROKER"),
              backend=os.environ.get("LEDGER_TEST_CELERY_BACKEND"))  # fmt: skip
@@ -20,6 +21,8 @@ app.conf.update(
     worker_send_task_events=True,
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
+    result_extended=True,  # the backend keeps the retries (what the ingest tests compare the views with)
+    result_persistent=True,  # RPC backend (on RabbitMQ): results outlive a restarted client connection
 )
 
 
@@ -31,3 +34,18 @@ def add(x: int, y: int) -> int:
 @app.task(name="plain.fail")
 def fail(message: str) -> None:
     raise ValueError(message)
+
+
+@app.task(name="plain.flaky", bind=True, max_retries=2)
+def flaky(self: Task, failures: int) -> int:
+    """Fails ``failures`` times, retried after each; a third failure is final (``max_retries``)."""
+    if self.request.retries < failures:
+        raise self.retry(exc=KeyError(f"attempt {self.request.retries}"), countdown=0.05)
+    return int(self.request.retries)
+
+
+@app.task(name="plain.slow", soft_time_limit=0.3)
+def slow(seconds: float) -> float:
+    """Past ``soft_time_limit``, Celery raises ``SoftTimeLimitExceeded`` in here."""
+    time.sleep(seconds)
+    return seconds
