@@ -55,8 +55,13 @@ class IngestStats:
     messages: int = 0
     events: int = 0
     skipped: int = 0
+    """Celery events that are no transition (``translate`` gave None)."""
     dead_letters: int = 0
     batches: int = 0
+    connections: int = 0
+    """Times the broker was connected to and the queue consumed from."""
+    log_failures: int = 0
+    """Appends the log refused or did not answer (the batch was held and tried again)."""
 
 
 @dataclass
@@ -124,6 +129,7 @@ class Ingester:
         self._connected = keep_trying(self.source.open, self._broker, (BrokerUnavailable,), stop)
         if self._connected:
             self._broker.succeeded()
+            self.stats.connections += 1
             logger.info("consuming", extra={"source": self.source.where})
         return self._connected
 
@@ -193,11 +199,15 @@ class Ingester:
     def _store(self, batch: _Batch) -> None:
         """Step 4 then 5: the events, then the dead letters; a retry redoes only what is
         left (an append that failed after storing some records stores them again: held once)."""
-        if batch.records:
-            self.log.append(batch.records)
-            self.stats.events += len(batch.records)
-            batch.records = []
-        self.stats.dead_letters += self.dead_letters.flush()
+        try:
+            if batch.records:
+                self.log.append(batch.records)
+                self.stats.events += len(batch.records)
+                batch.records = []
+            self.stats.dead_letters += self.dead_letters.flush()
+        except LOG_ERRORS:
+            self.stats.log_failures += 1
+            raise
 
     def _count(self, batch: _Batch) -> None:
         self.stats.messages += len(batch.received)
