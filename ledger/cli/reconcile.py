@@ -40,14 +40,12 @@ def reconcile_celery(
 def result_backend(app_name: str) -> Any:
     """The result backend of the Celery application ``app_name`` names; a one-line error when
     it cannot be loaded or has none."""
+    from ledger.contrib.celery_app import load_app
+
     try:
-        from celery.app.utils import find_app  # type: ignore[import-untyped]
-    except ImportError:
-        raise CliError("--app: Celery is not installed (pip install 'task-ledger[celery]')") from None
-    try:
-        celery_app = find_app(app_name)
-    except Exception as exc:  # an import of the user's module: anything it raises is the answer
-        raise CliError(f"--app: cannot load the Celery application {app_name!r}: {exc}") from None
+        celery_app = load_app(app_name)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     if not celery_app.conf.result_backend:
         raise CliError(f"--app: {app_name!r} has no result backend (its result_backend setting is empty)")
     return celery_app.backend

@@ -207,7 +207,13 @@ class _Translated:
         if isinstance(exc, transient) and not _refusal(exc):
             raise BrokerUnavailable(f"{self.what}: {exc or type(exc).__name__}") from exc
         if isinstance(exc, refused):
-            raise BrokerRefused(f"{self.what}: {exc}") from exc
+            hint = _HINTS.get(getattr(exc, "reply_code", None), "")
+            raise BrokerRefused(f"{self.what}: {exc}{hint}") from exc
+
+
+_HINTS: Final[dict[object, str]] = {
+    406: " (the queue exists with other arguments: delete it, or choose another --queue)",
+}
 
 
 def _refusal(exc: BaseException) -> bool:

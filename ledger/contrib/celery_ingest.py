@@ -25,6 +25,7 @@ from ledger.bootstrap import build_ingester
 from ledger.consumers.celery_broker import EventSourceConfig
 from ledger.consumers.celery_ingest import Ingester, IngestStats
 from ledger.consumers.runner import install_stop_signals
+from ledger.contrib.celery_app import load_app
 from ledger.contrib.celery_events import CeleryEventTranslator
 from ledger.eventlog.base import AppendError, EventLogUnavailable
 from ledger.retry import Backoff, keep_trying
@@ -45,22 +46,14 @@ class AppBroker:
 
 
 def app_broker(spec: str) -> AppBroker:
-    """The broker, transport options and event exchange of the Celery app ``spec``
-    (``proj``, ``proj.celery`` or ``proj.celery:app``, as ``celery -A`` takes it);
-    ``ValueError`` naming ``--app`` when it cannot be loaded or sends no JSON events."""
-    from celery.app.utils import find_app  # type: ignore[import-untyped]
-
-    try:
-        app = find_app(spec)
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"--app: cannot load a Celery app from {spec!r} ({exc})") from None
-    conf = getattr(app, "conf", None)
-    if conf is None:
-        raise ValueError(f"--app: {spec!r} is not a Celery app")
-    if conf.event_serializer != "json":
-        raise ValueError(f"--app: the app's event_serializer is {conf.event_serializer!r}; the ingester reads JSON")
+    """The broker, transport options and event exchange of the Celery app ``spec`` (as
+    ``celery -A`` takes it); ``ValueError`` naming ``--app`` when it cannot be loaded or
+    sends no JSON events."""
+    app = load_app(spec)
+    if app.conf.event_serializer != "json":
+        raise ValueError(f"--app: the app's event_serializer is {app.conf.event_serializer!r}; the ingester reads JSON")
     url = app.connection_for_read().as_uri(include_password=True)
-    return AppBroker(url, dict(conf.broker_transport_options or {}), conf.event_exchange)
+    return AppBroker(url, dict(app.conf.broker_transport_options or {}), app.conf.event_exchange)
 
 
 def source_config(settings: Settings, *, broker: str | None = None, app: str | None = None,
