@@ -59,7 +59,7 @@ class EventSourceConfig:
         if not self.expires_s > 0:
             raise ValueError(f"--expires: must be more than 0 seconds, got {self.expires_s}")
         if not 1 <= self.prefetch <= 65_535:
-            raise ValueError(f"--prefetch: must be 1 to 65535, got {self.prefetch}")
+            raise ValueError(f"prefetch: must be 1 to 65535, got {self.prefetch}")
 
     @property
     def broker(self) -> str:
