@@ -178,10 +178,10 @@ class IngesterProcess:
     """``python -m ledger ingest celery`` as a child process, its stderr read as it comes
     (at INFO: each connection to the broker logs ``consuming``)."""
 
-    def __init__(self, env: Mapping[str, str], broker: str, queue: str, *extra: str) -> None:
+    def __init__(self, env: Mapping[str, str], *options: str) -> None:
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ledger", "ingest", "celery", "--broker", broker, "--queue", queue, *extra],
+            [sys.executable, "-m", "ledger", "ingest", "celery", *options],
             env={**env, "LEDGER_LOG_LEVEL": "INFO", "PYTHONPATH": str(ROOT)}, cwd=ROOT, text=True,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip

@@ -3,7 +3,8 @@ of an app with no ledger code (``tests.apps.plain``), a real result backend (the
 Redis; RPC on RabbitMQ), a ``ledger ingest celery`` process appending what the workers
 publish, and the projector: every task is in the views with the status, result, retries
 and exception Celery's result backend reports, and its timeline runs PENDING → … → final.
-On RabbitMQ and on Redis, into the embedded ledger and into Kafka + PostgreSQL."""
+On RabbitMQ (``--broker``) and on Redis (``--app``: the broker the app's configuration
+names), into the embedded ledger and into Kafka + PostgreSQL."""
 
 from __future__ import annotations
 
@@ -78,7 +79,11 @@ def test_a_fleet_with_no_ledger_code_is_in_the_views_as_its_result_backend_repor
 ) -> None:
     queue = unique_name("ledger.celeryev")
     with celery_fleet(broker) as fleet:
-        ingester = IngesterProcess(environment(settings), broker, queue)
+        if broker.startswith("redis"):  # the broker as the app's configuration names it
+            ingester = IngesterProcess(environment(settings, LEDGER_TEST_CELERY_BROKER=broker),
+                                       "--app", "tests.apps.plain", "--queue", queue)  # fmt: skip
+        else:
+            ingester = IngesterProcess(environment(settings), "--broker", broker, "--queue", queue)
         try:
             ingester.consuming()
             results, retried = run_the_mix(fleet)

@@ -82,7 +82,7 @@ def test_sigkill_mid_stream_on_rabbitmq_loses_nothing_and_doubles_nothing(
                 time.sleep(0.02)
             sent.set()
 
-        ingester = IngesterProcess(env, rabbitmq_url, queue, "--batch", "25")
+        ingester = IngesterProcess(env, "--broker", rabbitmq_url, "--queue", queue, "--batch", "25")
         ingester.consuming()
         sender = threading.Thread(target=send, daemon=True)
         sender.start()
@@ -100,7 +100,7 @@ def test_sigkill_mid_stream_on_rabbitmq_loses_nothing_and_doubles_nothing(
                     assert crash.returncode == -9, crash.stderr
                 eventually(lambda: queue_depth(rabbitmq_url, queue) > 0, 60, "events to wait in the queue")
                 waited.append(queue_depth(rabbitmq_url, queue))
-                ingester = IngesterProcess(env, rabbitmq_url, queue, "--batch", "25")
+                ingester = IngesterProcess(env, "--broker", rabbitmq_url, "--queue", queue, "--batch", "25")
                 ingester.consuming()
             sender.join(120)
             assert sent.is_set()
@@ -135,3 +135,49 @@ def test_sigkill_mid_stream_on_rabbitmq_loses_nothing_and_doubles_nothing(
     events = sum(len(EXPECTED[r.state]) for r in results)
     report.append(ReliabilityRow("celery ingest sigkill (rabbitmq)", "4 SIGKILLs of the ingester (around an append, "
                                  "at random)", events, lost, doubled))  # fmt: skip
+
+
+def test_two_ingesters_on_redis_one_killed_mid_stream_lose_nothing_and_double_nothing(
+    kafka_settings: Settings, redis_url: str, report: list[ReliabilityRow]
+) -> None:
+    """On Redis nothing waits for an absent ingester: a second one, side by side, hears the
+    same events (the same ids: each transition held once) and covers the other's death."""
+    settings, env = kafka_settings, environment(kafka_settings)
+    build_view_writer(settings).migrate()
+    results: list[AsyncResult] = []
+    with celery_fleet(redis_url) as fleet:
+        ingesters = [IngesterProcess(env, "--broker", redis_url, "--queue", unique_name("ledger.celeryev"))
+                     for _ in range(2)]  # fmt: skip
+        for ingester in ingesters:
+            ingester.consuming()
+        try:
+            for i in range(TASKS // 2):
+                results.append(fleet.send("plain.add", i, 1) if i % 4 else fleet.send("plain.fail", f"sku {i}"))
+                if i == TASKS // 4:
+                    ingesters[0].kill()
+                time.sleep(0.02)
+            for result in results:
+                result.get(timeout=60, propagate=False)
+            reader = build_view_reader(settings)
+
+            def finished() -> bool:
+                project_all(settings)
+                return all((row := reader.task_state(r.id)) is not None and row.status in
+                           (TaskStatus.DONE, TaskStatus.FAILURE) for r in results)  # fmt: skip
+
+            eventually(finished, 120, "every task to be finished in the views")
+        finally:
+            assert ingesters[1].stop() == 0, ingesters[1].output
+        try:
+            lost = doubled = 0
+            for result in results:
+                history = Counter(row.type for row in reader.task_events(result.id))
+                expected = Counter(EXPECTED[result.state])
+                lost += sum((expected - history).values())
+                doubled += sum((history - expected).values())
+                assert history == expected, (result.id, result.state, history)
+        finally:
+            reader.close()
+    events = sum(len(EXPECTED[r.state]) for r in results)
+    report.append(ReliabilityRow("celery ingest 2 ingesters (redis)", "one of two ingesters SIGKILLed mid-stream",
+                                 events, lost, doubled))  # fmt: skip
