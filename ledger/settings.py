@@ -111,7 +111,7 @@ class Settings(BaseSettings):
         description="`ledger ingest celery`: its queue on the broker (RabbitMQ: durable, shared by its ingesters)",
     )
     ingest_expires_s: float = Field(
-        86_400.0, gt=0, le=2_592_000,
+        86_400.0, gt=0, le=2_592_000,  # celery_broker.MAX_EXPIRES_S
         description="`ledger ingest celery` on RabbitMQ: how long events wait in its queue for an absent ingester",
     )
 

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from kombu.connection import Connection
 from kombu.entity import Exchange, Queue
+from kombu.exceptions import OperationalError
 from kombu.message import Message
 from kombu.messaging import Consumer
 
@@ -30,6 +31,10 @@ __all__ = ["SCHEMES", "BrokerEvents", "BrokerRefused", "BrokerUnavailable", "Eve
 
 SCHEMES: Final = {"amqp": "rabbitmq", "amqps": "rabbitmq", "pyamqp": "rabbitmq", "redis": "redis", "rediss": "redis"}
 """The broker URLs the ingester reads, and the broker each names."""
+
+
+MAX_EXPIRES_S: Final = 30 * 86_400
+"""The longest a RabbitMQ queue keeps events for an absent ingester (``LEDGER_INGEST_EXPIRES_S``'s bound)."""
 
 
 class BrokerUnavailable(RuntimeError):
@@ -56,8 +61,8 @@ class EventSourceConfig:
         check_broker_url(self.url)
         if not self.queue.strip():
             raise ValueError("--queue: the queue name must not be blank")
-        if not self.expires_s > 0:
-            raise ValueError(f"--expires: must be more than 0 seconds, got {self.expires_s}")
+        if not 0 < self.expires_s <= MAX_EXPIRES_S:
+            raise ValueError(f"--expires: must be more than 0 s and at most 30 days, got {self.expires_s:.15g} s")
         if not 1 <= self.prefetch <= 65_535:
             raise ValueError(f"prefetch: must be 1 to 65535, got {self.prefetch}")
 
@@ -131,7 +136,7 @@ class BrokerEvents:
                                 connect_timeout=5)  # fmt: skip
         self._connection = connection
         with self._errors("connecting"):
-            connection.ensure_connection(max_retries=1)
+            connection.ensure_connection(max_retries=0)  # the retry policy is ours
             consumer = Consumer(connection.channel(), queues=[self._queue()], on_message=self._received,
                                 no_ack=not self.acks)  # fmt: skip
             if self.acks:
@@ -201,12 +206,12 @@ class _Translated:
         if exc is None or isinstance(exc, BrokerRefused | BrokerUnavailable):
             return
         connection = self.connection
-        transient = (OSError, *connection.recoverable_connection_errors,
+        transient = (OSError, OperationalError, *connection.recoverable_connection_errors,
                      *connection.recoverable_channel_errors)  # fmt: skip
         refused = (*connection.connection_errors, *connection.channel_errors)
         if isinstance(exc, transient) and not _refusal(exc):
             raise BrokerUnavailable(f"{self.what}: {exc or type(exc).__name__}") from exc
-        if isinstance(exc, refused):
+        if isinstance(exc, refused) or _refusal(exc):
             hint = _HINTS.get(getattr(exc, "reply_code", None), "")
             raise BrokerRefused(f"{self.what}: {exc}{hint}") from exc
 
@@ -218,5 +223,11 @@ _HINTS: Final[dict[object, str]] = {
 
 def _refusal(exc: BaseException) -> bool:
     """An answer that no retry changes: wrong credentials or virtual host, a queue that
-    exists with other arguments (AMQP reply codes 403, 404, 406, 530)."""
-    return getattr(exc, "reply_code", None) in (403, 404, 406, 530) or type(exc).__name__ == "AuthenticationError"
+    exists with other arguments (AMQP reply codes 403, 404, 406, 530), kombu's wrapper of
+    one included."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if getattr(seen, "reply_code", None) in (403, 404, 406, 530) or type(seen).__name__ == "AuthenticationError":
+            return True
+        seen = seen.__cause__
+    return False

@@ -66,7 +66,8 @@ def source_config(settings: Settings, *, broker: str | None = None, app: str | N
     known = app_broker(app) if app is not None else None
     url = broker or (known.url if known is not None else "")
     return EventSourceConfig(
-        url, queue=queue or settings.ingest_queue, expires_s=expires_s or settings.ingest_expires_s,
+        url, queue=settings.ingest_queue if queue is None else queue,
+        expires_s=settings.ingest_expires_s if expires_s is None else expires_s,
         exchange=known.exchange if known is not None else "celeryev", prefetch=prefetch,
         transport_options=known.transport_options if known is not None else {},
     )  # fmt: skip

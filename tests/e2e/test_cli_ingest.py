@@ -1,16 +1,18 @@
 """``ledger ingest celery``'s errors, as a user meets them: a bad option is one line naming it
 (exit 1, before anything starts); a broker that says no (wrong password, a queue declared
-with other arguments) ends the command with one line saying so, never a traceback."""
+with other arguments) ends the command with one line saying so, never a traceback; a
+broker that is not up yet is waited for, and SIGTERM ends the wait cleanly."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from kombu import Connection, Queue
 
-from tests.celery_helpers import delete_queues
+from tests.celery_helpers import IngesterProcess, delete_queues, eventually
 from tests.cli import Done, ledger
 from tests.helpers import unique_name
 
@@ -28,9 +30,11 @@ def one_line_error(done: Done) -> str:
     (["--broker", "amqp://127.0.0.1:99999//"], "error: --broker: 'amqp://127.0.0.1:99999//' is not a URL"),
     (["--broker", "redis://:secret@127.0.0.1:1/0", "--queue", " "], "error: --queue: the queue name must not be blank"),
     (["--broker", "redis://127.0.0.1:1/0", "--expires", "soon"], "error: --expires: 'soon' is not a duration"),
+    (["--broker", "redis://127.0.0.1:1/0", "--expires", "0s"], "error: --expires: must be more than 0 s"),
     (["--broker", "redis://127.0.0.1:1/0", "--batch", "0"], "error: Invalid value for '--batch'"),
     (["--app", "tests.apps.nowhere"], "error: --app: cannot load the Celery application 'tests.apps.nowhere'"),
-], ids=["no broker", "not a broker", "bad port", "blank queue", "bad expiry", "bad batch", "no such app"])  # fmt: skip
+], ids=["no broker", "not a broker", "bad port", "blank queue", "bad expiry", "no expiry", "bad batch",
+        "no such app"])  # fmt: skip
 def test_a_bad_option_is_one_line(tmp_path: Path, args: list[str], expected: str) -> None:
     error = one_line_error(ledger("ingest", "celery", *args, env={"LEDGER_DATA_DIR": str(tmp_path)}))
     assert error.startswith(expected), error
@@ -64,3 +68,15 @@ def test_a_queue_declared_with_another_expiry_is_named_with_what_to_do(tmp_path:
     assert "PRECONDITION_FAILED" in error and queue in error, error
     assert "exists with other arguments" in error, error
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("broker", ["redis://127.0.0.1:1/0", "amqp://guest:guest@127.0.0.1:1//"])
+def test_a_broker_not_up_yet_is_waited_for_and_sigterm_stops_the_wait(tmp_path: Path, broker: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    ingester = IngesterProcess({**env, "LEDGER_DATA_DIR": str(tmp_path)}, "--broker", broker)
+    eventually(lambda: "broker away, reconnecting" in ingester.output or ingester.process.poll() is not None, 60,
+               "the ingester to wait for the broker")  # fmt: skip
+    assert ingester.stop() == 0, ingester.output
+    assert "Traceback" not in ingester.output
+    assert ingester.output.strip().splitlines()[-1] == (
+        "ledger ingest celery: stopped after 0 events (0 dead letters, 0 not transitions)")  # fmt: skip

@@ -76,7 +76,8 @@ def test_a_password_is_never_shown() -> None:
 
 @pytest.mark.parametrize(("options", "error"), [
     ({"queue": " "}, "--queue: the queue name must not be blank"),
-    ({"expires_s": 0}, "--expires: must be more than 0 seconds"),
+    ({"expires_s": 0}, "--expires: must be more than 0 s and at most 30 days, got 0 s"),
+    ({"expires_s": 31 * 86_400}, "--expires: must be more than 0 s and at most 30 days, got 2678400 s"),
     ({"prefetch": 0}, "prefetch: must be 1 to 65535"),
 ])  # fmt: skip
 def test_the_queue_options_are_checked_when_made(options: dict[str, object], error: str) -> None:
