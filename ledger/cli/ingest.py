@@ -24,7 +24,7 @@ def celery(
     batch: Annotated[int, typer.Option(min=1, max=10_000, help="events appended, then acknowledged, at a time")] = 500,
 ) -> None:
     """Read the events Celery's workers publish (worker -E, task_send_sent_event) and
-    append each task transition to the ledger. RabbitMQ: a durable queue, acknowledged only
+    append each task transition and worker event to the ledger. RabbitMQ: a durable queue, acknowledged only
     after the log has the events, so a crash loses nothing. Redis: nothing is kept while
     the ingester is away. SIGTERM / Ctrl-C stop it cleanly."""
 
@@ -47,6 +47,6 @@ def celery(
         except BrokerRefused as exc:
             raise CliError(str(exc)) from None
         typer.echo(f"ledger ingest celery: stopped after {stats.events:,} events "
-                   f"({stats.dead_letters:,} dead letters, {stats.skipped:,} not transitions)", err=True)  # fmt: skip
+                   f"({stats.dead_letters:,} dead letters, {stats.skipped:,} skipped)", err=True)  # fmt: skip
 
     run(go)

@@ -41,7 +41,8 @@ __all__ = ["IngestStats", "Ingester", "Translate"]
 logger = logging.getLogger(__name__)
 
 Translate = Callable[[Mapping[str, Any]], LedgerEvent | None]
-"""One Celery event dict → the ledger's event, None for what is no transition;
+"""One Celery event dict → the ledger's event (a task's transition, a worker's event), None
+for what the ledger does not record;
 ``InvalidEvent`` naming the field for one that makes no valid event."""
 
 LOG_ERRORS: Final = (AppendError, EventLogUnavailable)
@@ -55,7 +56,8 @@ class IngestStats:
     messages: int = 0
     events: int = 0
     skipped: int = 0
-    """Celery events that are no transition (``translate`` gave None)."""
+    """Celery events the ledger does not record (``translate`` gave None: an unknown type,
+    a rejected message that goes back to its queue)."""
     dead_letters: int = 0
     batches: int = 0
     connections: int = 0

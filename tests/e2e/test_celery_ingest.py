@@ -2,11 +2,14 @@
 of an app with no ledger code (``tests.apps.plain``), a real result backend (the same
 Redis; RPC on RabbitMQ), a ``ledger ingest celery`` process appending what the workers
 publish, and the projector: every task is in the views with the status, result, retries
-and exception Celery's result backend reports, and its timeline runs PENDING → … → final.
+and exception Celery's result backend reports, and its timeline runs PENDING → … → final;
+the worker is in the workers view with the tasks it ran.
 On RabbitMQ (``--broker``) and on Redis (``--app``: the broker the app's configuration
 names), into the embedded ledger and into Kafka + PostgreSQL."""
 
 from __future__ import annotations
+
+import socket
 
 import pytest
 from celery import chain, group
@@ -16,6 +19,7 @@ from ledger.bootstrap import build_queries, build_view_reader
 from ledger.contrib.celery_results import TaskResult, task_state
 from ledger.domain.statuses import TaskStatus
 from ledger.projections.timeline import build_timeline
+from ledger.projections.workers import WorkerQueries
 from ledger.settings import Settings
 from tests.celery_helpers import Fleet, IngesterProcess, celery_fleet, delete_queues, eventually
 from tests.faults.processes import environment
@@ -110,6 +114,10 @@ def test_a_fleet_with_no_ledger_code_is_in_the_views_as_its_result_backend_repor
                 assert timeline.entries[-1].status_after.value == ours.status.replace("SUCCESS", "DONE")
                 if theirs.id not in retried:
                     assert timeline.gaps == [], (theirs.id, timeline.gaps)
+            # the worker's own events (worker-online, -heartbeat) became its row in the workers view
+            worker = WorkerQueries(reader).worker(f"{fleet.queue}@{socket.gethostname()}")
+            assert worker is not None and worker.last_heartbeat is not None and worker.sw_ident == "py-celery"
+            assert sum(worker.tasks.values()) == len(results)  # every task ran there
         finally:
             reader.close()
     assert set(wrong_retries) <= retried, wrong_retries

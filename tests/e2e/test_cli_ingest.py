@@ -79,4 +79,4 @@ def test_a_broker_not_up_yet_is_waited_for_and_sigterm_stops_the_wait(tmp_path: 
     assert ingester.stop() == 0, ingester.output
     assert "Traceback" not in ingester.output
     assert ingester.output.strip().splitlines()[-1] == (
-        "ledger ingest celery: stopped after 0 events (0 dead letters, 0 not transitions)")  # fmt: skip
+        "ledger ingest celery: stopped after 0 events (0 dead letters, 0 skipped)")  # fmt: skip
