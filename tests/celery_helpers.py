@@ -130,7 +130,7 @@ def celery_fleet(broker: str) -> Iterator[Fleet]:
         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     client = Celery("client", broker=broker, backend=backend, set_as_current=False)
-    client.conf.update(task_send_sent_event=True, result_extended=True, result_persistent=True)
+    client.conf.update(task_send_sent_event=True, result_extended=True)
     try:
         deadline = time.monotonic() + 60
         while not client.control.ping(destination=[f"{queue}@{socket.gethostname()}"], timeout=0.5):

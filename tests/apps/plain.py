@@ -22,7 +22,6 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
     result_extended=True,  # the backend keeps the retries (what the ingest tests compare the views with)
-    result_persistent=True,  # RPC backend (on RabbitMQ): results outlive a restarted client connection
 )
 
 
