@@ -6,8 +6,13 @@ For importing what a Celery fleet already publishes (``worker_send_task_events``
 ``task_send_sent_event``) with no change to its code. The rules are the ledger's:
 
 - **Attempt**, the way a worker derives it: ``task-sent`` and ``task-received`` carry
-  ``retries``; the events after them do not, so each takes the attempt last seen for its
-  task (remembered per translator, bounded), and a ``task-retried`` ends that attempt.
+  ``retries``; the events after them do not, so each takes the oldest attempt of its task
+  not ended yet (remembered per translator, bounded), and a ``task-retried`` ends it. Not
+  the latest attempt announced: a retrying task publishes its next attempt (``task-sent``,
+  retries n + 1) from the pool child before the worker sends that attempt's
+  ``task-retried``, so the next attempt is announced while this one is still finishing.
+  An announcement of attempt n + 1 does prove attempt n at least finishing, so nothing
+  older stays open (an attempt whose end was never heard does not hold the rest back).
 - **Event id** from the step (``domain.aggregates.step_event_id``: task id, status,
   attempt), so a transition recorded both by ``install(app)`` and from Celery's events,
   or delivered twice, is one event.
@@ -97,7 +102,7 @@ class CeleryEventTranslator:
     """Stateful only in the attempts it remembers; one per stream of Celery events."""
 
     def __init__(self, remembered: int = _REMEMBERED) -> None:
-        self._attempts: OrderedDict[str, int] = OrderedDict()
+        self._open: OrderedDict[str, int] = OrderedDict()  # task id -> its oldest attempt not ended
         self._remembered = remembered
         self._payloads = JsonPolicy()
 
@@ -132,12 +137,18 @@ class CeleryEventTranslator:
         return built  # type: ignore[return-value]
 
     def _attempt(self, task_id: str, event: Mapping[str, Any]) -> int:
-        retries = event.get("retries")
-        attempt = retries if isinstance(retries, int) and retries >= 0 else self._attempts.get(task_id, 0)
-        self._attempts[task_id] = attempt + 1 if event.get("type") == "task-retried" else attempt
-        self._attempts.move_to_end(task_id)
-        while len(self._attempts) > self._remembered:
-            self._attempts.popitem(last=False)
+        retries, oldest = event.get("retries"), self._open.get(task_id)
+        if isinstance(retries, int) and retries >= 0:  # task-sent, task-received: the attempt announced
+            attempt = retries
+            still_open = retries if oldest is None else max(oldest, retries - 1)
+        else:  # what happens to a running attempt: the oldest one not ended
+            attempt = still_open = oldest if oldest is not None else 0
+        if event.get("type") == "task-retried":
+            still_open = max(still_open, attempt + 1)
+        self._open[task_id] = still_open
+        self._open.move_to_end(task_id)
+        while len(self._open) > self._remembered:
+            self._open.popitem(last=False)
         return attempt
 
     def _details(self, kind: str, event: Mapping[str, Any]) -> dict[str, Any]:

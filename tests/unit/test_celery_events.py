@@ -50,6 +50,38 @@ def life() -> list[dict[str, object]]:
     ]  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("order", "attempts"),
+    [
+        # the retry's next attempt announced (sent, received) before this attempt's task-retried
+        ([0, 1, 2, 4, 3, 5, 6], [0, 0, 0, 1, 0, 1, 1]),
+        # its task-sent too (task_send_sent_event): the child publishes it while still running
+        ([0, 1, 2, "sent-1", 3, 4, 5, 6], [0, 0, 0, 1, 0, 1, 1, 1]),
+        # the next attempt's task-started even before the task-retried: it cannot be told from
+        # a repeat of attempt 0's (the same step, one event); the RETRY and DONE stay right
+        ([0, 1, 2, 4, 5, 3, 6], [0, 0, 0, 1, 0, 0, 1]),
+    ],
+)
+def test_a_retrys_next_attempt_announced_early_leaves_the_running_one_its_own_events(
+    order: list[int | str], attempts: list[int]
+) -> None:
+    translator, events = CeleryEventTranslator(), life()
+    sent_again = {**events[0], "retries": 1, "timestamp": T0 + 2.5}
+    steps = [translator.translate(sent_again if i == "sent-1" else events[int(i)]) for i in order]
+    assert [e.attempt for e in steps if e] == attempts
+    retried = next(e for e in steps if e and e.type == "task.retried")
+    done = next(e for e in steps if e and e.type == "task.succeeded")
+    assert (retried.attempt, done.attempt) == (0, 1)
+
+
+def test_the_first_event_seen_of_a_late_attempt_starts_the_count_there() -> None:
+    translator = CeleryEventTranslator()  # the ingester started while attempt 3 was queued
+    events = [Event("task-received", uuid="t2", retries=3, timestamp=T0, **WORKER),
+              Event("task-started", uuid="t2", timestamp=T0 + 1, **WORKER),
+              Event("task-succeeded", uuid="t2", result="1", timestamp=T0 + 2, **WORKER)]  # fmt: skip
+    assert [translator.translate(e).attempt for e in events] == [3, 3, 3]  # type: ignore[union-attr]
+
+
 def test_a_lifes_events_translate_with_attempts_a_worker_would_give() -> None:
     translator = CeleryEventTranslator()
     events = [translator.translate(e) for e in life()]
