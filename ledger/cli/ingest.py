@@ -32,7 +32,7 @@ def celery(
         try:
             from ledger.consumers.celery_broker import BrokerRefused, redact
             from ledger.consumers.runner import install_stop_signals
-            from ledger.contrib.celery_ingest import run_ingest, source_config
+            from ledger.contrib.celery_ingest import app_result_backend, run_ingest, source_config
         except ImportError as exc:
             raise CliError(f"ledger ingest celery needs kombu: pip install 'task-ledger[celery]' ({exc})") from None
         config = settings()
@@ -43,7 +43,7 @@ def celery(
         stop = threading.Event()
         install_stop_signals(stop)
         try:
-            stats = run_ingest(config, source, stop, batch_size=batch)
+            stats = run_ingest(config, source, stop, batch_size=batch, result_backend=app_result_backend(celery_app))
         except BrokerRefused as exc:
             raise CliError(str(exc)) from None
         typer.echo(f"ledger ingest celery: stopped after {stats.events:,} events "

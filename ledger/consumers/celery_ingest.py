@@ -80,8 +80,12 @@ class Ingester:
 
     def __init__(self, source: BrokerEvents, log: EventLog, dead_letters: DeadLetterSink, translate: Translate, *,
                  codec: Codec = PLAIN, batch_size: int = 500, batch_wait_ms: int = 200, poll_timeout_ms: int = 500,
-                 progress_every_s: float = 30.0, retry: RetryPolicy = BACKEND) -> None:  # fmt: skip
+                 progress_every_s: float = 30.0, retry: RetryPolicy = BACKEND,
+                 on_connected: Callable[[], None] | None = None) -> None:  # fmt: skip
         self.source, self.log, self.dead_letters, self.translate = source, log, dead_letters, translate
+        self.on_connected = on_connected
+        """Called after each connection to the broker, the queue consumed from: on Redis, what
+        was published before it is gone, so that is when to look for what was missed."""
         self.codec, self.batch_size = codec, batch_size
         self.batch_wait_s, self.poll_timeout_s = batch_wait_ms / 1000, poll_timeout_ms / 1000
         self.progress_every_s = progress_every_s
@@ -133,6 +137,8 @@ class Ingester:
             self._broker.succeeded()
             self.stats.connections += 1
             logger.info("consuming", extra={"source": self.source.where})
+            if self.on_connected is not None:
+                self.on_connected()
         return self._connected
 
     def _lost(self, exc: BrokerUnavailable, stop: threading.Event | None) -> None:

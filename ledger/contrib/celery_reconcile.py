@@ -35,7 +35,7 @@ from ledger.projections.store import TaskFilter
 from ledger.sdk import Ledger
 from ledger.wire import describe_validation_error
 
-__all__ = ["SOURCE", "UNFINISHED", "Reconciled", "outcome", "reconcile"]
+__all__ = ["SOURCE", "UNFINISHED", "Reconciled", "ResultBackend", "outcome", "reconcile"]
 
 SOURCE: Final = "celery result backend"
 """What a reconciled event's ``reconciled_from`` says."""

@@ -48,3 +48,10 @@ def slow(seconds: float) -> float:
     """Past ``soft_time_limit``, Celery raises ``SoftTimeLimitExceeded`` in here."""
     time.sleep(seconds)
     return seconds
+
+
+@app.task(name="plain.wait")
+def wait(seconds: float) -> float:
+    """Runs ``seconds``, then succeeds: a task still running when an ingester stops."""
+    time.sleep(seconds)
+    return seconds

@@ -10,15 +10,17 @@ names), into the embedded ledger and into Kafka + PostgreSQL."""
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 from celery import chain, group
 from celery.result import AsyncResult
 
 from ledger.bootstrap import build_queries, build_view_reader
+from ledger.contrib.celery_reconcile import SOURCE
 from ledger.contrib.celery_results import TaskResult, task_state
 from ledger.domain.statuses import TaskStatus
-from ledger.projections.timeline import build_timeline
+from ledger.projections.timeline import GapKind, build_timeline
 from ledger.projections.workers import WorkerQueries
 from ledger.settings import Settings
 from tests.celery_helpers import Fleet, IngesterProcess, celery_fleet, delete_queues, eventually
@@ -118,3 +120,56 @@ def test_a_fleet_with_no_ledger_code_is_in_the_views_as_its_result_backend_repor
             assert sum(worker.tasks.values()) == len(results)  # every task ran there
         finally:
             reader.close()
+
+
+@pytest.mark.parametrize("settings", ["kafka+postgres"], indirect=True)
+def test_on_redis_tasks_that_finish_while_the_ingester_is_away_are_reconciled_when_it_returns(
+    settings: Settings, redis_url: str
+) -> None:
+    """Redis keeps nothing for an absent subscriber: the tasks that finish while the ingester
+    is stopped (10 s) get their outcome from the result backend when it connects again."""
+    env = environment(settings, LEDGER_TEST_CELERY_BROKER=redis_url, LEDGER_TEST_CELERY_BACKEND=redis_url)
+    with celery_fleet(redis_url) as fleet:
+        ingester = IngesterProcess(env, "--app", "tests.apps.plain")
+        try:
+            ingester.consuming()
+            running = [fleet.send("plain.wait", 2.0) for _ in range(4)]  # 2 at a time: 4 s in all
+            reader = build_view_reader(settings)
+            try:
+                def all_seen_started() -> bool:
+                    project_all(settings)
+                    rows = [reader.task_state(r.id) for r in running]
+                    return sum(row is not None and row.status is TaskStatus.STARTED for row in rows) >= 2
+                eventually(all_seen_started, 60, "two of the tasks to be seen started")
+            finally:
+                reader.close()
+        finally:
+            assert ingester.stop() == 0, ingester.output
+        stopped = time.monotonic()
+        for result in running:
+            assert result.get(timeout=60) == 2.0  # they all finish while nobody listens
+        time.sleep(max(0.0, 10 - (time.monotonic() - stopped)))
+        project_all(settings)
+        reader = build_view_reader(settings)
+        try:
+            assert all(reader.task_state(r.id).status not in READY for r in running)  # type: ignore[union-attr]
+        finally:
+            reader.close()
+
+        back = IngesterProcess(env, "--app", "tests.apps.plain")
+        try:
+            back.consuming()
+            eventually(lambda: "reconciled from the result backend" in back.output, 60, "the reconciliation")
+            projected(settings, [r.id for r in running])
+        finally:
+            assert back.stop() == 0, back.output
+    reader = build_view_reader(settings)
+    try:
+        for result in running:
+            row = reader.task_state(result.id)
+            assert row is not None and (row.status, row.result) == (TaskStatus.DONE, 2.0)
+            timeline = build_timeline(reader.task_events(result.id))
+            assert timeline.entries[-1].reconciled_from == SOURCE
+            assert GapKind.RECONCILED in [g.kind for g in timeline.gaps]
+    finally:
+        reader.close()
