@@ -1,8 +1,8 @@
 """``python -m bench [--events N]``: every row of the benchmark in one run, each next to its
 raw baseline; prints the table and writes ``bench/results/bench-<UTC time>.json``.
 
-Needs the real services (``LEDGER_BACKEND=kafka+postgres``): ``scripts/dev bench`` starts
-them and exports the settings. Everything happens on this run's own topics and schemas,
+Needs the real services (``LEDGER_BACKEND=kafka+postgres``, and RabbitMQ for the ingest row):
+``scripts/dev bench`` starts them and exports the settings. Everything happens on this run's own topics and schemas,
 which are removed at the end.
 """
 
@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from rich.console import Console
 
@@ -27,6 +28,7 @@ from bench.dashboard import measure_tasks_page
 from bench.data import RawRecord, SizeStats
 from bench.emit_rules import measure_emit_rules
 from bench.failures import measure_failures
+from bench.ingest import measure_ingest
 from bench.latency import measure_latency
 from bench.machine import machine_info
 from bench.peer import measure_celery_state
@@ -37,10 +39,11 @@ from bench.search import measure_search
 from bench.trends import measure_series
 from bench.verify import check_exactly_once
 from bench.workflow import measure_workflow
+from ledger.consumers.celery_broker import SCHEMES, check_broker_url, redact
 from ledger.settings import Backend, SettingsError, load_settings
 
 SKIPPABLE = ("series", "latency", "failure groups", "query", "search", "tasks page", "workflow", "in-memory peer",
-             "emit rules")
+             "emit rules", "ingest")
 """Rows that nothing else needs: produce, project and replay make the data the others read."""
 
 
@@ -60,6 +63,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rules-tasks", type=int, default=20_000, help="tasks of the emit-rules phase")
     parser.add_argument("--output", default=None, help="directory of the JSON result (default bench/results)")
     parser.add_argument("--workflow-tasks", type=int, default=10_001, help="tasks of the workflow row (a chord)")
+    parser.add_argument("--ingest-events", type=int, default=200_000,
+                        help="Celery events of the ingest row (a pre-filled RabbitMQ queue)")
+    parser.add_argument("--rabbitmq", default=os.environ.get("LEDGER_RABBITMQ_URL"),
+                        help="the RabbitMQ of the ingest row (default LEDGER_RABBITMQ_URL, from scripts/services env)")
     parser.add_argument("--skip", default="", help=f"comma-separated rows to leave out, of: {', '.join(SKIPPABLE)}")
     args = parser.parse_args(argv)
     if args.events < 100:
@@ -69,7 +76,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.skip = sorted({name.strip() for name in args.skip.split(",") if name.strip()})
     if unknown := set(args.skip) - set(SKIPPABLE):
         parser.error(f"--skip: unknown row {sorted(unknown)[0]!r}; one of {', '.join(SKIPPABLE)}")
+    if "ingest" not in args.skip:
+        _check_ingest(parser, args)
     return args
+
+
+def _check_ingest(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.ingest_events < 100:
+        parser.error("--ingest-events: at least 100")
+    if not args.rabbitmq:
+        parser.error("--rabbitmq: the ingest row needs RabbitMQ: give its URL or set LEDGER_RABBITMQ_URL "
+                     "(scripts/services env prints it), or --skip ingest")  # fmt: skip
+    try:
+        check_broker_url(args.rabbitmq)
+    except ValueError as exc:
+        parser.error(f"--rabbitmq: {str(exc).removeprefix('--broker: ')}")
+    if SCHEMES[urlsplit(args.rabbitmq).scheme] != "rabbitmq":
+        parser.error(f"--rabbitmq: {redact(args.rabbitmq)!r} is not a RabbitMQ URL (amqp://…)")
 
 
 def produce_phase(run: BenchRun, args: argparse.Namespace, records: list[RawRecord]) -> dict[str, Any]:
@@ -136,6 +159,7 @@ def run_all(run: BenchRun, args: argparse.Namespace) -> dict[str, Any]:
         ),
         "in-memory peer": lambda: report.peer_row(measure_celery_state(records), project_rate),
         "emit rules": lambda: report.rules_row(measure_emit_rules(args.rules_tasks)),
+        "ingest": lambda: report.ingest_row(measure_ingest(run, args.rabbitmq, args.ingest_events)),
     }
     rows = {"produce": produced["row"], "project": folded["project"], "replay": folded["replay"]}
     rows.update({name: measure() for name, measure in later.items() if name not in args.skip})
@@ -159,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         measured = run_all(run, args)
     machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     result = {"started_at": started.isoformat(), "seconds": round(time.monotonic() - began, 1),
-              "args": vars(args), "run_id": run.run_id, "machine": machine, **measured}  # fmt: skip
+              "args": {**vars(args), "rabbitmq": args.rabbitmq and redact(args.rabbitmq)}, "run_id": run.run_id,
+              "machine": machine, **measured}  # fmt: skip
     report.print_table(result, console)
     path = report.write_json(result, *([] if args.output is None else [Path(args.output)]))
     console.print(f"written: {path}")

@@ -86,6 +86,18 @@ def rules_row(rules: dict[str, Any]) -> Row:
             "met": rules["rules_us_per_task"] <= 50}  # fmt: skip
 
 
+def ingest_row(measured: dict[str, Any]) -> Row:
+    """``ledger ingest celery`` (acks after the log) against Celery's ``EventReceiver`` with
+    a no-op handler, both draining the same pre-filled RabbitMQ queue."""
+    ingester, receiver = measured["ingester"], measured["receiver"]
+    ratio = _ratio(ingester["events_per_s"], receiver["events_per_s"])
+    return {"ledger": {**ingester, "events": measured["events"], "messages": measured["messages"]},
+            "baseline": {"celery_event_receiver_events_per_s": receiver["events_per_s"],
+                         "celery_event_receiver_seconds": receiver["seconds"]},
+            "ratio": ratio, "ratio_note": "ingester / Celery EventReceiver",
+            "target": ">= 0.8 x Celery EventReceiver", "met": ratio is not None and ratio >= 0.8}  # fmt: skip
+
+
 def operator_row(measured: dict[str, Any], *, target_ms: float | None, what: str) -> Row:
     """An operator's question (workflow, failure groups, series, search): the ledger's query
         against one raw SQL query returning the same result, p50 and p99; met on the p50 (the
@@ -127,6 +139,11 @@ def summaries(name: str, row: Row) -> tuple[str, str]:
     if name == "emit rules":
         return (f"rules {led['rules_us_per_task']:.1f} µs/task\nSDK emit path {led['sdk_us_per_task']:.1f} µs/task",
                 f"encode only {base['encode_us_per_task']:.1f} µs/task")  # fmt: skip
+    if name == "ingest":
+        return (f"{_n(led['events_per_s'])} ev/s ({_n(led['events'])} Celery events in {_n(led['messages'])} "
+                f"messages, {led['seconds']:.1f} s; acked after the log)",
+                f"Celery EventReceiver {_n(base['celery_event_receiver_events_per_s'])} ev/s\n"
+                f"(no-op handler)")  # fmt: skip
     if "raw_sql_p50_ms" in base:
         sizes = ", ".join(f"{k} {_n(v)}" for k, v in led.items() if k not in ("p50_ms", "p99_ms"))
         return (f"p50 {led['p50_ms']:.1f} / p99 {led['p99_ms']:.1f} ms\n({sizes})",

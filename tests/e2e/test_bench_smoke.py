@@ -14,19 +14,20 @@ import pytest
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = ("produce", "project", "replay", "series", "latency", "failure groups", "query", "search", "tasks page",
-        "workflow", "in-memory peer", "emit rules")  # fmt: skip
+        "workflow", "in-memory peer", "emit rules", "ingest")  # fmt: skip
 
 
 def _numbers(values: dict[str, object]) -> list[float]:
     return [v for v in values.values() if isinstance(v, int | float) and not isinstance(v, bool)]
 
 
-def test_bench_writes_every_row(kafka_bootstrap: str, postgres_dsn: str, tmp_path: Path) -> None:
+def test_bench_writes_every_row(kafka_bootstrap: str, postgres_dsn: str, rabbitmq_url: str, tmp_path: Path) -> None:
     pytest.importorskip("celery", reason="the in-memory peer row needs the `bench` extra (celery)")
     env = {**os.environ, "LEDGER_BACKEND": "kafka+postgres", "LEDGER_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
            "LEDGER_POSTGRES_DSN": postgres_dsn, "PYTHONPATH": str(ROOT)}  # fmt: skip
     command = [sys.executable, "-m", "bench", "--events", "2000", "--latency-seconds", "1", "--query-rows", "5000",
-               "--rules-tasks", "200", "--workflow-tasks", "301", "--output", str(tmp_path)]  # fmt: skip
+               "--rules-tasks", "200", "--workflow-tasks", "301", "--ingest-events", "2000", "--rabbitmq", rabbitmq_url,
+               "--output", str(tmp_path)]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
     [path] = tmp_path.glob("bench-*.json")
@@ -42,6 +43,7 @@ def test_bench_writes_every_row(kafka_bootstrap: str, postgres_dsn: str, tmp_pat
     assert result["rows"]["workflow"]["ledger"]["workflow_tasks"] == 301
     assert result["rows"]["tasks page"]["ledger"]["rows"] >= 5000
     assert result["rows"]["series"]["detail"]["same_result"]
+    assert result["rows"]["ingest"]["ledger"]["events"] == 2000
     assert result["projector_memory"]["peak_rss_mb"] > 0
     assert result["machine"]["cpu_count"] and result["machine"]["postgresql"]
     assert "Task Ledger benchmark" in done.stdout
