@@ -98,8 +98,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @dataclass
 class Fleet:
-    """A real ``celery worker`` (prefork, 2 processes, ``-E``) of ``tests.apps.plain`` on a
-    queue of its own, and a client of the same broker and result backend."""
+    """A real ``celery worker`` (prefork, 2 processes, ``-E``) of an app (``tests.apps.plain``
+    unless told) on a queue of its own, and a client of the same broker and result backend."""
 
     broker: str
     queue: str
@@ -119,13 +119,18 @@ def result_backend(broker: str) -> str:
 
 
 @contextmanager
-def celery_fleet(broker: str) -> Iterator[Fleet]:
+def celery_fleet(
+    broker: str, app: str = "tests.apps.plain", environ: Mapping[str, str] | None = None
+) -> Iterator[Fleet]:
+    """``app``'s worker with ``environ`` (default: this process's environment; an app that
+    records with ``install(app)`` reads its ``LEDGER_*`` settings there)."""
     queue = f"ingest-{uuid.uuid4().hex[:10]}"
     backend = result_backend(broker)
-    env = {**os.environ, "LEDGER_TEST_CELERY_BROKER": broker, "LEDGER_TEST_CELERY_BACKEND": backend,
-           "LEDGER_TEST_CELERY_QUEUE": queue, "PYTHONPATH": str(ROOT)}  # fmt: skip
+    env = {**(os.environ if environ is None else environ), "LEDGER_TEST_CELERY_BROKER": broker,
+           "LEDGER_TEST_CELERY_BACKEND": backend, "LEDGER_TEST_CELERY_QUEUE": queue,
+           "PYTHONPATH": str(ROOT)}  # fmt: skip
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "tests.apps.plain", "worker", "-P", "prefork", "-c", "2", "-E",
+        [sys.executable, "-m", "celery", "-A", app, "worker", "-P", "prefork", "-c", "2", "-E",
          "-Q", queue, "-n", f"{queue}@%h", "--without-mingle", "--without-gossip", "-l", "WARNING"],
         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
