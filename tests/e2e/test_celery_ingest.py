@@ -39,12 +39,20 @@ def broker(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(f"{request.param}_url"))
 
 
-def run_the_mix(fleet: Fleet) -> tuple[list[AsyncResult], set[str]]:
-    """Successes, exceptions, retries (then success; then given up), a soft time limit, a
-    chain, a group and a revoke; waits until Celery's backend has each outcome. Returns the
-    results and the ids of the retried tasks."""
-    results = [fleet.send("plain.add", i, 10) for i in range(6)]
-    results += [fleet.send("plain.fail", f"no stock of sku {i}") for i in range(3)]
+SMALL, LARGE = 19, 500
+"""Tasks of the mix: the embedded ledger's runs stay short, Kafka + PostgreSQL take the
+issue's 500."""
+CANVAS = 10
+"""Tasks of the mix that are not a plain success or exception."""
+
+
+def run_the_mix(fleet: Fleet, size: int = SMALL) -> tuple[list[AsyncResult], set[str]]:
+    """``size`` tasks: successes and exceptions (two to one), retries (then success; then
+    given up), a soft time limit, a chain, a group and a revoke; waits until Celery's
+    backend has each outcome. Returns the results and the ids of the retried tasks."""
+    plain = size - CANVAS
+    results = [fleet.send("plain.add", i, 10) for i in range(plain - plain // 3)]
+    results += [fleet.send("plain.fail", f"no stock of sku {i}") for i in range(plain // 3)]
     retried = [fleet.send("plain.flaky", 1), fleet.send("plain.flaky", 1), fleet.send("plain.flaky", 3)]
     results += [*retried, fleet.send("plain.slow", 2.0)]
     chained = chain(fleet.signature("plain.add", 1, 2), fleet.signature("plain.add", 3)).apply_async()
@@ -52,6 +60,7 @@ def run_the_mix(fleet: Fleet) -> tuple[list[AsyncResult], set[str]]:
     revoked_id = unique_name("revoked")
     assert fleet.client.control.revoke(revoked_id, reply=True, timeout=5), "the worker did not take the revoke"
     results += [chained.parent, chained, *grouped.results, fleet.send("plain.add", 0, 0, task_id=revoked_id)]
+    assert len(results) == size
     for result in results:
         result.get(timeout=60, propagate=False)  # (not .state: RPC's result consumer keeps what it drained)
     return results, {r.id for r in retried}
@@ -95,7 +104,7 @@ def test_a_fleet_with_no_ledger_code_is_in_the_views_as_its_result_backend_repor
             ingester = IngesterProcess(environment(settings), "--broker", broker, "--queue", queue)
         try:
             ingester.consuming()
-            results, retried = run_the_mix(fleet)
+            results, retried = run_the_mix(fleet, SMALL if settings.backend == "embedded" else LARGE)
             projected(settings, [r.id for r in results])
         finally:
             code = ingester.stop()
