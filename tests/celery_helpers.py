@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -98,8 +99,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @dataclass
 class Fleet:
-    """A real ``celery worker`` (prefork, 2 processes, ``-E``) of ``tests.apps.plain`` on a
-    queue of its own, and a client of the same broker and result backend."""
+    """A real ``celery worker`` (prefork, 2 processes, ``-E``) of an app (``tests.apps.plain``
+    unless told) on a queue of its own, and a client of the same broker and result backend."""
 
     broker: str
     queue: str
@@ -119,34 +120,44 @@ def result_backend(broker: str) -> str:
 
 
 @contextmanager
-def celery_fleet(broker: str) -> Iterator[Fleet]:
+def celery_fleet(
+    broker: str, app: str = "tests.apps.plain", environ: Mapping[str, str] | None = None
+) -> Iterator[Fleet]:
+    """``app``'s worker with ``environ`` (default: this process's environment; an app that
+    records with ``install(app)`` reads its ``LEDGER_*`` settings there)."""
     queue = f"ingest-{uuid.uuid4().hex[:10]}"
     backend = result_backend(broker)
-    env = {**os.environ, "LEDGER_TEST_CELERY_BROKER": broker, "LEDGER_TEST_CELERY_BACKEND": backend,
-           "LEDGER_TEST_CELERY_QUEUE": queue, "PYTHONPATH": str(ROOT)}  # fmt: skip
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "tests.apps.plain", "worker", "-P", "prefork", "-c", "2", "-E",
-         "-Q", queue, "-n", f"{queue}@%h", "--without-mingle", "--without-gossip", "-l", "WARNING"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    client = Celery("client", broker=broker, backend=backend, set_as_current=False)
-    client.conf.update(task_send_sent_event=True, result_extended=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not client.control.ping(destination=[f"{queue}@{socket.gethostname()}"], timeout=0.5):
-            assert worker.poll() is None, f"the worker exited: {worker.stderr.read() if worker.stderr else ''}"
-            assert time.monotonic() < deadline, "the worker did not answer a ping"
-        yield Fleet(broker, queue, client, worker)
-    finally:
-        worker.send_signal(signal.SIGTERM)
+    env = {**(os.environ if environ is None else environ), "LEDGER_TEST_CELERY_BROKER": broker,
+           "LEDGER_TEST_CELERY_BACKEND": backend, "LEDGER_TEST_CELERY_QUEUE": queue,
+           "PYTHONPATH": str(ROOT)}  # fmt: skip
+    # its log goes to a file: a pipe nobody reads fills up (64 KiB, about 80 failures'
+    # tracebacks) and then blocks the worker in the middle of a task
+    with tempfile.TemporaryFile("w+") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", app, "worker", "-P", "prefork", "-c", "2", "-E",
+             "-Q", queue, "-n", f"{queue}@%h", "--without-mingle", "--without-gossip", "-l", "WARNING"],
+            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log, text=True,
+        )  # fmt: skip
+        client = Celery("client", broker=broker, backend=backend, set_as_current=False)
+        client.conf.update(task_send_sent_event=True, result_extended=True)
         try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-        if not broker.startswith("redis"):
-            delete_queues(broker, [queue])
-        client.close()
+            deadline = time.monotonic() + 60
+            while not client.control.ping(destination=[f"{queue}@{socket.gethostname()}"], timeout=0.5):
+                if worker.poll() is not None:
+                    log.seek(0)
+                    raise AssertionError(f"the worker exited: {log.read()}")
+                assert time.monotonic() < deadline, "the worker did not answer a ping"
+            yield Fleet(broker, queue, client, worker)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+            if not broker.startswith("redis"):
+                delete_queues(broker, [queue])
+            client.close()
 
 
 def delete_queues(broker: str, names: Sequence[str]) -> None:

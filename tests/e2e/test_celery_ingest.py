@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import socket
 import time
+from collections import Counter
+from uuid import UUID
 
 import pytest
 from celery import chain, group
 from celery.result import AsyncResult
 
-from ledger.bootstrap import build_queries, build_view_reader
+from ledger.bootstrap import build_codec, build_event_log, build_queries, build_view_reader
 from ledger.contrib.celery_reconcile import SOURCE
 from ledger.contrib.celery_results import TaskResult, task_state
 from ledger.domain.statuses import TaskStatus
 from ledger.projections.timeline import GapKind, build_timeline
 from ledger.projections.workers import WorkerQueries
 from ledger.settings import Settings
+from ledger.wire import decode
 from tests.celery_helpers import Fleet, IngesterProcess, celery_fleet, delete_queues, eventually
 from tests.faults.processes import environment
 from tests.helpers import unique_name
@@ -36,12 +39,20 @@ def broker(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(f"{request.param}_url"))
 
 
-def run_the_mix(fleet: Fleet) -> tuple[list[AsyncResult], set[str]]:
-    """Successes, exceptions, retries (then success; then given up), a soft time limit, a
-    chain, a group and a revoke; waits until Celery's backend has each outcome. Returns the
-    results and the ids of the retried tasks."""
-    results = [fleet.send("plain.add", i, 10) for i in range(6)]
-    results += [fleet.send("plain.fail", f"no stock of sku {i}") for i in range(3)]
+SMALL, LARGE = 19, 500
+"""Tasks of the mix: the embedded ledger's runs stay short, Kafka + PostgreSQL take the
+issue's 500."""
+CANVAS = 10
+"""Tasks of the mix that are not a plain success or exception."""
+
+
+def run_the_mix(fleet: Fleet, size: int = SMALL) -> tuple[list[AsyncResult], set[str]]:
+    """``size`` tasks: successes and exceptions (two to one), retries (then success; then
+    given up), a soft time limit, a chain, a group and a revoke; waits until Celery's
+    backend has each outcome. Returns the results and the ids of the retried tasks."""
+    plain = size - CANVAS
+    results = [fleet.send("plain.add", i, 10) for i in range(plain - plain // 3)]
+    results += [fleet.send("plain.fail", f"no stock of sku {i}") for i in range(plain // 3)]
     retried = [fleet.send("plain.flaky", 1), fleet.send("plain.flaky", 1), fleet.send("plain.flaky", 3)]
     results += [*retried, fleet.send("plain.slow", 2.0)]
     chained = chain(fleet.signature("plain.add", 1, 2), fleet.signature("plain.add", 3)).apply_async()
@@ -49,6 +60,7 @@ def run_the_mix(fleet: Fleet) -> tuple[list[AsyncResult], set[str]]:
     revoked_id = unique_name("revoked")
     assert fleet.client.control.revoke(revoked_id, reply=True, timeout=5), "the worker did not take the revoke"
     results += [chained.parent, chained, *grouped.results, fleet.send("plain.add", 0, 0, task_id=revoked_id)]
+    assert len(results) == size
     for result in results:
         result.get(timeout=60, propagate=False)  # (not .state: RPC's result consumer keeps what it drained)
     return results, {r.id for r in retried}
@@ -92,7 +104,7 @@ def test_a_fleet_with_no_ledger_code_is_in_the_views_as_its_result_backend_repor
             ingester = IngesterProcess(environment(settings), "--broker", broker, "--queue", queue)
         try:
             ingester.consuming()
-            results, retried = run_the_mix(fleet)
+            results, retried = run_the_mix(fleet, SMALL if settings.backend == "embedded" else LARGE)
             projected(settings, [r.id for r in results])
         finally:
             code = ingester.stop()
@@ -172,5 +184,56 @@ def test_on_redis_tasks_that_finish_while_the_ingester_is_away_are_reconciled_wh
             timeline = build_timeline(reader.task_events(result.id))
             assert timeline.entries[-1].reconciled_from == SOURCE
             assert GapKind.RECONCILED in [g.kind for g in timeline.gaps]
+    finally:
+        reader.close()
+
+
+@pytest.mark.parametrize("settings", ["kafka+postgres"], indirect=True)
+def test_a_fleet_recorded_by_install_and_by_the_ingester_at_once_is_held_once(
+    settings: Settings, rabbitmq_url: str
+) -> None:
+    """Both routes on the same tasks: the worker of ``tests.apps.installed`` records each
+    step itself (``install(app)``, every process) while ``ledger ingest celery`` appends the
+    same steps from its ``-E`` events; each step has one id whichever route appended it, so
+    the log holds most steps twice and the history each (status, attempt) once."""
+    queue = unique_name("ledger.celeryev")
+    env = environment(settings)
+    ingester = IngesterProcess(env, "--broker", rabbitmq_url, "--queue", queue)
+    try:
+        ingester.consuming()
+        with celery_fleet(rabbitmq_url, "tests.apps.installed", env) as fleet:
+            results, _ = run_the_mix(fleet)
+            ids = [r.id for r in results]
+            projected(settings, ids)
+            outcomes = {r.id: (r.state, r.result, r.retries, r.name) for r in results}
+        # the worker has stopped (its processes flushed what they recorded): every copy is in the log
+    finally:
+        assert ingester.stop() == 0, ingester.output
+        delete_queues(rabbitmq_url, [queue])
+    project_all(settings)
+    appended: Counter[UUID] = Counter()
+    with build_event_log(settings) as log:
+        codec = build_codec(settings)
+        for record in log.read():
+            event = decode(record, codec)
+            if getattr(event, "task_id", None) in outcomes:
+                appended[event.event_id] += 1
+    queries, reader = build_queries(settings), build_view_reader(settings)
+    try:
+        for task_id, (state, result, retries, name) in outcomes.items():
+            rows = reader.task_events(task_id)
+            steps = Counter((row.status, row.attempt) for row in rows)
+            assert steps and max(steps.values()) == 1, (task_id, steps)
+            assert all(appended[row.event_id] >= 1 for row in rows)
+            # the worker's steps came by both routes (the client's publish only from task-sent)
+            worker_side = [row for row in rows if row.type != "task.pending"]
+            assert worker_side and all(appended[row.event_id] == 2 for row in worker_side), (
+                task_id, [(row.type, row.attempt, appended[row.event_id]) for row in rows])  # fmt: skip
+            ours = task_state(task_id, queries)
+            assert (ours.status, ours.name, ours.retries) == (state, name, retries or 0), task_id
+            if state == "SUCCESS":
+                assert ours.result == result
+            elif state == "FAILURE":
+                assert isinstance(ours.result, dict) and ours.result["exc_type"] == type(result).__name__
     finally:
         reader.close()
