@@ -86,7 +86,8 @@ def test_time_travel_shows_the_counts_and_running_tasks_of_the_moment_picked(
     page.get_by_role("navigation", name="Pages").get_by_role("link", name="Time travel").click()
     page.get_by_label("Moment (UTC)").fill(moment.strftime("%Y-%m-%dT%H:%M:%S"))
     page.get_by_role("button", name="Show").click()
-    expect(page).to_have_url(re.compile(r"\?at=" + re.escape(moment.strftime("%Y-%m-%dT%H%%3A%M%%3A%S"))))
+    seconds = f"%3A{moment.second:02d}" if moment.second else "(%3A00)?"  # Chromium drops ":00" seconds
+    expect(page).to_have_url(re.compile(r"\?at=" + re.escape(moment.strftime("%Y-%m-%dT%H%%3A%M")) + seconds))
     shown = page.get_by_role("region", name="Tasks by status then")
     for status in TaskStatus:
         expect(shown.locator(f"[data-status={status.value}]")).to_have_text(str(counts.get(status, 0)))
