@@ -40,9 +40,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ledger.contrib.celery_linkage import linkage
 from ledger.domain.aggregates import step_event_id
@@ -72,6 +72,7 @@ __all__ = [
     "WORKER_EVENT_TYPES",
     "CeleryEventTranslator",
     "Imported",
+    "event_from",
     "exception_fields",
     "import_celery_events",
 ]
@@ -130,11 +131,7 @@ class CeleryEventTranslator:
             "emitter": _emitter(event),
             **self._details(str(kind), event),
         }
-        try:
-            built = cls(**{k: v for k, v in fields.items() if v is not None})
-        except ValidationError as exc:
-            raise InvalidEvent(describe_validation_error(exc)) from None
-        return built  # type: ignore[return-value]
+        return event_from(cls, fields)  # type: ignore[return-value]
 
     def _attempt(self, task_id: str, event: Mapping[str, Any]) -> int:
         retries, oldest = event.get("retries"), self._open.get(task_id)
@@ -225,11 +222,19 @@ def _worker_event(cls: type[WorkerEvent], event: Mapping[str, Any]) -> AnyWorker
         "emitter": _emitter(event),
         **{name: event.get(name) for name in _WORKER_DETAILS},
     }
+    return event_from(cls, fields)  # type: ignore[return-value]
+
+
+E = TypeVar("E", bound=BaseModel)
+
+
+def event_from(cls: type[E], fields: Mapping[str, Any]) -> E:
+    """``cls`` built from ``fields`` (a None is left to the default); ``InvalidEvent``
+    naming the field for values that make no valid event."""
     try:
-        built = cls(**{k: v for k, v in fields.items() if v is not None})
+        return cls(**{k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
         raise InvalidEvent(describe_validation_error(exc)) from None
-    return built  # type: ignore[return-value]
 
 
 def _when(timestamp: Any) -> datetime | None:

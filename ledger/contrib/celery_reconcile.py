@@ -22,18 +22,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
-from pydantic import ValidationError
-
-from ledger.contrib.celery_events import exception_fields
+from ledger.contrib.celery_events import event_from, exception_fields
 from ledger.domain.aggregates import step_event_id
 from ledger.domain.events import TaskEvent, TaskFailed, TaskRevoked, TaskSucceeded
 from ledger.domain.statuses import TaskStatus
 from ledger.domain.task_state import TaskState
-from ledger.payloads import InvalidEvent, JsonPolicy
+from ledger.payloads import JsonPolicy
 from ledger.projections.queries import TaskQueries
 from ledger.projections.store import TaskFilter
 from ledger.sdk import Ledger
-from ledger.wire import describe_validation_error
 
 __all__ = ["SOURCE", "UNFINISHED", "Reconciled", "ResultBackend", "outcome", "reconcile"]
 
@@ -76,10 +73,7 @@ def outcome(task: TaskState, meta: Mapping[str, Any], payloads: JsonPolicy | Non
         "reconciled_from": SOURCE,
         **_details(cls, meta, payloads or JsonPolicy()),
     }
-    try:
-        return cls(**{k: v for k, v in fields.items() if v is not None})
-    except ValidationError as exc:
-        raise InvalidEvent(describe_validation_error(exc)) from None
+    return event_from(cls, fields)
 
 
 def _details(cls: type[TaskEvent], meta: Mapping[str, Any], payloads: JsonPolicy) -> dict[str, Any]:

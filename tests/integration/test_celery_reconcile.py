@@ -7,17 +7,11 @@ steps before were not seen, and the real event heard later is held once."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from celery import Celery
 from fastapi.testclient import TestClient
 
 from ledger.bootstrap import build_ledger, build_view_reader
@@ -28,52 +22,23 @@ from ledger.http import create_app
 from ledger.projections.timeline import GapKind, build_timeline
 from ledger.settings import Settings
 from tests.browser.conftest import settings_env
+from tests.celery_helpers import Fleet, celery_fleet
 from tests.cli import ledger
 from tests.integration.conftest import settings
 from tests.streams import project_all
 
 __all__ = ["settings"]
 
-ROOT = Path(__file__).resolve().parents[2]
-QUEUE = f"reconcile-{uuid.uuid4().hex[:8]}"
-
-
 @pytest.fixture(scope="module")
-def redis_url() -> str:
-    url = os.environ.get("LEDGER_REDIS_URL")
-    assert url, "LEDGER_REDIS_URL is not set: run the tests through scripts/dev test (scripts/services env)"
-    return url
+def fleet(redis_url: str) -> Iterator[Fleet]:
+    """A real prefork worker of ``tests.apps.plain`` on a queue of its own, Redis its broker
+    and result backend, and a client of both."""
+    with celery_fleet(redis_url) as running:
+        yield running
 
 
-@pytest.fixture(scope="module")
-def client(redis_url: str) -> Iterator[Celery]:
-    """A real prefork worker (2 processes) of ``tests.apps.plain`` on a queue of its own, and
-    a client of the same broker and result backend."""
-    env = {**os.environ, "LEDGER_TEST_CELERY_BROKER": redis_url, "LEDGER_TEST_CELERY_BACKEND": redis_url,
-           "LEDGER_TEST_CELERY_QUEUE": QUEUE, "PYTHONPATH": str(ROOT)}  # fmt: skip
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "tests.apps.plain", "worker", "-P", "prefork", "-c", "2", "-Q", QUEUE,
-         "-n", f"{QUEUE}@%h", "--without-mingle", "--without-gossip", "-l", "WARNING"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    app = Celery("client", broker=redis_url, backend=redis_url)
-    try:
-        deadline = time.monotonic() + 60
-        while not app.control.ping(destination=[f"{QUEUE}@{os.uname().nodename}"], timeout=0.5):
-            assert worker.poll() is None, f"the worker exited: {worker.stderr.read() if worker.stderr else ''}"
-            assert time.monotonic() < deadline, "the worker did not answer a ping"
-        yield app
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-        app.close()
-
-
-def test_lost_outcomes_are_read_from_the_result_backend_and_marked(settings: Settings, client: Celery) -> None:
+def test_lost_outcomes_are_read_from_the_result_backend_and_marked(settings: Settings, fleet: Fleet) -> None:
+    client, queue = fleet.client, fleet.queue
     run = uuid.uuid4().hex[:8]
     adds = {f"{run}-add-{i}": (i, 10) for i in range(4)}
     fails = {f"{run}-fail-{i}": f"no stock of sku {i}" for i in range(2)}
@@ -87,11 +52,11 @@ def test_lost_outcomes_are_read_from_the_result_backend_and_marked(settings: Set
         sent.pending(never_run, "plain.add")
     assert client.control.revoke(revoked, reply=True, timeout=5), "the worker did not take the revoke"
     for task_id, args in adds.items():
-        client.send_task("plain.add", args=args, task_id=task_id, queue=QUEUE)
+        client.send_task("plain.add", args=args, task_id=task_id, queue=queue)
     for task_id, message in fails.items():
-        client.send_task("plain.fail", args=(message,), task_id=task_id, queue=QUEUE)
-    client.send_task("plain.add", args=(1, 1), task_id=revoked, queue=QUEUE)
-    client.send_task("plain.add", args=(1, 1), task_id=never_run, queue=f"{QUEUE}-nobody")
+        client.send_task("plain.fail", args=(message,), task_id=task_id, queue=queue)
+    client.send_task("plain.add", args=(1, 1), task_id=revoked, queue=queue)
+    client.send_task("plain.add", args=(1, 1), task_id=never_run, queue=f"{queue}-nobody")
     for task_id in [*adds, *fails]:
         client.AsyncResult(task_id).get(timeout=60, propagate=False)
     deadline = time.monotonic() + 60
