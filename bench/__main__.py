@@ -34,6 +34,7 @@ from bench.machine import machine_info
 from bench.peer import measure_celery_state
 from bench.produce import produce_confluent, produce_kafka_python, produce_ledger
 from bench.query import measure_queries
+from bench.quiet import wait_until_quiet
 from bench.runctx import BenchRun, bench_run
 from bench.search import measure_search
 from bench.trends import measure_series
@@ -67,6 +68,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="Celery events of the ingest row (a pre-filled RabbitMQ queue)")
     parser.add_argument("--rabbitmq", default=os.environ.get("LEDGER_RABBITMQ_URL"),
                         help="the RabbitMQ of the ingest row (default LEDGER_RABBITMQ_URL, from scripts/services env)")
+    parser.add_argument("--settle-s", type=float, default=120.0,
+                        help="wait up to this long for the machine's load to settle before starting")
     parser.add_argument("--skip", default="", help=f"comma-separated rows to leave out, of: {', '.join(SKIPPABLE)}")
     args = parser.parse_args(argv)
     if args.events < 100:
@@ -177,9 +180,14 @@ def main(argv: list[str] | None = None) -> int:
     if (settings.log_backend, settings.views_backend) != Backend.KAFKA_POSTGRES.ports:
         print("bench: needs LEDGER_BACKEND=kafka+postgres and the services (use scripts/dev bench)", file=sys.stderr)
         return 1
+    quiet = wait_until_quiet(args.settle_s)
+    if quiet.busy:
+        console.print(f"[bold red]bench: the machine is busy (1-minute load {quiet.load_1m:.2f} > "
+                      f"{quiet.limit}) after waiting {quiet.waited_s:.0f} s: this run is flagged; "
+                      "compare its ratios, not its absolute figures[/]")  # fmt: skip
     started, began = datetime.now(UTC), time.monotonic()
     with bench_run(settings) as run:
-        machine = machine_info(run)
+        machine = machine_info(run) | {"quiet_at_start": quiet.as_dict()}
         measured = run_all(run, args)
     machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     result = {"started_at": started.isoformat(), "seconds": round(time.monotonic() - began, 1),

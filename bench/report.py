@@ -152,7 +152,11 @@ def summaries(name: str, row: Row) -> tuple[str, str]:
 
 
 def print_table(result: dict[str, Any], console: Console) -> None:
-    table = Table(title=f"Task Ledger benchmark — {result['args']['events']:,} events", show_lines=True)
+    title = f"Task Ledger benchmark — {result['args']['events']:,} events"
+    quiet = result["machine"].get("quiet_at_start", {})
+    if quiet.get("busy"):
+        title += f" — BUSY machine at start (load {quiet['load_1m']} > {quiet['busy_limit']}): ratios only"
+    table = Table(title=title, show_lines=True)
     for column in ("row", "ledger", "raw baseline (same run)", "ratio", "target", "met"):
         table.add_column(column)
     for name, row in result["rows"].items():
