@@ -58,9 +58,7 @@ def test_the_topic_is_created_with_the_configured_partitions(kafka_bootstrap: st
         assert again.partitions == 5
 
 
-def test_both_clients_put_a_key_in_the_same_partition(
-    confluent_log: ConfluentEventLog, kafka_bootstrap: str
-) -> None:
+def test_both_clients_put_a_key_in_the_same_partition(confluent_log: ConfluentEventLog, kafka_bootstrap: str) -> None:
     keys = [f"task-{i}-ü" for i in range(60)]
     batch = [LogRecord(key, b"confluent") for key in keys]
     by_confluent = confluent_log.append(batch)
