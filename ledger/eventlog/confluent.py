@@ -215,7 +215,7 @@ class ConfluentEventLog(EventLog):
             return
         consumer = self._consumer(100, {p: first for p, (first, _) in ranges.items()})
         try:
-            stops = {p: last for p, (_, last) in ranges.items()}
+            stops, topic = {p: last for p, (_, last) in ranges.items()}, self.topic
             idle_until = time.monotonic() + self._request_timeout_ms / 1000
             while stops:
                 polled = self._consume(consumer, self._poll_timeout_ms)
@@ -224,7 +224,7 @@ class ConfluentEventLog(EventLog):
                     last = stops.get(partition)
                     if last is None or offset >= last:
                         continue
-                    yield _stored(message)
+                    yield _stored(message, topic, partition, offset)
                     if offset + 1 >= last:
                         consumer.pause([TopicPartition(self.topic, partition)])
                         del stops[partition]
@@ -254,10 +254,13 @@ class ConfluentEventLog(EventLog):
     def _follow(
         self, begin: dict[int, int], stop_event: threading.Event, timeout_ms: int
     ) -> Iterator[list[StoredRecord]]:
-        consumer = self._consumer(max(1, min(timeout_ms, 500)), begin)
+        consumer, topic = self._consumer(max(1, min(timeout_ms, 500)), begin), self.topic
         try:
             while not stop_event.is_set():
-                yield [_stored(message) for message in self._consume(consumer, timeout_ms)]
+                yield [
+                    _stored(message, topic, message.partition() or 0, message.offset() or 0)
+                    for message in self._consume(consumer, timeout_ms)
+                ]
         finally:
             consumer.close()
 
@@ -333,12 +336,12 @@ def _error(exc: KafkaException) -> KafkaError | None:
     return error if isinstance(error, KafkaError) else None
 
 
-def _stored(message: Message) -> StoredRecord:
+def _stored(message: Message, topic: str, partition: int, offset: int) -> StoredRecord:
     """librdkafka's Message as the port's StoredRecord (the timestamp is the producer's
     CreateTime, or the broker's LogAppendTime if the topic is configured so)."""
     kind, timestamp = message.timestamp()
     headers = message.headers()  # a consumed record's: a list of (name, bytes) pairs, or None
     return StoredRecord(
-        message.topic() or "", message.partition() or 0, message.offset() or 0, message.key(),
+        topic, partition, offset, message.key(),
         message.value(), cast(Headers, tuple(headers)) if headers else (), timestamp if kind else 0,
     )  # fmt: skip

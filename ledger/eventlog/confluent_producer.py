@@ -81,13 +81,18 @@ class ConfluentAppender:
         batch = _Batch(len(records))
         acks: list[_Ack] = []
         cause: BaseException | None = None
+        produce, add = producer.produce, acks.append
+        headers: Any  # librdkafka's list of (name, str | bytes | None): ours is a narrower list
         try:
             for record in records:
                 key = record.key.encode()
                 ack = _Ack(batch)
-                self._produce(producer, topic, record.value, key, partition_for_key(key, count),
-                              ack.report, list(record.headers) if record.headers else None)  # fmt: skip
-                acks.append(ack)
+                partition, headers = partition_for_key(key, count), list(record.headers) if record.headers else None
+                try:
+                    produce(topic, record.value, key, partition, on_delivery=ack.report, headers=headers)
+                except BufferError:  # the local queue is full: wait for room, as kafka-python would
+                    self._produce_when_room(producer, topic, record.value, key, partition, ack.report, headers)
+                add(ack)
         except KafkaException as exc:  # too large for message.max.bytes, unknown partition …
             cause = Refused(exc.args[0]) if exc.args and isinstance(exc.args[0], KafkaError) else exc
         except Exception as exc:  # local queue still full, bad type: none silently lost
@@ -96,19 +101,19 @@ class ConfluentAppender:
         where = f"Kafka topic {topic!r}"
         return Acknowledgements(where, acks, len(records), cause, lambda: self._retire(polled))
 
-    def _produce(self, producer: Producer, topic: str, value: bytes, key: bytes, partition: int,
-                 report: Callable[[KafkaError | None, Message], None], headers: Any) -> None:  # fmt: skip
-        """``produce``, waiting (as kafka-python's ``max_block_ms``) while the local queue is full."""
-        deadline = None
+    def _produce_when_room(self, producer: Producer, topic: str, value: bytes, key: bytes, partition: int,
+                           report: Callable[[KafkaError | None, Message], None], headers: Any) -> None:  # fmt: skip
+        """``produce`` once the local queue has room, waiting up to the request time-out
+        (kafka-python's ``max_block_ms``); then the ``BufferError`` is the append's cause."""
+        deadline = time.monotonic() + self._block_s
         while True:
+            producer.poll(0.01)  # serve delivery reports: they free the queue
             try:
                 producer.produce(topic, value, key, partition, on_delivery=report, headers=headers)
                 return
             except BufferError:
-                deadline = deadline or time.monotonic() + self._block_s
                 if time.monotonic() > deadline:
                     raise
-                producer.poll(0.01)  # serve delivery reports: they free the queue
 
     def _retire(self, polled: _Polled) -> None:
         """Replace the producer after a failed append (an idempotent producer may be left in a
