@@ -5,6 +5,7 @@ not librdkafka's default), big records, librdkafka's errors mapped to the port's
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -56,6 +57,26 @@ def test_the_topic_is_created_with_the_configured_partitions(kafka_bootstrap: st
     # an existing topic keeps its partition count, and the log adopts it
     with ConfluentEventLog(kafka_bootstrap, kafka_topic, partitions=2, **FAST) as again:
         assert again.partitions == 5
+
+
+def test_concurrent_creators_share_one_topic(kafka_bootstrap: str, kafka_topic: str) -> None:
+    name, made, errors = f"{kafka_topic}.race", [], []
+
+    def create() -> None:
+        try:
+            made.append(ConfluentEventLog(kafka_bootstrap, name, partitions=4, **FAST))
+        except Exception as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for log in made:
+        log.close()
+    assert errors == []
+    assert [log.partitions for log in made] == [4, 4, 4]
 
 
 def test_both_clients_put_a_key_in_the_same_partition(confluent_log: ConfluentEventLog, kafka_bootstrap: str) -> None:
