@@ -5,7 +5,8 @@ Each port's backend is chosen on its own (``Settings.log_backend``, ``views_back
 Kafka log with SQLite views is a valid dev setup): ``LOGS`` and ``VIEWS`` map a backend to
 the factory of its adapters, so a new backend is one entry there, not a branch in every
 builder. Only this module chooses backends and imports the adapter modules, each only
-when its backend is used (the embedded default never loads kafka-python or psycopg2).
+when its backend is used (the embedded default never loads a Kafka client or psycopg2);
+a Kafka log's client (``Settings.kafka_client``) is chosen the same way, in ``_KafkaLog``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from ledger.projections.series import SeriesQueries
 from ledger.projections.store import ViewReader, ViewWriter
 from ledger.projections.workers import WorkerQueries
 from ledger.sdk import Ledger
-from ledger.settings import LogBackend, Settings, ViewsBackend
+from ledger.settings import KafkaClient, LogBackend, Settings, ViewsBackend
 
 if TYPE_CHECKING:
     from ledger.consumers.celery_broker import EventSourceConfig
@@ -78,6 +79,10 @@ class ViewAdapters(ABC):
 
 class _KafkaLog(LogAdapters):
     def open(self, settings: Settings, topic: str | None, *, create: bool) -> EventLog:
+        if settings.kafka_client is KafkaClient.CONFLUENT:
+            from ledger.eventlog.confluent import ConfluentEventLog
+
+            return ConfluentEventLog.from_settings(settings, topic=topic)
         from ledger.eventlog.kafka import KafkaEventLog
 
         return KafkaEventLog.from_settings(settings, topic=topic)

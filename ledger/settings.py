@@ -42,6 +42,14 @@ class Backend(StrEnum):
         return LogBackend.KAFKA, ViewsBackend.POSTGRES
 
 
+class KafkaClient(StrEnum):
+    """The Kafka client under the event log: kafka-python (pure Python, the reference
+    adapter) or confluent-kafka (librdkafka's C producer and consumer, several times faster)."""
+
+    KAFKA_PYTHON = "kafka-python"
+    CONFLUENT = "confluent"
+
+
 class Compression(StrEnum):
     NONE = "none"
     LZ4 = "lz4"
@@ -74,6 +82,9 @@ class Settings(BaseSettings):
     )
 
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="host:port[,host:port…]")
+    kafka_client: KafkaClient = Field(
+        KafkaClient.KAFKA_PYTHON, description="the event log's Kafka client: kafka-python | confluent (librdkafka)"
+    )
     topic: str = Field("task-events", pattern=r"^[A-Za-z0-9._-]{1,249}$", description="the event topic")
     partitions: int = Field(6, ge=1, le=1000, description="partitions of the event topic when created")
     replication_factor: int = Field(1, ge=1, le=10, description="replication factor when a topic is created")

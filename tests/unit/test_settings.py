@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.settings import Backend, LogBackend, SettingsError, ViewsBackend, load_settings
+from ledger.settings import Backend, KafkaClient, LogBackend, SettingsError, ViewsBackend, load_settings
 
 
 def test_defaults_are_the_embedded_zero_setup_backend(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,6 +53,14 @@ def test_each_port_can_be_picked_on_its_own(monkeypatch: pytest.MonkeyPatch) -> 
     assert load_settings(views_backend="postgres").views_backend is ViewsBackend.POSTGRES
 
 
+def test_the_kafka_client_is_kafka_python_unless_confluent_is_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LEDGER_KAFKA_CLIENT", raising=False)
+    assert load_settings().kafka_client is KafkaClient.KAFKA_PYTHON
+    for value, client in (("confluent", KafkaClient.CONFLUENT), ("kafka-python", KafkaClient.KAFKA_PYTHON)):
+        monkeypatch.setenv("LEDGER_KAFKA_CLIENT", value)
+        assert load_settings().kafka_client is client
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "rule"),
     [
@@ -61,6 +69,7 @@ def test_each_port_can_be_picked_on_its_own(monkeypatch: pytest.MonkeyPatch) -> 
         ("LEDGER_PARTITIONS", "0", "greater than or equal to 1"),
         ("LEDGER_PARTITIONS", "many", "valid integer"),
         ("LEDGER_BACKEND", "redis", "'embedded' or 'kafka+postgres'"),
+        ("LEDGER_KAFKA_CLIENT", "librdkafka", "'kafka-python' or 'confluent'"),
         ("LEDGER_KAFKA_BOOTSTRAP_SERVERS", "localhost", "host:port"),
         ("LEDGER_TOPIC", "bad topic!", "pattern"),
         ("LEDGER_POSTGRES_DSN", "mysql:x", "postgresql://"),
