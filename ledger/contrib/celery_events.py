@@ -63,7 +63,7 @@ from ledger.domain.events import (
     WorkerOnline,
 )
 from ledger.domain.workers import worker_event_id
-from ledger.payloads import InvalidEvent, JsonPolicy
+from ledger.payloads import NOT_PLAIN, InvalidEvent, JsonPolicy
 from ledger.sdk import Ledger
 from ledger.wire import describe_validation_error
 
@@ -96,6 +96,8 @@ WORKER_EVENT_TYPES: Final[Mapping[str, type[WorkerEvent]]] = {
 """Celery's worker event types and the ledger event each becomes."""
 _WORKER_DETAILS: Final = ("freq", "sw_ident", "sw_ver", "sw_sys", "loadavg", "processed", "active")
 _REMEMBERED: Final = 100_000
+_PARSED: Final = 4096  # distinct repr texts whose values are kept: a task-sent's args and
+_PARSED_CHARS: Final = 2048  # its task-received's are one text, and kwargs texts repeat
 _EXCEPTION: Final = re.compile(r"^\s*([A-Za-z_][\w.]*)\((.*)\)\s*$", re.DOTALL)
 
 
@@ -106,6 +108,7 @@ class CeleryEventTranslator:
         self._open: OrderedDict[str, int] = OrderedDict()  # task id -> its oldest attempt not ended
         self._remembered = remembered
         self._payloads = JsonPolicy()
+        self._parsed: OrderedDict[str, Any] = OrderedDict()  # repr text -> its JSON value, bounded
 
     def translate(self, event: Mapping[str, Any]) -> AnyTaskEvent | AnyWorkerEvent | None:
         """The ledger event of one Celery event; None for what the ledger does not record
@@ -167,12 +170,28 @@ class CeleryEventTranslator:
         return {}
 
     def _literal(self, field: str, text: Any) -> Any:
+        """The JSON value of repr ``text``, or the text when it is no literal. A text read
+        into plain JSON (``JsonPolicy.plain``) is remembered, bounded, so each distinct text
+        is parsed once; an event copies the values it is given (pydantic), so a remembered
+        value is never shared with one."""
         if not isinstance(text, str):
             return self._payloads.value(field, text)
+        known = self._parsed.get(text, NOT_PLAIN)
+        if known is not NOT_PLAIN:
+            self._parsed.move_to_end(text)
+            return known
         try:
-            return self._payloads.value(field, ast.literal_eval(text))
+            parsed = ast.literal_eval(text)
+            value = self._payloads.plain(parsed)
+            if value is NOT_PLAIN:  # the rules' fallbacks, warnings included, every time
+                return self._payloads.value(field, parsed)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             return text
+        if len(text) <= _PARSED_CHARS:
+            self._parsed[text] = value
+            if len(self._parsed) > _PARSED:
+                self._parsed.popitem(last=False)
+        return value
 
     def _args(self, text: Any) -> list[Any] | None:
         value = self._literal("args", text)
