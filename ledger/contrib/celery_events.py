@@ -40,6 +40,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Final, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -49,6 +50,7 @@ from ledger.domain.aggregates import step_event_id
 from ledger.domain.events import (
     AnyTaskEvent,
     AnyWorkerEvent,
+    Emitter,
     TaskEvent,
     TaskFailed,
     TaskPending,
@@ -273,18 +275,26 @@ def _eta(value: Any) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _emitter(event: Mapping[str, Any]) -> dict[str, Any] | None:
+def _emitter(event: Mapping[str, Any]) -> Emitter | dict[str, Any] | None:
     """The worker (``celery@host``) that sent the event, on its host, with its pid (the
-    publisher of a ``task-sent``: no worker)."""
+    publisher of a ``task-sent``: no worker). Built once per emitter (a fleet has few);
+    fields it refuses are left to the event's validation, which names them."""
     hostname = event.get("hostname")
     if not isinstance(hostname, str) or not hostname:
         return None
     pid = event.get("pid")
-    return {
-        "host": hostname.rpartition("@")[2] or hostname,
-        "pid": pid if isinstance(pid, int) and pid >= 0 else 0,
-        "worker": hostname if event.get("type") != "task-sent" else None,
-    }
+    host = hostname.rpartition("@")[2] or hostname
+    pid = pid if isinstance(pid, int) and pid >= 0 else 0
+    worker = hostname if event.get("type") != "task-sent" else None
+    try:
+        return _known_emitter(host, pid, worker)
+    except ValidationError:
+        return {"host": host, "pid": pid, "worker": worker}
+
+
+@lru_cache(maxsize=4096, typed=True)
+def _known_emitter(host: str, pid: int, worker: str | None) -> Emitter:
+    return Emitter(host=host, pid=pid, worker=worker)  # frozen: safe to share between events
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,6 +170,17 @@ def test_remembered_texts_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert list(translator._parsed) == ["[2]", "[3]", "[4]"]
 
 
+def test_one_emitter_per_worker_and_a_broken_one_still_named_with_the_rest() -> None:
+    translator = CeleryEventTranslator()
+    started, done = (translator.translate(e) for e in life()[5:7])
+    assert started is not None and done is not None and started.emitter is done.emitter
+    long = Event("task-started", uuid="t5", name="n" * 300, timestamp=T0, hostname="celery@" + "h" * 300, pid=1)
+    with pytest.raises(InvalidEvent) as caught:
+        translator.translate(long)
+    too_long = "String should have at most 255 characters"
+    assert str(caught.value) == f"emitter.host: {too_long}; emitter.worker: {too_long}; task_name: {too_long}"
+
+
 def test_what_is_not_a_transition_is_none_and_a_broken_event_names_its_field() -> None:
     translator = CeleryEventTranslator()
     assert translator.translate(Event("task-progress", uuid="t4", timestamp=T0, **WORKER)) is None  # an app's own
