@@ -33,7 +33,6 @@ Pure translation (no Celery import): it takes mappings and returns ledger events
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 from collections import OrderedDict
@@ -46,6 +45,7 @@ from typing import Any, Final, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ledger.contrib.celery_linkage import linkage
+from ledger.contrib.celery_reprs import ReprReader
 from ledger.domain.aggregates import step_event_id
 from ledger.domain.events import (
     AnyTaskEvent,
@@ -65,7 +65,7 @@ from ledger.domain.events import (
     WorkerOnline,
 )
 from ledger.domain.workers import worker_event_id
-from ledger.payloads import NOT_PLAIN, InvalidEvent, JsonPolicy
+from ledger.payloads import InvalidEvent, JsonPolicy
 from ledger.sdk import Ledger
 from ledger.wire import describe_validation_error
 
@@ -98,8 +98,6 @@ WORKER_EVENT_TYPES: Final[Mapping[str, type[WorkerEvent]]] = {
 """Celery's worker event types and the ledger event each becomes."""
 _WORKER_DETAILS: Final = ("freq", "sw_ident", "sw_ver", "sw_sys", "loadavg", "processed", "active")
 _REMEMBERED: Final = 100_000
-_PARSED: Final = 4096  # distinct repr texts whose values are kept: a task-sent's args and
-_PARSED_CHARS: Final = 2048  # its task-received's are one text, and kwargs texts repeat
 _EXCEPTION: Final = re.compile(r"^\s*([A-Za-z_][\w.]*)\((.*)\)\s*$", re.DOTALL)
 
 
@@ -109,8 +107,7 @@ class CeleryEventTranslator:
     def __init__(self, remembered: int = _REMEMBERED) -> None:
         self._open: OrderedDict[str, int] = OrderedDict()  # task id -> its oldest attempt not ended
         self._remembered = remembered
-        self._payloads = JsonPolicy()
-        self._parsed: OrderedDict[str, Any] = OrderedDict()  # repr text -> its JSON value, bounded
+        self._reprs = ReprReader(JsonPolicy())
 
     def translate(self, event: Mapping[str, Any]) -> AnyTaskEvent | AnyWorkerEvent | None:
         """The ledger event of one Celery event; None for what the ledger does not record
@@ -160,7 +157,7 @@ class CeleryEventTranslator:
             return {"args": self._args(event.get("args")), "kwargs": self._kwargs(event.get("kwargs")),
                     "eta": _eta(event.get("eta")), **placed}  # fmt: skip
         if kind == "task-succeeded":
-            return {"result": self._literal("result", event.get("result")), "runtime": event.get("runtime")}
+            return {"result": self._reprs.read("result", event.get("result")), "runtime": event.get("runtime")}
         if kind in ("task-failed", "task-retried"):
             return {**self._exception(event.get("exception")), "traceback": event.get("traceback")}
         if kind == "task-rejected":
@@ -171,36 +168,12 @@ class CeleryEventTranslator:
             return {"reason": reason, "terminated": terminated}
         return {}
 
-    def _literal(self, field: str, text: Any) -> Any:
-        """The JSON value of repr ``text``, or the text when it is no literal. A text read
-        into plain JSON (``JsonPolicy.plain``) is remembered, bounded, so each distinct text
-        is parsed once; an event copies the values it is given (pydantic), so a remembered
-        value is never shared with one."""
-        if not isinstance(text, str):
-            return self._payloads.value(field, text)
-        known = self._parsed.get(text, NOT_PLAIN)
-        if known is not NOT_PLAIN:
-            self._parsed.move_to_end(text)
-            return known
-        try:
-            parsed = ast.literal_eval(text)
-            value = self._payloads.plain(parsed)
-            if value is NOT_PLAIN:  # the rules' fallbacks, warnings included, every time
-                return self._payloads.value(field, parsed)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            return text
-        if len(text) <= _PARSED_CHARS:
-            self._parsed[text] = value
-            if len(self._parsed) > _PARSED:
-                self._parsed.popitem(last=False)
-        return value
-
     def _args(self, text: Any) -> list[Any] | None:
-        value = self._literal("args", text)
+        value = self._reprs.read("args", text)
         return value if value is None or isinstance(value, list) else [value]
 
     def _kwargs(self, text: Any) -> dict[str, Any] | None:
-        value = self._literal("kwargs", text)
+        value = self._reprs.read("kwargs", text)
         return value if value is None or isinstance(value, dict) else {"repr": text}
 
     def _exception(self, text: Any) -> dict[str, Any]:
@@ -210,7 +183,7 @@ class CeleryEventTranslator:
         match = _EXCEPTION.match(text)
         if match is None:
             return {"exc_type": "Exception", "exc_message": text}
-        args = self._literal("exc_args", f"({match.group(2)},)" if match.group(2).strip() else "()")
+        args = self._reprs.read("exc_args", f"({match.group(2)},)" if match.group(2).strip() else "()")
         if not isinstance(args, list):
             return {"exc_type": match.group(1), "exc_message": match.group(2)}
         return exception_fields(match.group(1), args)

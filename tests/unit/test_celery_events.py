@@ -5,7 +5,6 @@ heartbeats with their interval, load and counts, each id from (hostname, type, t
 
 from __future__ import annotations
 
-import ast
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import pytest
 from celery.events import Event
 
-from ledger.contrib import celery_events
+from ledger.contrib import celery_reprs
 from ledger.contrib.celery_events import CeleryEventTranslator
 from ledger.domain.aggregates import step_event_id
 from ledger.domain.events import (
@@ -128,26 +127,26 @@ def test_reprs_that_are_not_literals_and_failures_are_kept_as_text() -> None:
     assert isinstance(odd, TaskFailed) and (odd.exc_type, odd.exc_message) == ("Exception", "<weird>")
 
 
-def test_each_repr_text_is_parsed_once_and_its_value_is_never_shared(monkeypatch: pytest.MonkeyPatch) -> None:
-    parsed: list[str] = []
-    real = ast.literal_eval
+def test_each_repr_text_is_read_once_and_its_value_is_never_shared(monkeypatch: pytest.MonkeyPatch) -> None:
+    read: list[str] = []
+    real = celery_reprs.read_plain
 
-    def literal_eval(text: str) -> Any:
-        parsed.append(text)
+    def read_plain(text: str) -> Any:
+        read.append(text)
         return real(text)
 
-    monkeypatch.setattr(celery_events.ast, "literal_eval", literal_eval)
+    monkeypatch.setattr(celery_reprs, "read_plain", read_plain)
     translator, (sent, received) = CeleryEventTranslator(), life()[:2]
     first, second = translator.translate(sent), translator.translate(received)
     assert isinstance(first, TaskPending) and isinstance(second, TaskReceived)
-    assert parsed == ["(42, 'eur')", "{'retry': True}"]  # task-received: the same texts, not parsed again
+    assert read == ["(42, 'eur')", "{'retry': True}"]  # task-received: the same texts, not read again
     assert (first.args, first.kwargs) == (second.args, second.kwargs) == ([42, "eur"], {"retry": True})
     assert first.args is not second.args and first.kwargs is not second.kwargs
     first.args.append("changed")  # type: ignore[union-attr]  # frozen event, but a list inside is not
     first.kwargs["retry"] = False  # type: ignore[index]
     third = translator.translate({**received, "uuid": "t9"})
     assert isinstance(third, TaskReceived) and (third.args, third.kwargs) == ([42, "eur"], {"retry": True})
-    assert second.args == [42, "eur"] and len(parsed) == 2
+    assert second.args == [42, "eur"] and len(read) == 2
 
 
 def test_a_repr_that_is_not_json_takes_the_fallback_every_time(caplog: pytest.LogCaptureFixture) -> None:
@@ -158,16 +157,6 @@ def test_a_repr_that_is_not_json_takes_the_fallback_every_time(caplog: pytest.Lo
     assert [e.result for e in done if isinstance(e, TaskSucceeded)] == ["{1, 2}", "{1, 2}"]
     warning = "ledger: result is not JSON (Object of type set is not JSON serializable); recording its repr()"
     assert [record.getMessage() for record in caplog.records] == [warning, warning]
-
-
-def test_remembered_texts_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(celery_events, "_PARSED", 3)
-    translator = CeleryEventTranslator()
-    for i in range(5):
-        translator.translate(Event("task-succeeded", uuid="t", result=f"[{i}]", timestamp=T0, **WORKER))
-    assert list(translator._parsed) == ["[2]", "[3]", "[4]"]
-    assert translator._literal("result", "'" + "x" * 5000 + "'") == "x" * 5000  # too long to keep
-    assert list(translator._parsed) == ["[2]", "[3]", "[4]"]
 
 
 def test_one_emitter_per_worker_and_a_broken_one_still_named_with_the_rest() -> None:
