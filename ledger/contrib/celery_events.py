@@ -226,7 +226,7 @@ def event_from(cls: type[E], fields: Mapping[str, Any]) -> E:
     """``cls`` built from ``fields`` (a None is left to the default); ``InvalidEvent``
     naming the field for values that make no valid event."""
     try:
-        return cls(**{k: v for k, v in fields.items() if v is not None})
+        return cls.model_validate({k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
         raise InvalidEvent(describe_validation_error(exc)) from None
 
