@@ -22,10 +22,10 @@ For importing what a Celery fleet already publishes (``worker_send_task_events``
   each with an id from (hostname, type, timestamp) (``domain.workers.worker_event_id``),
   so a heartbeat delivered twice is one event.
 - **Values**: Celery's events carry ``repr()`` text of args, kwargs and results (its
-  ``saferepr``). Literal ones (numbers, strings, lists, dicts, tuples …) are parsed back;
-  any other is kept as its text (args: a one-element list holding the text; kwargs:
-  ``{"repr": text}``). An
-  exception's text (``ValueError('no stock')``) gives its type and args the same way.
+  ``saferepr``). Literal ones (numbers, strings, lists, dicts, tuples …) are parsed back
+  (``celery_reprs``: each distinct text once); any other is kept as its text (args: a
+  one-element list holding the text; kwargs: ``{"repr": text}``). An exception's text
+  (``ValueError('no stock')``) gives its type and args the same way.
 
 Pure translation (no Celery import): it takes mappings and returns ledger events;
 ``import_celery_events`` (and ``ledger import celery-events FILE``) appends a file of them.
