@@ -14,18 +14,31 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
+from enum import Enum
 from typing import Any, Final
 
 from pydantic import JsonValue
 
 from ledger.domain.fields import args_list, describe_exception, kwargs_dict
 
-__all__ = ["MAX_REPR_CHARS", "InvalidEvent", "JsonPolicy", "NotSerializable"]
+__all__ = ["MAX_REPR_CHARS", "NOT_PLAIN", "InvalidEvent", "JsonPolicy", "NotSerializable"]
 
 log = logging.getLogger("ledger.sdk")
 MAX_REPR_CHARS: Final = 4096
 _NUL_ESCAPE: Final = "\\u0000"
+
+
+class _Verdict(Enum):
+    NOT_PLAIN = "not plain"
+
+
+NOT_PLAIN: Final = _Verdict.NOT_PLAIN
+"""``JsonPolicy.plain``'s answer for a value that needs the round trip's rules."""
+_PLAIN_DEPTH: Final = 100  # deeper (or circular) values take the round trip, which decides
+_PLAIN_INT: Final = 1 << 64  # bigger ints too: their digits have a conversion limit
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")  # a pair of them is one character once through JSON
 
 
 class InvalidEvent(ValueError):
@@ -59,9 +72,25 @@ class JsonPolicy:
 
     def value(self, field: str, value: Any) -> JsonValue:
         """``value`` as JSON data, or the documented fallback when it is not JSON."""
+        plain = self.plain(value)
+        return self._round_trip(field, value) if plain is NOT_PLAIN else plain
+
+    @staticmethod
+    def plain(value: Any) -> JsonValue | _Verdict:
+        """``value(field, value)`` without its round trip through ``json``, for a value
+        made only of JSON's own types (tuples read as lists), finite floats and text
+        without NUL: a copy, equal to what the round trip gives; ``NOT_PLAIN`` for any
+        other value (``value`` then takes the round trip, whose fallbacks decide)."""
         kind = type(value)
         if kind is int or kind is bool or value is None or (kind is str and "\x00" not in value):
-            return value  # type: ignore[no-any-return]  # JSON as it is: the common case, no round trip
+            return value  # type: ignore[no-any-return]  # JSON as it is: the common case
+        try:
+            return _plain(value, _PLAIN_DEPTH)
+        except _NotPlain:
+            return NOT_PLAIN
+
+    def _round_trip(self, field: str, value: Any) -> JsonValue:
+        """``value`` through ``json.dumps`` and back: the rules for any value."""
         try:
             text = json.dumps(value, allow_nan=False)
         except (TypeError, ValueError) as exc:
@@ -83,6 +112,44 @@ class JsonPolicy:
         log.warning("ledger: %s is not JSON (%s); recording its repr()", field, why)
         text = _safe_repr(value)[:MAX_REPR_CHARS]
         return text.replace("\x00", "\ufffd")
+
+
+class _NotPlain(Exception):
+    """``_plain`` met a value it leaves to the round trip."""
+
+
+def _plain(value: Any, depth: int) -> JsonValue:
+    """A copy of ``value`` as the round trip would give it, or ``_NotPlain``. Only exact
+    types: a subclass (an ``IntEnum``, a named tuple, an ``OrderedDict``) is left to the
+    round trip, and so is text the round trip would change (NUL, the text ``\\u0000``,
+    surrogates), an int too big for its digits and a dict key that is not text."""
+    kind = type(value)
+    if kind is str:
+        if "\x00" in value or _NUL_ESCAPE in value or (not value.isascii() and _SURROGATE.search(value)):
+            raise _NotPlain
+        return value  # type: ignore[no-any-return]
+    if kind is int:
+        if -_PLAIN_INT < value < _PLAIN_INT:
+            return value  # type: ignore[no-any-return]
+        raise _NotPlain
+    if kind is bool or value is None:
+        return value  # type: ignore[no-any-return]
+    if kind is float:
+        if value - value == 0.0:  # finite: NaN and infinities are not JSON
+            return value  # type: ignore[no-any-return]
+        raise _NotPlain
+    if depth:
+        if kind is list or kind is tuple:
+            return [_plain(item, depth - 1) for item in value]
+        if kind is dict:
+            return {_plain_key(key): _plain(item, depth - 1) for key, item in value.items()}
+    raise _NotPlain
+
+
+def _plain_key(key: Any) -> str:
+    if type(key) is not str:  # the round trip would turn 1, None, True into text
+        raise _NotPlain
+    return _plain(key, 0)  # type: ignore[return-value]
 
 
 def _shaped(field: str, rule: Callable[[Any], Any], value: Any) -> Any:

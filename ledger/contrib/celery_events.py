@@ -22,10 +22,10 @@ For importing what a Celery fleet already publishes (``worker_send_task_events``
   each with an id from (hostname, type, timestamp) (``domain.workers.worker_event_id``),
   so a heartbeat delivered twice is one event.
 - **Values**: Celery's events carry ``repr()`` text of args, kwargs and results (its
-  ``saferepr``). Literal ones (numbers, strings, lists, dicts, tuples …) are parsed back;
-  any other is kept as its text (args: a one-element list holding the text; kwargs:
-  ``{"repr": text}``). An
-  exception's text (``ValueError('no stock')``) gives its type and args the same way.
+  ``saferepr``). Literal ones (numbers, strings, lists, dicts, tuples …) are parsed back
+  (``celery_reprs``: each distinct text once); any other is kept as its text (args: a
+  one-element list holding the text; kwargs: ``{"repr": text}``). An exception's text
+  (``ValueError('no stock')``) gives its type and args the same way.
 
 Pure translation (no Celery import): it takes mappings and returns ledger events;
 ``import_celery_events`` (and ``ledger import celery-events FILE``) appends a file of them.
@@ -33,22 +33,24 @@ Pure translation (no Celery import): it takes mappings and returns ledger events
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Final, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from ledger.contrib.celery_linkage import linkage
+from ledger.contrib.celery_reprs import ReprReader
 from ledger.domain.aggregates import step_event_id
 from ledger.domain.events import (
     AnyTaskEvent,
     AnyWorkerEvent,
+    Emitter,
     TaskEvent,
     TaskFailed,
     TaskPending,
@@ -105,7 +107,7 @@ class CeleryEventTranslator:
     def __init__(self, remembered: int = _REMEMBERED) -> None:
         self._open: OrderedDict[str, int] = OrderedDict()  # task id -> its oldest attempt not ended
         self._remembered = remembered
-        self._payloads = JsonPolicy()
+        self._reprs = ReprReader(JsonPolicy())
 
     def translate(self, event: Mapping[str, Any]) -> AnyTaskEvent | AnyWorkerEvent | None:
         """The ledger event of one Celery event; None for what the ledger does not record
@@ -155,7 +157,7 @@ class CeleryEventTranslator:
             return {"args": self._args(event.get("args")), "kwargs": self._kwargs(event.get("kwargs")),
                     "eta": _eta(event.get("eta")), **placed}  # fmt: skip
         if kind == "task-succeeded":
-            return {"result": self._literal("result", event.get("result")), "runtime": event.get("runtime")}
+            return {"result": self._reprs.read("result", event.get("result")), "runtime": event.get("runtime")}
         if kind in ("task-failed", "task-retried"):
             return {**self._exception(event.get("exception")), "traceback": event.get("traceback")}
         if kind == "task-rejected":
@@ -166,20 +168,12 @@ class CeleryEventTranslator:
             return {"reason": reason, "terminated": terminated}
         return {}
 
-    def _literal(self, field: str, text: Any) -> Any:
-        if not isinstance(text, str):
-            return self._payloads.value(field, text)
-        try:
-            return self._payloads.value(field, ast.literal_eval(text))
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            return text
-
     def _args(self, text: Any) -> list[Any] | None:
-        value = self._literal("args", text)
+        value = self._reprs.read("args", text)
         return value if value is None or isinstance(value, list) else [value]
 
     def _kwargs(self, text: Any) -> dict[str, Any] | None:
-        value = self._literal("kwargs", text)
+        value = self._reprs.read("kwargs", text)
         return value if value is None or isinstance(value, dict) else {"repr": text}
 
     def _exception(self, text: Any) -> dict[str, Any]:
@@ -189,7 +183,7 @@ class CeleryEventTranslator:
         match = _EXCEPTION.match(text)
         if match is None:
             return {"exc_type": "Exception", "exc_message": text}
-        args = self._literal("exc_args", f"({match.group(2)},)" if match.group(2).strip() else "()")
+        args = self._reprs.read("exc_args", f"({match.group(2)},)" if match.group(2).strip() else "()")
         if not isinstance(args, list):
             return {"exc_type": match.group(1), "exc_message": match.group(2)}
         return exception_fields(match.group(1), args)
@@ -232,7 +226,7 @@ def event_from(cls: type[E], fields: Mapping[str, Any]) -> E:
     """``cls`` built from ``fields`` (a None is left to the default); ``InvalidEvent``
     naming the field for values that make no valid event."""
     try:
-        return cls(**{k: v for k, v in fields.items() if v is not None})
+        return cls.model_validate({k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
         raise InvalidEvent(describe_validation_error(exc)) from None
 
@@ -254,18 +248,26 @@ def _eta(value: Any) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _emitter(event: Mapping[str, Any]) -> dict[str, Any] | None:
+def _emitter(event: Mapping[str, Any]) -> Emitter | dict[str, Any] | None:
     """The worker (``celery@host``) that sent the event, on its host, with its pid (the
-    publisher of a ``task-sent``: no worker)."""
+    publisher of a ``task-sent``: no worker). Built once per emitter (a fleet has few);
+    fields it refuses are left to the event's validation, which names them."""
     hostname = event.get("hostname")
     if not isinstance(hostname, str) or not hostname:
         return None
     pid = event.get("pid")
-    return {
-        "host": hostname.rpartition("@")[2] or hostname,
-        "pid": pid if isinstance(pid, int) and pid >= 0 else 0,
-        "worker": hostname if event.get("type") != "task-sent" else None,
-    }
+    host = hostname.rpartition("@")[2] or hostname
+    pid = pid if isinstance(pid, int) and pid >= 0 else 0
+    worker = hostname if event.get("type") != "task-sent" else None
+    try:
+        return _known_emitter(host, pid, worker)
+    except ValidationError:
+        return {"host": host, "pid": pid, "worker": worker}
+
+
+@lru_cache(maxsize=4096, typed=True)
+def _known_emitter(host: str, pid: int, worker: str | None) -> Emitter:
+    return Emitter(host=host, pid=pid, worker=worker)  # frozen: safe to share between events
 
 
 @dataclass(frozen=True, slots=True)

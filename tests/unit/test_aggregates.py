@@ -124,3 +124,8 @@ def test_step_ids_are_uuid5_of_the_joined_parts() -> None:
 
     assert step_event_id("t-1", S.RETRY, 3) == uuid5(TASK_NAMESPACE, "t-1\x00RETRY\x003")
     assert step_event_id("t-1", S.RETRY, 3).version == 5
+    for task_id in ("t-1", "é", "x" * 255, "00000000-0000-0000-0000-000000000000"):
+        for status in S:
+            made, spelt = step_event_id(task_id, status, 7), uuid5(TASK_NAMESPACE, f"{task_id}\x00{status}\x007")
+            assert (made, str(made), hash(made), made.version, made.variant, made.is_safe) == (
+                spelt, str(spelt), hash(spelt), 5, spelt.variant, spelt.is_safe)  # fmt: skip

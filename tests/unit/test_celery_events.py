@@ -5,11 +5,14 @@ heartbeats with their interval, load and counts, each id from (hostname, type, t
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from celery.events import Event
 
+from ledger.contrib import celery_reprs
 from ledger.contrib.celery_events import CeleryEventTranslator
 from ledger.domain.aggregates import step_event_id
 from ledger.domain.events import (
@@ -122,6 +125,49 @@ def test_reprs_that_are_not_literals_and_failures_are_kept_as_text() -> None:
     assert isinstance(failed, TaskFailed) and (failed.exc_type, failed.exc_args) == ("KeyError", ["sku"])
     odd = translator.translate(Event("task-failed", uuid="t3", exception="<weird>", timestamp=T0, **WORKER))
     assert isinstance(odd, TaskFailed) and (odd.exc_type, odd.exc_message) == ("Exception", "<weird>")
+
+
+def test_each_repr_text_is_read_once_and_its_value_is_never_shared(monkeypatch: pytest.MonkeyPatch) -> None:
+    read: list[str] = []
+    real = celery_reprs.read_plain
+
+    def read_plain(text: str) -> Any:
+        read.append(text)
+        return real(text)
+
+    monkeypatch.setattr(celery_reprs, "read_plain", read_plain)
+    translator, (sent, received) = CeleryEventTranslator(), life()[:2]
+    first, second = translator.translate(sent), translator.translate(received)
+    assert isinstance(first, TaskPending) and isinstance(second, TaskReceived)
+    assert read == ["(42, 'eur')", "{'retry': True}"]  # task-received: the same texts, not read again
+    assert (first.args, first.kwargs) == (second.args, second.kwargs) == ([42, "eur"], {"retry": True})
+    assert first.args is not second.args and first.kwargs is not second.kwargs
+    first.args.append("changed")  # type: ignore[union-attr]  # frozen event, but a list inside is not
+    first.kwargs["retry"] = False  # type: ignore[index]
+    third = translator.translate({**received, "uuid": "t9"})
+    assert isinstance(third, TaskReceived) and (third.args, third.kwargs) == ([42, "eur"], {"retry": True})
+    assert second.args == [42, "eur"] and len(read) == 2
+
+
+def test_a_repr_that_is_not_json_takes_the_fallback_every_time(caplog: pytest.LogCaptureFixture) -> None:
+    translator = CeleryEventTranslator()
+    with caplog.at_level(logging.WARNING, logger="ledger.sdk"):
+        done = [translator.translate(Event("task-succeeded", uuid=f"t{i}", result="{1, 2}", timestamp=T0, **WORKER))
+                for i in range(2)]  # fmt: skip
+    assert [e.result for e in done if isinstance(e, TaskSucceeded)] == ["{1, 2}", "{1, 2}"]
+    warning = "ledger: result is not JSON (Object of type set is not JSON serializable); recording its repr()"
+    assert [record.getMessage() for record in caplog.records] == [warning, warning]
+
+
+def test_one_emitter_per_worker_and_a_broken_one_still_named_with_the_rest() -> None:
+    translator = CeleryEventTranslator()
+    started, done = (translator.translate(e) for e in life()[5:7])
+    assert started is not None and done is not None and started.emitter is done.emitter
+    long = Event("task-started", uuid="t5", name="n" * 300, timestamp=T0, hostname="celery@" + "h" * 300, pid=1)
+    with pytest.raises(InvalidEvent) as caught:
+        translator.translate(long)
+    too_long = "String should have at most 255 characters"
+    assert str(caught.value) == f"emitter.host: {too_long}; emitter.worker: {too_long}; task_name: {too_long}"
 
 
 def test_what_is_not_a_transition_is_none_and_a_broken_event_names_its_field() -> None:
