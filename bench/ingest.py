@@ -16,10 +16,11 @@ Timed, one after the other, each from connecting until every event is handled:
   ``<event_queue_prefix>.<node id>``, auto-deleted, not durable, no acks; message TTL and
   expiry an hour instead of Celery's 5 s / 60 s, or the pre-filled events would expire), its
   ``*`` handler only counting, until it has seen every event;
-- the ingester: ``build_ingester`` as ``ledger ingest celery`` builds it (its durable
-  queue, batches of 500, prefetch 1,000, acks after the log), into this run's own topic,
-  until every message is acknowledged; then the queue is checked empty and the topic
-  holding every event.
+- the ingester, once per Kafka client (``LEDGER_KAFKA_CLIENT``: kafka-python, confluent),
+  each on its own queue bound beside the receiver's: ``build_ingester`` as ``ledger ingest
+  celery`` builds it (its durable queue, batches of 500, prefetch 1,000, acks after the
+  log), into this run's own topic, until every message is acknowledged; then the queue is
+  checked empty and the topic holding every event.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from ledger.bootstrap import build_ingester
 from ledger.consumers.celery_broker import BrokerEvents, EventSourceConfig
 from ledger.contrib.celery_events import CeleryEventTranslator
 from ledger.progress import Progress
+from ledger.settings import KafkaClient
 
 EVENTS_PER_TASK: Final = 4
 BUFFER_LIMIT: Final = 24
@@ -65,21 +67,25 @@ def measure_ingest(run: BenchRun, broker: str, events: int) -> dict[str, Any]:
     exchange = f"bench-{run.run_id}.celeryev"
     app = Celery("bench", broker=broker, set_as_current=False)
     app.conf.update(event_exchange=exchange, event_queue_ttl=QUEUE_HOLD_S, event_queue_expires=QUEUE_HOLD_S)
-    source = EventSourceConfig(broker, queue=f"bench-{run.run_id}.ingest", exchange=exchange,
-                               expires_s=QUEUE_HOLD_S, prefetch=2 * BATCH)  # fmt: skip
+    sources = {client: EventSourceConfig(broker, queue=f"bench-{run.run_id}.ingest-{client}", exchange=exchange,
+                                         expires_s=QUEUE_HOLD_S, prefetch=2 * BATCH)
+               for client in KafkaClient}  # fmt: skip
     receiver_queue = f"{app.conf.event_queue_prefix}.bench-{run.run_id}"
     try:
         with Connection(broker) as connection, Connection(broker) as own:
             receiver = _declare_receiver(app, own, receiver_queue)
-            _declare_ingester_queue(source)
+            for source in sources.values():
+                _declare_ingester_queue(source)
             messages = _publish(app, connection, tasks)
-            for name in (receiver_queue, source.queue):
-                _wait_depth(own if name == receiver_queue else connection, name, messages)
+            _wait_depth(own, receiver_queue, messages)
+            for source in sources.values():
+                _wait_depth(connection, source.queue, messages)
             receiver_figures = _drain_receiver(receiver, total)
-        ingester_figures = _drain_ingester(run, source, total, messages)
+        ingesters = {str(client): _drain_ingester(run, source, total, messages, client)
+                     for client, source in sources.items()}  # fmt: skip
     finally:
-        _delete(broker, (receiver_queue, source.queue), exchange)
-    return {"ingester": ingester_figures, "receiver": receiver_figures, "events": total, "messages": messages}
+        _delete(broker, (receiver_queue, *(s.queue for s in sources.values())), exchange)
+    return {"ingesters": ingesters, "receiver": receiver_figures, "events": total, "messages": messages}
 
 
 # -- the queues and what fills them ---------------------------------------------------------
@@ -183,12 +189,14 @@ def _drain_receiver(receiver: Any, total: int) -> dict[str, float]:
     return {"events_per_s": rate(total, seconds), "seconds": round(seconds, 3)}
 
 
-def _drain_ingester(run: BenchRun, source: EventSourceConfig, total: int, messages: int) -> dict[str, float]:
-    """The ledger's ingester until every message is acknowledged (after the log acked its
-    events); then the queue must be empty and this run's topic hold ``total`` events."""
-    settings = run.settings.model_copy(update={"topic": run.scratch_topic("ingest")})
+def _drain_ingester(run: BenchRun, source: EventSourceConfig, total: int, messages: int,
+                    client: KafkaClient) -> dict[str, float]:  # fmt: skip
+    """The ledger's ingester on ``client`` until every message is acknowledged (after the
+    log acked its events); then the queue must be empty and its topic hold ``total`` events."""
+    topic = run.scratch_topic(f"ingest-{client}")
+    settings = run.settings.model_copy(update={"topic": topic, "kafka_client": client})
     ingester = build_ingester(settings, source, CeleryEventTranslator().translate, batch_size=BATCH)
-    progress = Progress("ingest")
+    progress = Progress(f"ingest ({client})")
     progress.start(total)
     try:
         started = last = time.perf_counter()

@@ -44,6 +44,8 @@ def test_bench_writes_every_row(kafka_bootstrap: str, postgres_dsn: str, rabbitm
     assert result["rows"]["tasks page"]["ledger"]["rows"] >= 5000
     assert result["rows"]["series"]["detail"]["same_result"]
     assert result["rows"]["ingest"]["ledger"]["events"] == 2000
+    assert result["rows"]["ingest"]["ledger"]["confluent_events_per_s"] > 0  # each Kafka client measured
+    assert result["rows"]["ingest"]["ratio_with_confluent"] > 0
     assert result["projector_memory"]["peak_rss_mb"] > 0
     assert result["machine"]["cpu_count"] and result["machine"]["postgresql"]
     quiet = result["machine"]["quiet_at_start"]  # a suite's run is often busy: flagged, not refused
