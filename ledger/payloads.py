@@ -6,7 +6,7 @@ The shape of each field is the domain's rule (``domain.fields``: args are a list
 tuple, kwargs a mapping, an exception an exception); what is inside may be anything the
 user's code passed. Values that are not JSON (a ``Decimal``, a model instance) are
 recorded as their ``repr()`` and logged at WARNING with the field's name, and a NUL
-character, which the views cannot store, becomes U+FFFD; ``strict=True`` raises
+character or a surrogate, which the views cannot store, becomes U+FFFD; ``strict=True`` raises
 ``NotSerializable`` instead of either, for development and tests.
 """
 
@@ -38,7 +38,10 @@ NOT_PLAIN: Final = _Verdict.NOT_PLAIN
 """``JsonPolicy.plain``'s answer for a value that needs the round trip's rules."""
 _PLAIN_DEPTH: Final = 100  # deeper (or circular) values take the round trip, which decides
 _PLAIN_INT: Final = 1 << 64  # bigger ints too: their digits have a conversion limit
-_SURROGATE: Final = re.compile("[\ud800-\udfff]")  # a pair of them is one character once through JSON
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+_REAL_NUL: Final = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+"""A NUL as ``json.dumps`` writes it: ``\\u0000`` after an even number of backslashes (an odd
+number escapes the backslash of text that only spells it)."""
 
 
 class InvalidEvent(ValueError):
@@ -82,7 +85,7 @@ class JsonPolicy:
         without NUL: a copy, equal to what the round trip gives; ``NOT_PLAIN`` for any
         other value (``value`` then takes the round trip, whose fallbacks decide)."""
         kind = type(value)
-        if kind is int or kind is bool or value is None or (kind is str and "\x00" not in value):
+        if kind is int or kind is bool or value is None or (kind is str and "\x00" not in value and value.isascii()):
             return value  # type: ignore[no-any-return]  # JSON as it is: the common case
         try:
             return _plain(value, _PLAIN_DEPTH)
@@ -90,18 +93,25 @@ class JsonPolicy:
             return NOT_PLAIN
 
     def _round_trip(self, field: str, value: Any) -> JsonValue:
-        """``value`` through ``json.dumps`` and back: the rules for any value."""
+        """``value`` through ``json.dumps`` and back: the rules for any value. Text that
+        cannot be stored (a NUL; a surrogate, which is no character and has no UTF-8) becomes
+        U+FFFD; text that only spells one (a backslash, then ``u0000``) is kept as it is."""
         try:
-            text = json.dumps(value, allow_nan=False)
+            text = json.dumps(value, allow_nan=False, ensure_ascii=False)
         except (TypeError, ValueError) as exc:
             return self._fallback(field, value, str(exc))
-        if _NUL_ESCAPE in text:
-            if self.strict:
-                raise NotSerializable(f"{field}: contains a NUL character, which the views cannot store")
-            log.warning("ledger: %s contains a NUL character; recording it as U+FFFD", field)
-            text = text.replace(_NUL_ESCAPE, "\\ufffd")
+        text = self._storable(field, text, _REAL_NUL, "\\1\\\\ufffd", "a NUL character")
+        text = self._storable(field, text, _SURROGATE, "\ufffd", "a surrogate (no Unicode character)")
         data: JsonValue = json.loads(text)
         return data
+
+    def _storable(self, field: str, text: str, what: re.Pattern[str], replacement: str, name: str) -> str:
+        if what.search(text) is None:
+            return text
+        if self.strict:
+            raise NotSerializable(f"{field}: contains {name}, which the views cannot store")
+        log.warning("ledger: %s contains %s; recording it as U+FFFD", field, name)
+        return what.sub(replacement, text)
 
     def _key(self, key: object) -> str:
         return key if isinstance(key, str) else self._fallback("kwargs key", key, "not a str")

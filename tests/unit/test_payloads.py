@@ -94,3 +94,44 @@ def test_strict_mode_still_raises_for_what_the_round_trip_refuses() -> None:
         strict.value("f", ["a\x00b"])
     with pytest.raises(NotSerializable, match=r"^f: dict is not JSON"):
         strict.value("f", {"x": float("inf")})
+
+
+BACKSLASH = "\\"
+
+
+@pytest.mark.parametrize(
+    ("value", "stored", "warned"),
+    [
+        (["a\x00b"], ["a\ufffdb"], "a NUL character"),
+        ({"k\x00": "v"}, {"k\ufffd": "v"}, "a NUL character"),
+        ([f"a{BACKSLASH}u0000b"], [f"a{BACKSLASH}u0000b"], None),  # only spells a NUL: kept
+        ([f"{BACKSLASH}\x00"], [f"{BACKSLASH}\ufffd"], "a NUL character"),  # a backslash, then a real NUL
+        ([f"{BACKSLASH * 2}u0000"], [f"{BACKSLASH * 2}u0000"], None),
+        (["\ud83d\ude00 ok"], ["\ufffd\ufffd ok"], "a surrogate"),
+        ({"\ud800": ["x\udfff"]}, {"\ufffd": ["x\ufffd"]}, "a surrogate"),
+        (["é日本😀"], ["é日本😀"], None),
+    ],
+)
+def test_what_the_views_cannot_store_becomes_u_fffd_and_nothing_else_changes(
+    value: Any, stored: Any, warned: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    answer, messages = _logged(caplog, lambda: JsonPolicy().value("f", value))
+    assert answer == _shown(stored)
+    assert messages == ([] if warned is None else [m for m in messages if m.startswith(f"ledger: f contains {warned}")])
+    assert (warned is None) is (messages == [])
+
+
+def test_strict_mode_refuses_a_surrogate() -> None:
+    with pytest.raises(NotSerializable, match=r"^f: contains a surrogate \(no Unicode character\)"):
+        JsonPolicy(strict=True).value("f", ["\ud800"])
+
+
+def test_a_surrogate_in_a_celery_repr_no_longer_breaks_the_encoding() -> None:
+    from ledger.codec import PLAIN
+    from ledger.contrib.celery_events import CeleryEventTranslator
+    from ledger.wire import encode
+
+    event = CeleryEventTranslator().translate({"type": "task-succeeded", "uuid": "t1", "timestamp": 1.0,
+                                               "hostname": "celery@h", "result": "'\\ud83d\\ude00!'"})  # fmt: skip
+    assert event is not None and event.result == "\ufffd\ufffd!"
+    assert "\ufffd\ufffd!" in encode(event, PLAIN).value.decode()
