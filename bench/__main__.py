@@ -40,12 +40,15 @@ from bench.search import measure_search
 from bench.trends import measure_series
 from bench.verify import check_exactly_once
 from bench.workflow import measure_workflow
+from ledger.bootstrap import build_event_log, build_view_writer
 from ledger.consumers.celery_broker import SCHEMES, check_broker_url, redact
 from ledger.settings import Backend, SettingsError, load_settings
 
 SKIPPABLE = ("series", "latency", "failure groups", "query", "search", "tasks page", "workflow", "in-memory peer",
              "emit rules", "ingest")
 """Rows that nothing else needs: produce, project and replay make the data the others read."""
+STANDALONE = ("latency", "emit rules", "ingest")
+"""Rows that read none of that data: ``--only`` runs them without it (minutes, not a quarter hour)."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -70,6 +73,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="the RabbitMQ of the ingest row (default LEDGER_RABBITMQ_URL, from scripts/services env)")
     parser.add_argument("--settle-s", type=float, default=120.0,
                         help="wait up to this long for the machine's load to settle before starting")
+    parser.add_argument("--only", default="", help=f"comma-separated rows to run alone, of: {', '.join(STANDALONE)} "
+                        "(no produce, project or replay)")
     parser.add_argument("--skip", default="", help=f"comma-separated rows to leave out, of: {', '.join(SKIPPABLE)}")
     args = parser.parse_args(argv)
     if args.events < 100:
@@ -79,7 +84,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.skip = sorted({name.strip() for name in args.skip.split(",") if name.strip()})
     if unknown := set(args.skip) - set(SKIPPABLE):
         parser.error(f"--skip: unknown row {sorted(unknown)[0]!r}; one of {', '.join(SKIPPABLE)}")
-    if "ingest" not in args.skip:
+    args.only = sorted({name.strip() for name in args.only.split(",") if name.strip()})
+    if unknown := set(args.only) - set(STANDALONE):
+        parser.error(f"--only: {sorted(unknown)[0]!r} cannot run alone; one of {', '.join(STANDALONE)}")
+    if args.only and args.skip:
+        parser.error("--only and --skip: give one of them")
+    if "ingest" not in args.skip and (not args.only or "ingest" in args.only):
         _check_ingest(parser, args)
     return args
 
@@ -136,7 +146,19 @@ def _latency_row(run: BenchRun, args: argparse.Namespace) -> report.Row:
     return report.latency_row(latency, tuned)
 
 
+def standalone_rows(run: BenchRun, args: argparse.Namespace) -> dict[str, Callable[[], report.Row]]:
+    return {
+        "latency": lambda: _latency_row(run, args),
+        "emit rules": lambda: report.rules_row(measure_emit_rules(args.rules_tasks)),
+        "ingest": lambda: report.ingest_row(measure_ingest(run, args.rabbitmq, args.ingest_events)),
+    }
+
+
 def run_all(run: BenchRun, args: argparse.Namespace) -> dict[str, Any]:
+    if args.only:
+        build_view_writer(run.settings).migrate()  # what produce and project would have made:
+        build_event_log(run.settings).close()  # the run's views and its topic
+        return {"rows": {name: standalone_rows(run, args)[name]() for name in STANDALONE if name in args.only}}
     records: list[RawRecord] = []
     produced = produce_phase(run, args, records)
     # the run's own million records live to its end (the in-memory peer reads them): left to
@@ -146,12 +168,13 @@ def run_all(run: BenchRun, args: argparse.Namespace) -> dict[str, Any]:
     gc.freeze()
     folded = fold_phases(run, len(records), records)
     project_rate = folded["project"]["ledger"]["events_per_s"]
+    alone = standalone_rows(run, args)
     later: dict[str, Callable[[], report.Row]] = {
         # series first: the latency phase's events (now) would move "the data's last 24 hours"
         # off the simulated day, and the top-ups below copy task rows without their events
         # (skewing its percentiles); failure groups rewrite failure messages, after the rebuild
         "series": lambda: report.operator_row(measure_series(run), target_ms=1000, what="24 h at 1 min"),
-        "latency": lambda: _latency_row(run, args),
+        "latency": alone["latency"],
         "failure groups": lambda: report.operator_row(measure_failures(run), target_ms=None, what="default window"),
         "query": lambda: report.query_row(measure_queries(run, args.query_rows)),
         "search": lambda: report.operator_row(measure_search(run, args.query_rows), target_ms=200, what="first page"),
@@ -161,8 +184,8 @@ def run_all(run: BenchRun, args: argparse.Namespace) -> dict[str, Any]:
             measure_workflow(run, args.workflow_tasks - 1), target_ms=300, what=f"{args.workflow_tasks:,} tasks"
         ),
         "in-memory peer": lambda: report.peer_row(measure_celery_state(records), project_rate),
-        "emit rules": lambda: report.rules_row(measure_emit_rules(args.rules_tasks)),
-        "ingest": lambda: report.ingest_row(measure_ingest(run, args.rabbitmq, args.ingest_events)),
+        "emit rules": alone["emit rules"],
+        "ingest": alone["ingest"],
     }
     rows = {"produce": produced["row"], "project": folded["project"], "replay": folded["replay"]}
     rows.update({name: measure() for name, measure in later.items() if name not in args.skip})

@@ -160,7 +160,9 @@ def summaries(name: str, row: Row) -> tuple[str, str]:
 
 
 def print_table(result: dict[str, Any], console: Console) -> None:
-    title = f"Task Ledger benchmark — {result['args']['events']:,} events"
+    only = result["args"].get("only")
+    what = ", ".join(only) + " alone" if only else f"{result['args']['events']:,} events"
+    title = f"Task Ledger benchmark — {what}"
     quiet = result["machine"].get("quiet_at_start", {})
     if quiet.get("busy"):
         title += f" — BUSY machine at start (load {quiet['load_1m']} > {quiet['busy_limit']}): ratios only"
@@ -176,7 +178,9 @@ def print_table(result: dict[str, Any], console: Console) -> None:
         met = {True: "yes", False: "NO", None: "—"}[row["met"]]
         table.add_row(name, *summaries(name, row), ratio, row["target"], met)
     console.print(table)
-    memory = result["projector_memory"]
+    memory = result.get("projector_memory")
+    if memory is None:  # --only: no projector ran
+        return
     console.print(f"projector RSS: peak {memory['peak_rss_mb']} MB; after 25 % {memory['rss_25_mb']} MB, "
                   f"after 100 % {memory['rss_100_mb']} MB ({memory['growth_25_to_100']:+.1%}): "
                   f"{'flat' if memory['flat'] else 'NOT flat'}")  # fmt: skip

@@ -52,3 +52,25 @@ def test_bench_writes_every_row(kafka_bootstrap: str, postgres_dsn: str, rabbitm
     assert quiet["waited_s"] == 0 and quiet["busy"] is (quiet["load_1m"] > quiet["busy_limit"])
     assert ("BUSY machine at start" in done.stdout) is quiet["busy"]
     assert "Task Ledger benchmark" in done.stdout
+
+
+def test_bench_runs_a_standalone_row_alone(kafka_bootstrap: str, postgres_dsn: str, rabbitmq_url: str,
+                                           tmp_path: Path) -> None:  # fmt: skip
+    pytest.importorskip("celery", reason="the ingest row needs the `bench` extra (celery)")
+    env = {**os.environ, "LEDGER_BACKEND": "kafka+postgres", "LEDGER_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+           "LEDGER_POSTGRES_DSN": postgres_dsn, "PYTHONPATH": str(ROOT)}  # fmt: skip
+    command = [sys.executable, "-m", "bench", "--only", "ingest", "--ingest-events", "400", "--rabbitmq", rabbitmq_url,
+               "--output", str(tmp_path), "--settle-s", "0"]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    [path] = tmp_path.glob("bench-*.json")
+    result = json.loads(path.read_text())
+    assert list(result["rows"]) == ["ingest"] and result["rows"]["ingest"]["ledger"]["events"] == 400
+    assert "ingest alone" in done.stdout and "produce" not in done.stdout
+
+    refused = subprocess.run([sys.executable, "-m", "bench", "--only", "project"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.strip().splitlines()[-1].endswith(
+        "--only: 'project' cannot run alone; one of latency, emit rules, ingest"
+    )
