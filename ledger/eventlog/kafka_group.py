@@ -38,6 +38,8 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 METADATA_MAX_AGE_MS: Final = 5_000
+POLL_SLICE_MS: Final = 50
+"""The longest one kafka-python poll waits before ``poll`` looks for a new assignment."""
 
 
 class KafkaGroupMember(GroupMember):
@@ -139,7 +141,17 @@ class KafkaGroupMember(GroupMember):
         return [TopicPartition(self.topic, p) for p in sorted(partitions)]
 
     def poll(self, max_records: int, timeout_ms: int) -> list[StoredRecord]:
-        polled = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records, update_offsets=True)
+        """Records, or none after ``timeout_ms``, or none as soon as partitions are assigned:
+        they arrive paused, and kafka-python's poll would sit out its whole timeout on them
+        (every event emitted meanwhile waited that long: the first 500 ms of a projector);
+        so it polls in short slices and returns to position them at once."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        while True:
+            left_ms = max(0, int((deadline - time.monotonic()) * 1000))
+            polled = self._consumer.poll(timeout_ms=min(left_ms, POLL_SLICE_MS), max_records=max_records,
+                                         update_offsets=True)  # fmt: skip
+            if polled or self._pending or left_ms <= POLL_SLICE_MS:
+                break
         records = [stored_record(raw) for tp, batch in polled.items() if tp.partition not in self._pending
                    for raw in batch]  # fmt: skip
         if self._pending:
