@@ -4,9 +4,10 @@
 The same port, the same settings and the same behaviour as ``KafkaEventLog`` (the one
 contract suite holds both): a key lands in the same partition under either client, and
 librdkafka's errors become the port's (``EventLogUnavailable`` when the broker does not
-answer, ``AppendError`` for a record not acknowledged). With ``confluent_producer`` it is
-the only code that imports ``confluent_kafka``. Reads use consumers with manual assignment:
-no group joins, nothing is committed. Consumer groups stay ``kafka_group``'s (kafka-python).
+answer, ``AppendError`` for a record not acknowledged). With ``confluent_producer`` and
+``confluent_group`` it is the only code that imports ``confluent_kafka``. Reads use consumers
+with manual assignment: no group joins, nothing is committed (consumer groups:
+``confluent_group``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from ledger.eventlog.confluent_producer import ConfluentAppender, describe
 from ledger.eventlog.partitioning import partition_for_key
 from ledger.settings import Settings
 
-__all__ = ["ConfluentEventLog"]
+__all__ = ["ConfluentEventLog", "stored_record"]
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +225,7 @@ class ConfluentEventLog(EventLog):
                     last = stops.get(partition)
                     if last is None or offset >= last:
                         continue
-                    yield _stored(message, topic, partition, offset)
+                    yield stored_record(message, topic, partition, offset)
                     if offset + 1 >= last:
                         consumer.pause([TopicPartition(self.topic, partition)])
                         del stops[partition]
@@ -258,7 +259,7 @@ class ConfluentEventLog(EventLog):
         try:
             while not stop_event.is_set():
                 yield [
-                    _stored(message, topic, message.partition() or 0, message.offset() or 0)
+                    stored_record(message, topic, message.partition() or 0, message.offset() or 0)
                     for message in self._consume(consumer, timeout_ms)
                 ]
         finally:
@@ -336,7 +337,7 @@ def _error(exc: KafkaException) -> KafkaError | None:
     return error if isinstance(error, KafkaError) else None
 
 
-def _stored(message: Message, topic: str, partition: int, offset: int) -> StoredRecord:
+def stored_record(message: Message, topic: str, partition: int, offset: int) -> StoredRecord:
     """librdkafka's Message as the port's StoredRecord (the timestamp is the producer's
     CreateTime, or the broker's LogAppendTime if the topic is configured so)."""
     kind, timestamp = message.timestamp()
