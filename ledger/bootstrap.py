@@ -89,6 +89,11 @@ class _KafkaLog(LogAdapters):
 
     def join(self, settings: Settings, log: EventLog, group: str, *, client_id: str,
              instance_id: str | None = None) -> GroupMember:  # fmt: skip
+        if settings.kafka_client is KafkaClient.CONFLUENT:
+            from ledger.eventlog.confluent_group import ConfluentGroupMember
+
+            return ConfluentGroupMember.from_settings(settings, log.topic, group, client_id=client_id,
+                                                      instance_id=instance_id)  # fmt: skip
         from ledger.eventlog.kafka_group import KafkaGroupMember
 
         return KafkaGroupMember.from_settings(settings, log.topic, group, client_id=client_id, instance_id=instance_id)

@@ -12,16 +12,22 @@ from ledger.bootstrap import build_projector
 from ledger.consumers.projector import Projector
 from ledger.eventlog.base import EventLog
 from ledger.projections.store import ViewWriter
-from ledger.settings import Settings, load_settings
+from ledger.eventlog.confluent_group import ConfluentGroupMember
+from ledger.eventlog.kafka_group import KafkaGroupMember
+from ledger.settings import KafkaClient, Settings, load_settings
 from tests.streams import append_all, assert_views_match_fold, stream
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 
-@pytest.fixture
-def settings(kafka_bootstrap: str, postgres_dsn: str, kafka_topic: str, pg_schema: str) -> Settings:
+@pytest.fixture(params=["kafka-python", "confluent"])
+def settings(
+    request: pytest.FixtureRequest, kafka_bootstrap: str, postgres_dsn: str, kafka_topic: str, pg_schema: str
+) -> Settings:
+    """Each test on both Kafka clients: the group member is the chosen client's."""
     return load_settings(
         backend="kafka+postgres",
+        kafka_client=request.param,
         topic=kafka_topic,
         postgres_schema=pg_schema,
         partitions=6,
@@ -71,6 +77,10 @@ class Member:
         assert self.error is None, self.error
 
 
+def member_class(settings: Settings) -> type[KafkaGroupMember | ConfluentGroupMember]:
+    return ConfluentGroupMember if settings.kafka_client is KafkaClient.CONFLUENT else KafkaGroupMember
+
+
 def wait_until_projected(store: ViewWriter, topic: str, total: int, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while sum(store.offsets("views", topic).values()) < total:
@@ -84,6 +94,7 @@ def test_two_projectors_share_the_partitions_and_stay_exact_across_rebalances(
     events = stream(seed=11, tasks=600)
     positions = append_all(log, events[:1000])
     first = Member(settings).start()
+    assert isinstance(first.projector.source, member_class(settings))  # the setting chose the client
     wait_until_projected(store, log.topic, 300)
     second = Member(settings).start()  # a rebalance hands some partitions over
     positions += append_all(log, events[1000:2000])
@@ -107,12 +118,11 @@ def test_a_member_picks_up_partitions_added_after_it_joined_within_seconds(setti
     from kafka.admin import KafkaAdminClient, NewPartitions
 
     from ledger.bootstrap import build_event_log
-    from ledger.eventlog.kafka_group import KafkaGroupMember
 
     small = settings.model_copy(update={"partitions": 1})
     build_event_log(small).close()  # the topic, with one partition
-    source = KafkaGroupMember(settings.kafka_bootstrap_servers, settings.topic, f"grow-{settings.topic}",
-                              session_timeout_ms=6000)  # fmt: skip
+    source = member_class(settings)(settings.kafka_bootstrap_servers, settings.topic, f"grow-{settings.topic}",
+                                    session_timeout_ms=6000)  # fmt: skip
     assigned: set[int] = set()
 
     def on_assigned(partitions: set[int]) -> dict[int, int]:
@@ -143,10 +153,9 @@ def test_a_member_does_not_join_before_it_knows_its_topics_partitions(settings: 
     for the partitions and, if the topic never appears, says so (the projector's runner
     retries it with backoff)."""
     from ledger.eventlog.base import EventLogUnavailable
-    from ledger.eventlog.kafka_group import KafkaGroupMember
 
-    missing = KafkaGroupMember(settings.kafka_bootstrap_servers, f"{settings.topic}-never", f"g-{settings.topic}",
-                               request_timeout_ms=2000, instance_id="static-1")  # fmt: skip
+    missing = member_class(settings)(settings.kafka_bootstrap_servers, f"{settings.topic}-never",
+                                     f"g-{settings.topic}", request_timeout_ms=2000, instance_id="static-1")  # fmt: skip
     with pytest.raises(EventLogUnavailable, match=r"-never' at .* has no partitions yet"):
         missing.start(lambda partitions: {p: 0 for p in partitions}, lambda _: None)
     missing.close()
