@@ -11,9 +11,9 @@ import pytest
 from ledger.bootstrap import build_projector
 from ledger.consumers.projector import Projector
 from ledger.eventlog.base import EventLog
-from ledger.projections.store import ViewWriter
 from ledger.eventlog.confluent_group import ConfluentGroupMember
 from ledger.eventlog.kafka_group import KafkaGroupMember
+from ledger.projections.store import ViewWriter
 from ledger.settings import KafkaClient, Settings, load_settings
 from tests.streams import append_all, assert_views_match_fold, stream
 
@@ -154,8 +154,10 @@ def test_a_member_does_not_join_before_it_knows_its_topics_partitions(settings: 
     retries it with backoff)."""
     from ledger.eventlog.base import EventLogUnavailable
 
-    missing = member_class(settings)(settings.kafka_bootstrap_servers, f"{settings.topic}-never",
-                                     f"g-{settings.topic}", request_timeout_ms=2000, instance_id="static-1")  # fmt: skip
+    missing = member_class(settings)(
+        settings.kafka_bootstrap_servers, f"{settings.topic}-never", f"g-{settings.topic}",
+        request_timeout_ms=2000, instance_id="static-1",
+    )  # fmt: skip
     with pytest.raises(EventLogUnavailable, match=r"-never' at .* has no partitions yet"):
         missing.start(lambda partitions: {p: 0 for p in partitions}, lambda _: None)
     missing.close()
