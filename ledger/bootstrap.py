@@ -11,6 +11,7 @@ a Kafka log's client (``Settings.kafka_client``) is chosen the same way, in ``_K
 
 from __future__ import annotations
 
+import importlib.util
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Final
 
@@ -30,7 +31,7 @@ from ledger.projections.series import SeriesQueries
 from ledger.projections.store import ViewReader, ViewWriter
 from ledger.projections.workers import WorkerQueries
 from ledger.sdk import Ledger
-from ledger.settings import KafkaClient, LogBackend, Settings, ViewsBackend
+from ledger.settings import KafkaClient, LogBackend, Settings, SettingsError, ViewsBackend
 
 if TYPE_CHECKING:
     from ledger.consumers.celery_broker import EventSourceConfig
@@ -77,9 +78,16 @@ class ViewAdapters(ABC):
         """Where the views are, for messages (never a password)."""
 
 
+def _need_confluent() -> None:
+    """confluent-kafka is an extra: without it, say so in one line (not an import traceback)."""
+    if importlib.util.find_spec("confluent_kafka") is None:
+        raise SettingsError("LEDGER_KAFKA_CLIENT=confluent needs confluent-kafka: pip install 'task-ledger[confluent]'")
+
+
 class _KafkaLog(LogAdapters):
     def open(self, settings: Settings, topic: str | None, *, create: bool) -> EventLog:
         if settings.kafka_client is KafkaClient.CONFLUENT:
+            _need_confluent()
             from ledger.eventlog.confluent import ConfluentEventLog
 
             return ConfluentEventLog.from_settings(settings, topic=topic)
@@ -90,6 +98,7 @@ class _KafkaLog(LogAdapters):
     def join(self, settings: Settings, log: EventLog, group: str, *, client_id: str,
              instance_id: str | None = None) -> GroupMember:  # fmt: skip
         if settings.kafka_client is KafkaClient.CONFLUENT:
+            _need_confluent()
             from ledger.eventlog.confluent_group import ConfluentGroupMember
 
             return ConfluentGroupMember.from_settings(settings, log.topic, group, client_id=client_id,

@@ -96,3 +96,21 @@ def test_the_readme_documents_every_setting() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     missing = [f"LEDGER_{name.upper()}" for name in Settings.model_fields if f"`LEDGER_{name.upper()}`" not in readme]
     assert not missing, f"README's configuration table lacks {missing}"
+
+
+def test_choosing_confluent_without_confluent_kafka_installed_says_so_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    from ledger.bootstrap import build_event_log
+
+    real = importlib.util.find_spec
+    missing = "confluent_kafka"
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == missing else real(name, *a))
+    settings = load_settings(log_backend="kafka", kafka_client="confluent")
+    with pytest.raises(SettingsError) as refused:
+        build_event_log(settings)
+    assert str(refused.value) == (
+        "LEDGER_KAFKA_CLIENT=confluent needs confluent-kafka: pip install 'task-ledger[confluent]'"
+    )
