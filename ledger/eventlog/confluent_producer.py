@@ -14,14 +14,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from contextlib import suppress
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from ledger.eventlog.base import AppendError, LogRecord, Position
 from ledger.eventlog.partitioning import partition_for_key
-from ledger.eventlog.pending import Acknowledgements
+from ledger.eventlog.pending import Acknowledgements, WaitingAppender
 
 __all__ = ["ConfluentAppender", "Refused", "describe"]
 
@@ -44,7 +43,7 @@ def describe(error: KafkaError | KafkaException) -> str:
     return f"{error.name()} ({error.str()})"
 
 
-class ConfluentAppender:
+class ConfluentAppender(WaitingAppender):
     """Appends to ``topic`` through a producer built from ``config`` (librdkafka's names)."""
 
     def __init__(self, topic: str, partitions: int, config: dict[str, Any], *,
@@ -64,15 +63,6 @@ class ConfluentAppender:
             if self._producer is None:
                 self._producer = _Polled(Producer(self._config))
             return self._producer
-
-    def append(self, records: Sequence[LogRecord]) -> list[Position]:
-        if not records:
-            return []
-        deadline = time.monotonic() + self._delivery_timeout_s
-        pending = self.append_nowait(records)
-        with suppress(AppendError):  # the records' own reports say which failed, and why
-            self.flush(self._delivery_timeout_s)  # skip linger.ms: someone waits
-        return pending.wait(max(0.0, deadline - time.monotonic()))
 
     def append_nowait(self, records: Sequence[LogRecord]) -> Acknowledgements:
         """Records are batched (``linger.ms``/``batch.size``) and sent by librdkafka's threads."""

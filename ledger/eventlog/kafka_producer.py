@@ -10,23 +10,21 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
-from contextlib import suppress
 from typing import Any
 
 from kafka.errors import KafkaError
 
 from ledger.eventlog.base import AppendError, EventLogUnavailable, LogRecord, Position
 from ledger.eventlog.partitioning import partition_for_key
-from ledger.eventlog.pending import Acknowledgements, why
+from ledger.eventlog.pending import Acknowledgements, WaitingAppender, why
 
 __all__ = ["Appender"]
 
 log = logging.getLogger(__name__)
 
 
-class Appender:
+class Appender(WaitingAppender):
     """Appends to ``topic`` through a producer that ``open_producer`` connects."""
 
     def __init__(self, topic: str, partitions: int, open_producer: Callable[[], Any], *,
@@ -47,15 +45,6 @@ class Appender:
             if self._producer is None:
                 self._producer = self._open()
             return self._producer
-
-    def append(self, records: Sequence[LogRecord]) -> list[Position]:
-        if not records:
-            return []
-        deadline = time.monotonic() + self._delivery_timeout_s
-        pending = self.append_nowait(records)
-        with suppress(AppendError):  # the records' own acks say which failed, and why
-            self.flush(self._delivery_timeout_s)  # skip linger_ms: someone waits
-        return pending.wait(max(0.0, deadline - time.monotonic()))
 
     def append_nowait(self, records: Sequence[LogRecord]) -> Acknowledgements:
         """Records are batched (``linger_ms``/``batch_size``) and sent in the background."""

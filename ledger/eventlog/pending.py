@@ -6,12 +6,14 @@ names the first cause."""
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from typing import Protocol
 
-from ledger.eventlog.base import AppendError, PendingAppend, Position
+from ledger.eventlog.base import AppendError, LogRecord, PendingAppend, Position
 
-__all__ = ["Ack", "Acknowledgements", "why"]
+__all__ = ["Ack", "Acknowledgements", "WaitingAppender", "why"]
 
 
 class Ack(Protocol):
@@ -70,3 +72,25 @@ def why(cause: BaseException | None) -> str:
     """``[Error 10] MessageSizeTooLargeError: None``, not ``MessageSizeTooLargeError(None)``."""
     text, name = str(cause), type(cause).__name__
     return text if name in text else f"{name}: {text}" if text else name
+
+
+class WaitingAppender(ABC):
+    """A Kafka adapter's producer side: ``append`` is ``append_nowait`` waited for, with a
+    flush first so nobody waits out the client's linger, all within the delivery timeout."""
+
+    _delivery_timeout_s: float
+
+    @abstractmethod
+    def append_nowait(self, records: Sequence[LogRecord]) -> Acknowledgements: ...
+
+    @abstractmethod
+    def flush(self, timeout: float | None = None) -> None: ...
+
+    def append(self, records: Sequence[LogRecord]) -> list[Position]:
+        if not records:
+            return []
+        deadline = time.monotonic() + self._delivery_timeout_s
+        pending = self.append_nowait(records)
+        with suppress(AppendError):  # the records' own acknowledgements say which failed, and why
+            self.flush(self._delivery_timeout_s)
+        return pending.wait(max(0.0, deadline - time.monotonic()))
