@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
 
 import pytest
 from celery.result import AsyncResult
@@ -19,7 +18,7 @@ from ledger.settings import Settings
 from tests.celery_helpers import IngesterProcess, celery_fleet, delete_queues, eventually, queue_depth
 from tests.faults.conftest import ReliabilityRow
 from tests.faults.processes import environment, history_ids
-from tests.faults.test_celery_ingest_kill import EXPECTED, appended
+from tests.faults.test_celery_ingest_kill import EXPECTED, appended, lost_and_doubled
 from tests.faults.test_server_restarts import services
 from tests.helpers import unique_name
 from tests.streams import project_all
@@ -84,14 +83,8 @@ def test_kafka_stopped_20s_under_the_ingester_on_rabbitmq_loses_nothing_and_doub
         assert code == 0, ingester.output
         assert "event log away, holding the batch and retrying" in ingester.output  # it paused
 
-        lost = doubled = 0
         try:
-            for result in results:
-                history = Counter(row.type for row in reader.task_events(result.id))
-                expected = Counter(EXPECTED[result.state])
-                lost += sum((expected - history).values())
-                doubled += sum((history - expected).values())
-                assert history == expected, (result.id, result.state, history)
+            lost, doubled = lost_and_doubled(reader, results)
         finally:
             reader.close()
     ids_in_history = history_ids(settings)

@@ -20,6 +20,7 @@ from celery.result import AsyncResult
 
 from ledger.bootstrap import build_event_log, build_view_reader, build_view_writer
 from ledger.domain.statuses import TaskStatus
+from ledger.projections.store import ViewReader
 from ledger.settings import Settings
 from tests.celery_helpers import IngesterProcess, celery_fleet, delete_queues, eventually, queue_depth
 from tests.faults.conftest import ReliabilityRow
@@ -64,6 +65,19 @@ EXPECTED = {
 def appended(settings: Settings) -> int:
     with build_event_log(settings) as log:
         return sum(log.end_offsets().values())
+
+
+def lost_and_doubled(reader: ViewReader, results: list[AsyncResult]) -> tuple[int, int]:
+    """Each task's history against the transitions its outcome (Celery's result backend)
+    must have, asserted task by task; the report's counts of transitions lost and doubled."""
+    lost = doubled = 0
+    for result in results:
+        history = Counter(row.type for row in reader.task_events(result.id))
+        expected = Counter(EXPECTED[result.state])
+        lost += sum((expected - history).values())
+        doubled += sum((history - expected).values())
+        assert history == expected, (result.id, result.state, history)
+    return lost, doubled
 
 
 def test_sigkill_mid_stream_on_rabbitmq_loses_nothing_and_doubles_nothing(
@@ -119,14 +133,8 @@ def test_sigkill_mid_stream_on_rabbitmq_loses_nothing_and_doubles_nothing(
             assert ingester.stop() == 0, ingester.output
             delete_queues(rabbitmq_url, [queue])
 
-        lost = doubled = 0
         try:
-            for result in results:
-                history = Counter(row.type for row in reader.task_events(result.id))
-                expected = Counter(EXPECTED[result.state])
-                lost += sum((expected - history).values())
-                doubled += sum((history - expected).values())
-                assert history == expected, (result.id, result.state, history)
+            lost, doubled = lost_and_doubled(reader, results)
         finally:
             reader.close()
     ids_in_history = history_ids(settings)
@@ -169,13 +177,7 @@ def test_two_ingesters_on_redis_one_killed_mid_stream_lose_nothing_and_double_no
         finally:
             assert ingesters[1].stop() == 0, ingesters[1].output
         try:
-            lost = doubled = 0
-            for result in results:
-                history = Counter(row.type for row in reader.task_events(result.id))
-                expected = Counter(EXPECTED[result.state])
-                lost += sum((expected - history).values())
-                doubled += sum((history - expected).values())
-                assert history == expected, (result.id, result.state, history)
+            lost, doubled = lost_and_doubled(reader, results)
         finally:
             reader.close()
     events = sum(len(EXPECTED[r.state]) for r in results)
