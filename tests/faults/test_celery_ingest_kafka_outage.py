@@ -13,15 +13,13 @@ import pytest
 from celery.result import AsyncResult
 
 from ledger.bootstrap import build_view_reader, build_view_writer
-from ledger.domain.statuses import TaskStatus
 from ledger.settings import Settings
 from tests.celery_helpers import IngesterProcess, celery_fleet, delete_queues, eventually, queue_depth
 from tests.faults.conftest import ReliabilityRow
 from tests.faults.processes import environment, history_ids
-from tests.faults.test_celery_ingest_kill import EXPECTED, appended, lost_and_doubled
+from tests.faults.test_celery_ingest_kill import EXPECTED, appended, await_finished, lost_and_doubled
 from tests.faults.test_server_restarts import services
 from tests.helpers import unique_name
-from tests.streams import project_all
 
 pytestmark = [pytest.mark.faults, pytest.mark.kafka, pytest.mark.postgres]
 
@@ -67,15 +65,8 @@ def test_kafka_stopped_20s_under_the_ingester_on_rabbitmq_loses_nothing_and_doub
             sender.join(30)
             for result in results:
                 result.get(timeout=60, propagate=False)
-            ids = [r.id for r in results]
             reader = build_view_reader(settings)
-
-            def finished() -> bool:
-                project_all(settings)
-                return all((row := reader.task_state(i)) is not None and row.status in
-                           (TaskStatus.DONE, TaskStatus.FAILURE) for i in ids)  # fmt: skip
-
-            eventually(finished, 120, "every task to be finished in the views")
+            await_finished(settings, reader, results)
         finally:
             stop_sending.set()
             code = ingester.stop()

@@ -67,6 +67,18 @@ def appended(settings: Settings) -> int:
         return sum(log.end_offsets().values())
 
 
+def await_finished(settings: Settings, reader: ViewReader, results: list[AsyncResult]) -> None:
+    """Project until every task is finished (done or failed) in the views, or fail after 2 min."""
+    ids = [r.id for r in results]
+
+    def finished() -> bool:
+        project_all(settings)
+        return all((row := reader.task_state(i)) is not None and row.status in
+                   (TaskStatus.DONE, TaskStatus.FAILURE) for i in ids)  # fmt: skip
+
+    eventually(finished, 120, "every task to be finished in the views")
+
+
 def lost_and_doubled(reader: ViewReader, results: list[AsyncResult]) -> tuple[int, int]:
     """Each task's history against the transitions its outcome (Celery's result backend)
     must have, asserted task by task; the report's counts of transitions lost and doubled."""
@@ -120,15 +132,8 @@ def test_sigkill_mid_stream_on_rabbitmq_loses_nothing_and_doubles_nothing(
             assert sent.is_set()
             for result in results:
                 result.get(timeout=60, propagate=False)
-            ids = [r.id for r in results]
             reader = build_view_reader(settings)
-
-            def finished() -> bool:
-                project_all(settings)
-                return all((row := reader.task_state(i)) is not None and row.status in
-                           (TaskStatus.DONE, TaskStatus.FAILURE) for i in ids)  # fmt: skip
-
-            eventually(finished, 120, "every task to be finished in the views")
+            await_finished(settings, reader, results)
         finally:
             assert ingester.stop() == 0, ingester.output
             delete_queues(rabbitmq_url, [queue])
@@ -167,13 +172,7 @@ def test_two_ingesters_on_redis_one_killed_mid_stream_lose_nothing_and_double_no
             for result in results:
                 result.get(timeout=60, propagate=False)
             reader = build_view_reader(settings)
-
-            def finished() -> bool:
-                project_all(settings)
-                return all((row := reader.task_state(r.id)) is not None and row.status in
-                           (TaskStatus.DONE, TaskStatus.FAILURE) for r in results)  # fmt: skip
-
-            eventually(finished, 120, "every task to be finished in the views")
+            await_finished(settings, reader, results)
         finally:
             assert ingesters[1].stop() == 0, ingesters[1].output
         try:
