@@ -119,7 +119,7 @@ class Settings(BaseSettings):
 
     ingest_queue: str = Field(
         "ledger.celeryev", pattern=r"^[A-Za-z0-9._:-]{1,200}$",
-        description="`ledger ingest celery`: its queue on the broker (RabbitMQ: durable, shared by its ingesters)",
+        description="`ledger ingest celery`: its broker queue (RabbitMQ: durable; one reader, the rest stand by)",
     )
     ingest_expires_s: float = Field(
         86_400.0, gt=0, le=2_592_000,  # celery_broker.MAX_EXPIRES_S

@@ -3,7 +3,11 @@ with the guarantees each broker allows (kombu, Celery's own transport library).
 
 - **RabbitMQ** (``amqp://``): a durable, named queue bound to the ``celeryev`` topic
   exchange with ``#`` (Celery's ``event_queue_durable`` idea), so events wait for an absent
-  reader, up to ``expires`` (the queue's message TTL and its own expiry). Manual acks with
+  reader, up to ``expires`` (the queue's message TTL and its own expiry). The queue has a
+  single active consumer (``x-single-active-consumer``): a second ingester on it waits as a
+  standby and takes over the moment the first goes, instead of sharing the stream: a task's
+  ``task-started`` … carry no ``retries``, so the attempt they belong to is known only to
+  the reader that saw the task's ``task-received``. Manual acks with
   a bounded prefetch: a batch is acknowledged (one ``basic.ack`` with ``multiple``) only
   once the caller has stored it; a reader killed before that leaves its batch unacked, and
   RabbitMQ delivers it again.
@@ -123,7 +127,8 @@ class BrokerEvents:
         if self.acks:
             exchange = Exchange(self.config.exchange, type="topic")  # Celery's event_exchange
             return Queue(self.config.queue, exchange, routing_key="#", durable=True, auto_delete=False,
-                         message_ttl=self.config.expires_s, expires=self.config.expires_s)  # fmt: skip
+                         message_ttl=self.config.expires_s, expires=self.config.expires_s,
+                         queue_arguments={"x-single-active-consumer": True})  # fmt: skip
         exchange = Exchange(self.config.exchange, type="fanout")  # Celery's on Redis (celery.events.get_exchange)
         return Queue(f"{self.config.queue}.{uuid.uuid4()}", exchange, routing_key="#", durable=False,
                      auto_delete=True, exclusive=True, message_ttl=self.config.expires_s)  # fmt: skip

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import pytest
@@ -171,3 +171,40 @@ def test_what_is_published_while_no_ingester_runs_waits_on_rabbitmq_and_is_gone_
     ingest(after, after, *([during] if kept else []))
     mine = {task_id: n for task_id, n in appended_tasks(settings).items() if task_id in (before, during, after)}
     assert mine == (dict.fromkeys([before, during, after], 1) if kept else dict.fromkeys([before, after], 1))
+
+
+def test_two_ingesters_on_one_rabbitmq_queue_are_one_reader_and_a_standby_that_takes_over(
+    settings: Settings, rabbitmq_url: str
+) -> None:
+    """A retried task's ``task-started`` carries no ``retries``: only the reader that saw its
+    ``task-received`` knows its attempt. Two readers sharing the queue would each see half."""
+    config = EventSourceConfig(rabbitmq_url, queue=unique_name("ledger.celeryev"), prefetch=4)
+    first, second = [str(uuid.uuid4()) for _ in range(40)], [str(uuid.uuid4()) for _ in range(40)]
+
+    def second_attempt(task_id: str) -> list[tuple[str, bytes, str]]:
+        return [message({**sent(task_id), "type": "task-received", "retries": 1, "hostname": "w1@host"}),
+                message({"type": "task-started", "uuid": task_id, "hostname": "w1@host", "pid": 9,
+                         "timestamp": time.time()})]  # fmt: skip
+
+    def attempts(task_ids: list[str]) -> Counter[int]:
+        with build_event_log(settings) as log:
+            events = [decode(record) for record in log.read()]
+        return Counter(e.attempt for e in events if isinstance(e, TaskEvent) and e.task_id in task_ids)
+
+    one, other = (build_ingester(settings, config, CeleryEventTranslator().translate, batch_size=2) for _ in "12")
+    try:
+        with ExitStack() as both:
+            active = both.enter_context(ExitStack())
+            active.enter_context(running(one))  # consuming first: the queue's active consumer
+            both.enter_context(running(other))
+            publish_raw(rabbitmq_url, [m for task_id in first for m in second_attempt(task_id)])
+            eventually(lambda: sum(attempts(first).values()) == 2 * len(first), 30, "the first tasks appended")
+            assert (one.stats.messages, other.stats.messages) == (2 * len(first), 0)  # the standby took none
+            active.close()  # the active ingester goes: the standby takes over
+            publish_raw(rabbitmq_url, [m for task_id in second for m in second_attempt(task_id)])
+            eventually(lambda: sum(attempts(second).values()) == 2 * len(second), 30, "the standby to take over")
+            assert other.stats.messages == 2 * len(second)
+        assert attempts(first) == {1: 2 * len(first)}  # every task-started in the attempt its task-received said
+        assert attempts(second) == {1: 2 * len(second)}
+    finally:
+        delete_queues(rabbitmq_url, [config.queue])
