@@ -20,11 +20,17 @@ Timed, one after the other, each from connecting until every event is handled:
   each on its own queue bound beside the receiver's: ``build_ingester`` as ``ledger ingest
   celery`` builds it (its durable queue, batches of 500, prefetch 1,000, acks after the
   log), into this run's own topic, until every message is acknowledged; then the queue is
-  checked empty and the topic holding every event.
+  checked empty and the topic holding every event;
+- the floor: what any durable ingester does at the least, on the same reader and the same
+  log (``BrokerEvents``, batches of 500, acks after the log, the confluent client) with no
+  translation: each event's JSON re-encoded as it came and appended. Its ratio to the
+  receiver is the most the ingester's could be on this machine; the gap between the floor
+  and the ingester is the translation (the Celery rules, the validated event, its JSON).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import uuid
@@ -35,9 +41,10 @@ from kombu.entity import Queue
 
 from bench.runctx import BenchRun
 from bench.stats import rate
-from ledger.bootstrap import build_ingester
+from ledger.bootstrap import build_event_log, build_ingester
 from ledger.consumers.celery_broker import BrokerEvents, EventSourceConfig
 from ledger.contrib.celery_events import CeleryEventTranslator
+from ledger.eventlog.base import LogRecord
 from ledger.progress import Progress
 from ledger.settings import KafkaClient
 
@@ -70,22 +77,26 @@ def measure_ingest(run: BenchRun, broker: str, events: int) -> dict[str, Any]:
     sources = {client: EventSourceConfig(broker, queue=f"bench-{run.run_id}.ingest-{client}", exchange=exchange,
                                          expires_s=QUEUE_HOLD_S, prefetch=2 * BATCH)
                for client in KafkaClient}  # fmt: skip
+    floor_source = EventSourceConfig(broker, queue=f"bench-{run.run_id}.floor", exchange=exchange,
+                                     expires_s=QUEUE_HOLD_S, prefetch=2 * BATCH)  # fmt: skip
     receiver_queue = f"{app.conf.event_queue_prefix}.bench-{run.run_id}"
     try:
         with Connection(broker) as connection, Connection(broker) as own:
             receiver = _declare_receiver(app, own, receiver_queue)
-            for source in sources.values():
+            for source in (*sources.values(), floor_source):
                 _declare_ingester_queue(source)
             messages = _publish(app, connection, tasks)
             _wait_depth(own, receiver_queue, messages)
-            for source in sources.values():
+            for source in (*sources.values(), floor_source):
                 _wait_depth(connection, source.queue, messages)
             receiver_figures = _drain_receiver(receiver, total)
         ingesters = {str(client): _drain_ingester(run, source, total, messages, client)
                      for client, source in sources.items()}  # fmt: skip
+        floor = _drain_floor(run, floor_source, total, messages)
     finally:
-        _delete(broker, (receiver_queue, *(s.queue for s in sources.values())), exchange)
-    return {"ingesters": ingesters, "receiver": receiver_figures, "events": total, "messages": messages}
+        _delete(broker, (receiver_queue, floor_source.queue, *(s.queue for s in sources.values())), exchange)
+    return {"ingesters": ingesters, "floor": floor, "receiver": receiver_figures, "events": total,
+            "messages": messages}  # fmt: skip
 
 
 # -- the queues and what fills them ---------------------------------------------------------
@@ -219,3 +230,43 @@ def _drain_ingester(run: BenchRun, source: EventSourceConfig, total: int, messag
                            f"{left:,} messages left, {stats.dead_letters:,} dead letters; "
                            f"expected {total:,}, 0 left")  # fmt: skip
     return {"events_per_s": rate(total, seconds), "seconds": round(seconds, 3), "batches": stats.batches}
+
+
+def _drain_floor(run: BenchRun, source: EventSourceConfig, total: int, messages: int) -> dict[str, float]:
+    """The least a durable ingester does (the same reader, log and acks; no translation)
+    until every message is acknowledged; then the topic must hold ``total`` events."""
+    settings = run.settings.model_copy(update={"topic": run.scratch_topic("ingest-floor"),
+                                               "kafka_client": KafkaClient.CONFLUENT})  # fmt: skip
+    log, reader = build_event_log(settings), BrokerEvents(source)
+    progress = Progress("ingest floor (no translation)")
+    progress.start(total)
+    try:
+        reader.open()
+        acked = appended = 0
+        started = last = time.perf_counter()
+        while acked < messages:
+            batch = reader.drain(BATCH, 0.5)
+            if not batch:
+                if time.perf_counter() - last > STALLED_S:
+                    raise RuntimeError(f"bench ingest: the floor reader got nothing for {STALLED_S:.0f} s")
+                continue
+            records = [LogRecord(key=str(event.get("uuid")), value=json.dumps(event).encode())
+                       for message in batch for event in _items(json.loads(message.body))]  # fmt: skip
+            log.append(records)
+            reader.ack(batch)
+            acked, appended, last = acked + len(batch), appended + len(records), time.perf_counter()
+            progress.update(appended)
+        seconds = time.perf_counter() - started
+        held = sum(log.end_offsets().values())
+    finally:
+        progress.finish()
+        reader.close()
+        log.close()
+    if (appended, held) != (total, total):
+        raise RuntimeError(f"bench ingest floor: {appended:,} events appended, {held:,} in the topic; "
+                           f"expected {total:,}")  # fmt: skip
+    return {"events_per_s": rate(total, seconds), "seconds": round(seconds, 3)}
+
+
+def _items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]

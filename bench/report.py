@@ -98,6 +98,9 @@ def ingest_row(measured: dict[str, Any]) -> Row:
                        **{f"{client}_events_per_s": f["events_per_s"] for client, f in ingesters.items()}},
             "baseline": {"celery_event_receiver_events_per_s": receiver["events_per_s"],
                          "celery_event_receiver_seconds": receiver["seconds"]},
+            "floor": {"events_per_s": measured["floor"]["events_per_s"],
+                      "ratio": _ratio(measured["floor"]["events_per_s"], receiver["events_per_s"]),
+                      "what": "the same reader, log (confluent) and acks, no translation: the most the ratio could be"},
             "ratio": ratios["kafka-python"], "ratio_with_confluent": ratios.get("confluent"),
             "ratio_note": "ingester / Celery EventReceiver (kafka-python; confluent beside it)",
             "target": ">= 0.8 x Celery EventReceiver",
@@ -151,7 +154,8 @@ def summaries(name: str, row: Row) -> tuple[str, str]:
         return (f"{clients}\n({_n(led['events'])} Celery events in {_n(led['messages'])} messages; "
                 f"acked after the log)",
                 f"Celery EventReceiver {_n(base['celery_event_receiver_events_per_s'])} ev/s\n"
-                f"(no-op handler)")  # fmt: skip
+                f"(no-op handler)\nfloor: no translation {_n(row['floor']['events_per_s'])} ev/s "
+                f"({row['floor']['ratio']:.2f})")  # fmt: skip
     if "raw_sql_p50_ms" in base:
         sizes = ", ".join(f"{k} {_n(v)}" for k, v in led.items() if k not in ("p50_ms", "p99_ms"))
         return (f"p50 {led['p50_ms']:.1f} / p99 {led['p99_ms']:.1f} ms\n({sizes})",

@@ -88,6 +88,7 @@ class ConfluentEventLog(EventLog):
             "message.max.bytes": max_request_size,  # librdkafka's max.request.size: bigger records are refused
             "delivery.timeout.ms": delivery_timeout_ms, "request.timeout.ms": request_timeout_ms,
             "queue.buffering.max.messages": 1_000_000, "queue.buffering.max.kbytes": 128 * 1024,
+            "partitioner": "murmur2_random",  # the Java client's (and kafka-python's) for a key: see partitioning
         }  # fmt: skip
         self._lock = threading.Lock()  # guards the closed flag: never blocks appends
         self._closed = False

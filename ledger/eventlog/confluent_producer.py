@@ -1,9 +1,10 @@
 """The confluent-kafka log's append side: one idempotent librdkafka producer (acks=all, ordered
 with 5 requests in flight), opened on the first append and replaced after a failed one.
 
-As in ``kafka_producer``, the partition is computed here (``partitioning``: the Java client's
-murmur2, not librdkafka's own default), so both Kafka adapters put a key in the same
-partition. librdkafka reports each record's delivery through a callback that only runs
+librdkafka picks the partition with its ``murmur2_random`` partitioner (the producer's
+configuration), the Java client's murmur2 for a key, as ``partitioning`` computes it, so
+both Kafka adapters put a key in the same partition (in C: in Python it was half the cost
+of an append). librdkafka reports each record's delivery through a callback that only runs
 inside ``poll``/``flush``: a thread per producer polls, so a record handed over without
 waiting is still acknowledged (and its ``Ack`` done) while nobody waits on it.
 """
@@ -19,7 +20,6 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from ledger.eventlog.base import AppendError, LogRecord, Position
-from ledger.eventlog.partitioning import partition_for_key
 from ledger.eventlog.pending import Acknowledgements, WaitingAppender
 
 __all__ = ["ConfluentAppender", "Refused", "describe"]
@@ -67,7 +67,7 @@ class ConfluentAppender(WaitingAppender):
     def append_nowait(self, records: Sequence[LogRecord]) -> Acknowledgements:
         """Records are batched (``linger.ms``/``batch.size``) and sent by librdkafka's threads."""
         polled = self._get_producer()
-        producer, topic, count = polled.producer, self.topic, self.partitions
+        producer, topic = polled.producer, self.topic
         batch = _Batch(len(records))
         acks: list[_Ack] = []
         cause: BaseException | None = None
@@ -77,11 +77,11 @@ class ConfluentAppender(WaitingAppender):
             for record in records:
                 key = record.key.encode()
                 ack = _Ack(batch)
-                partition, headers = partition_for_key(key, count), list(record.headers) if record.headers else None
+                headers = list(record.headers) if record.headers else None
                 try:
-                    produce(topic, record.value, key, partition, on_delivery=ack.report, headers=headers)
+                    produce(topic, record.value, key, on_delivery=ack.report, headers=headers)
                 except BufferError:  # the local queue is full: wait for room, as kafka-python would
-                    self._produce_when_room(producer, topic, record.value, key, partition, ack.report, headers)
+                    self._produce_when_room(producer, topic, record.value, key, ack.report, headers)
                 add(ack)
         except KafkaException as exc:  # too large for message.max.bytes, unknown partition …
             cause = Refused(exc.args[0]) if exc.args and isinstance(exc.args[0], KafkaError) else exc
@@ -91,7 +91,7 @@ class ConfluentAppender(WaitingAppender):
         where = f"Kafka topic {topic!r}"
         return Acknowledgements(where, acks, len(records), cause, lambda: self._retire(polled))
 
-    def _produce_when_room(self, producer: Producer, topic: str, value: bytes, key: bytes, partition: int,
+    def _produce_when_room(self, producer: Producer, topic: str, value: bytes, key: bytes,
                            report: Callable[[KafkaError | None, Message], None], headers: Any) -> None:  # fmt: skip
         """``produce`` once the local queue has room, waiting up to the request time-out
         (kafka-python's ``max_block_ms``); then the ``BufferError`` is the append's cause."""
@@ -99,7 +99,7 @@ class ConfluentAppender(WaitingAppender):
         while True:
             producer.poll(0.01)  # serve delivery reports: they free the queue
             try:
-                producer.produce(topic, value, key, partition, on_delivery=report, headers=headers)
+                producer.produce(topic, value, key, on_delivery=report, headers=headers)
                 return
             except BufferError:
                 if time.monotonic() > deadline:
