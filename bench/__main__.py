@@ -29,6 +29,7 @@ from bench.data import RawRecord, SizeStats
 from bench.emit_rules import measure_emit_rules
 from bench.failures import measure_failures
 from bench.ingest import measure_ingest
+from bench.late import measure_late
 from bench.latency import measure_latency
 from bench.machine import machine_info
 from bench.peer import measure_celery_state
@@ -45,9 +46,9 @@ from ledger.consumers.celery_broker import SCHEMES, check_broker_url, redact
 from ledger.settings import Backend, SettingsError, load_settings
 
 SKIPPABLE = ("series", "latency", "failure groups", "query", "search", "tasks page", "workflow", "in-memory peer",
-             "emit rules", "ingest")
+             "emit rules", "ingest", "project late")
 """Rows that nothing else needs: produce, project and replay make the data the others read."""
-STANDALONE = ("latency", "emit rules", "ingest")
+STANDALONE = ("latency", "emit rules", "ingest", "project late")
 """Rows that read none of that data: ``--only`` runs them without it (minutes, not a quarter hour)."""
 
 
@@ -69,6 +70,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workflow-tasks", type=int, default=10_001, help="tasks of the workflow row (a chord)")
     parser.add_argument("--ingest-events", type=int, default=200_000,
                         help="Celery events of the ingest row (a pre-filled RabbitMQ queue)")
+    parser.add_argument("--late-events", type=int, default=200_000,
+                        help="events of the project late row (projected twice: in order and 30 %% out of place)")
     parser.add_argument("--rabbitmq", default=os.environ.get("LEDGER_RABBITMQ_URL"),
                         help="the RabbitMQ of the ingest row (default LEDGER_RABBITMQ_URL, from scripts/services env)")
     parser.add_argument("--settle-s", type=float, default=120.0,
@@ -91,6 +94,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--only and --skip: give one of them")
     if "ingest" not in args.skip and (not args.only or "ingest" in args.only):
         _check_ingest(parser, args)
+    if args.late_events < 100:
+        parser.error("--late-events: at least 100")
     return args
 
 
@@ -151,6 +156,7 @@ def standalone_rows(run: BenchRun, args: argparse.Namespace) -> dict[str, Callab
         "latency": lambda: _latency_row(run, args),
         "emit rules": lambda: report.rules_row(measure_emit_rules(args.rules_tasks)),
         "ingest": lambda: report.ingest_row(measure_ingest(run, args.rabbitmq, args.ingest_events)),
+        "project late": lambda: report.late_row(measure_late(run, args.late_events)),
     }
 
 
@@ -186,6 +192,7 @@ def run_all(run: BenchRun, args: argparse.Namespace) -> dict[str, Any]:
         "in-memory peer": lambda: report.peer_row(measure_celery_state(records), project_rate),
         "emit rules": alone["emit rules"],
         "ingest": alone["ingest"],
+        "project late": alone["project late"],
     }
     rows = {"produce": produced["row"], "project": folded["project"], "replay": folded["replay"]}
     rows.update({name: measure() for name, measure in later.items() if name not in args.skip})
