@@ -2,13 +2,14 @@
 
 Every producer uses the ledger's settings: acks=all, idempotence, lz4 (``compression``),
 ``linger_ms``, ``batch_size``, 5 requests in flight. The SDK path is ``Ledger.emit_many``
-(encode + partition + send + wait for the acknowledgements of its batch); the raw
-kafka-python producer gets pre-encoded bytes and its own default partitioner (the same
-murmur2 mapping), and only waits once, at the end.
+(encode + partition + send + wait for the acknowledgements of its batch), on each client
+(``LEDGER_KAFKA_CLIENT``); each raw producer gets pre-encoded bytes and its own
+partitioner (the same murmur2 mapping), and only waits once, at the end.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -21,6 +22,7 @@ from bench.stats import Stopwatch, rate
 from ledger.bootstrap import build_event_log, build_ledger
 from ledger.domain.events import AnyEvent
 from ledger.progress import Progress
+from ledger.settings import KafkaClient
 
 
 def producer_config(run: BenchRun) -> dict[str, Any]:
@@ -35,22 +37,32 @@ def producer_config(run: BenchRun) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def produce_ledger(run: BenchRun, total: int, sizes: SizeStats, records: list[RawRecord]) -> dict[str, float]:
-    """Emit ``total`` simulated events through the SDK; fills ``records`` with their bytes."""
-    ledger = build_ledger(run.settings)
-    watch, progress = Stopwatch(), Progress("produce")
+def produce_ledger(run: BenchRun, total: int, sizes: SizeStats, records: list[RawRecord], *,
+                   confluent: bool) -> dict[str, dict[str, float]]:  # fmt: skip
+    """Emit ``total`` simulated events through the SDK on kafka-python into the run's topic
+    and, with ``confluent``, the same chunks again through the SDK on confluent-kafka into
+    a topic of its own (each timed alone); fills ``records`` with their bytes."""
+    ledgers = {KafkaClient.KAFKA_PYTHON: build_ledger(run.settings)}
+    if confluent:
+        settings = run.settings.model_copy(update={"topic": run.scratch_topic("sdk-ck"),
+                                                   "kafka_client": KafkaClient.CONFLUENT})  # fmt: skip
+        ledgers[KafkaClient.CONFLUENT] = build_ledger(settings)
+    watches, progress = {client: Stopwatch() for client in ledgers}, Progress("produce")
     progress.start(total)
     try:
         for chunk in event_chunks(total):
             encoded = raw_records(chunk)  # untimed: the raw baselines' copy of the same bytes
             sizes.add(encoded)
             records.extend(encoded)
-            _emit(ledger, chunk, watch)
+            for client, ledger in ledgers.items():
+                _emit(ledger, chunk, watches[client])
             progress.update(len(records))
     finally:
         progress.finish()
-        ledger.close()
-    return {"events_per_s": rate(len(records), watch.seconds), "seconds": round(watch.seconds, 3)}
+        for ledger in ledgers.values():
+            ledger.close()
+    return {str(client): {"events_per_s": rate(len(records), watch.seconds), "seconds": round(watch.seconds, 3)}
+            for client, watch in watches.items()}  # fmt: skip
 
 
 def _emit(ledger: Any, chunk: list[AnyEvent], watch: Stopwatch) -> None:
@@ -83,6 +95,11 @@ def produce_kafka_python(run: BenchRun, records: list[RawRecord]) -> dict[str, f
         progress.finish()
         producer.close()
     return {"events_per_s": rate(len(records), seconds), "seconds": round(seconds, 3)}
+
+
+def confluent_installed() -> bool:
+    """Whether confluent-kafka can be imported (the ``confluent`` extra)."""
+    return importlib.util.find_spec("confluent_kafka") is not None
 
 
 def produce_confluent(run: BenchRun, records: Iterable[RawRecord], count: int) -> dict[str, float] | None:

@@ -19,14 +19,20 @@ def _ratio(ledger: float, baseline: float | None) -> float | None:
     return round(ledger / baseline, 3) if baseline else None
 
 
-def produce_row(sdk: dict[str, float], raw: dict[str, float], confluent: dict[str, float] | None) -> Row:
+def produce_row(sdk: dict[str, float], raw: dict[str, float], confluent: dict[str, float] | None,
+                sdk_confluent: dict[str, float] | None = None) -> Row:  # fmt: skip
+    """The SDK on each client against that client's raw producer sending the same bytes."""
     baseline = {"kafka_python_events_per_s": raw["events_per_s"]}
     if confluent:
         baseline["confluent_kafka_events_per_s"] = confluent["events_per_s"]
     ratio = _ratio(sdk["events_per_s"], raw["events_per_s"])
-    return {"ledger": sdk, "baseline": baseline, "ratio": ratio,
-            "ratio_vs_confluent": _ratio(sdk["events_per_s"], confluent["events_per_s"]) if confluent else None,
-            "target": ">= 0.8 x kafka-python producer", "met": ratio is not None and ratio >= 0.8}  # fmt: skip
+    on_confluent = _ratio(sdk_confluent["events_per_s"], confluent["events_per_s"]) if sdk_confluent and confluent \
+        else None  # fmt: skip
+    ledger = {**sdk, **({"confluent_events_per_s": sdk_confluent["events_per_s"]} if sdk_confluent else {})}
+    return {"ledger": ledger, "baseline": baseline, "ratio": ratio, "ratio_vs_confluent": on_confluent,
+            "ratio_note": "SDK on kafka-python / raw kafka-python; SDK on confluent / raw confluent",
+            "target": ">= 0.9 x the raw client, each client",
+            "met": all(r is not None and r >= 0.9 for r in [ratio, *([on_confluent] if confluent else [])])}
 
 
 def fold_row(ledger: dict[str, Any], consume: dict[str, float], copy: dict[str, float], *, replay: bool) -> Row:
@@ -37,10 +43,11 @@ def fold_row(ledger: dict[str, Any], consume: dict[str, float], copy: dict[str, 
                                           "copy_events_per_s": copy["events_per_s"]}, "ratio": ratio}  # fmt: skip
     if replay:
         per_million = ledger["seconds"] * 1_000_000 / max(ledger["events"], 1)
-        row.update(seconds_per_million=round(per_million, 1), target="1,000,000 events in < 60 s",
-                   met=per_million < 60)  # fmt: skip
+        row.update(seconds_per_million=round(per_million, 1), target="1,000,000 events in <= 45 s",
+                   met=per_million <= 45)  # fmt: skip
     else:
-        row.update(target=">= 0.5 x slower baseline, exactly once", met=ratio is not None and ratio >= 0.5)
+        row.update(target=">= 0.6 x slower baseline and >= 1.0 x Celery State, exactly once",
+                   met=ratio is not None and ratio >= 0.6)  # fmt: skip
     return row
 
 
@@ -59,10 +66,12 @@ def late_row(measured: dict[str, Any]) -> Row:
             "met": ratio is not None and ratio >= 0.8 and measured["same_views"]}  # fmt: skip
 
 
-def latency_row(latency: dict[str, Any], tuned: dict[str, Any] | None) -> Row:
-    """Met on the configured settings; ``tuned`` is the same with a shorter batch wait."""
-    return {"ledger": latency, "baseline": {}, "ratio": None, "tuned": tuned, "target": "p99 < 200 ms",
-            "met": latency["seen"] == latency["events"] and latency["p99_ms"] < 200}  # fmt: skip
+def latency_row(latency: dict[str, Any], tuned: dict[str, Any] | None, faster: dict[str, Any] | None = None) -> Row:
+    """Met on the configured settings; ``tuned`` is the same with a shorter batch wait,
+    ``faster`` the default settings at a higher rate (reported, not judged)."""
+    return {"ledger": latency, "baseline": {}, "ratio": None, "tuned": tuned, "faster": faster,
+            "target": "p99 <= 100 ms (default settings)",
+            "met": latency["seen"] == latency["events"] and latency["p99_ms"] <= 100}  # fmt: skip
 
 
 def _latency_text(led: dict[str, Any]) -> str:
@@ -80,15 +89,21 @@ def query_row(query: dict[str, Any]) -> Row:
         "rows": query["rows"],
     }
     return {"ledger": ledger, "baseline": {"pk_select_p50_ms": raw["p50_ms"], "pk_select_p99_ms": raw["p99_ms"]},
-            "ratio": _ratio(get_task["p50_ms"], raw["p50_ms"]), "ratio_note": "get_task p50 / pk select p50",
-            "target": "get_task p99 < 2 ms, list page p99 < 20 ms",
-            "met": get_task["p99_ms"] < 2 and page["p99_ms"] < 20}  # fmt: skip
+            "ratio": _ratio(get_task["p99_ms"], raw["p99_ms"]), "ratio_note": "get_task p99 / pk select p99",
+            "target": "get_task p99 <= 1.5 x pk select p99, list page p99 < 20 ms",
+            "met": get_task["p99_ms"] <= 1.5 * raw["p99_ms"] and page["p99_ms"] < 20}  # fmt: skip
 
 
 def peer_row(celery: dict[str, float], project_rate: float) -> Row:
     return {"ledger": {}, "baseline": {"celery_state_events_per_s": celery["events_per_s"]},
             "ratio": _ratio(project_rate, celery["events_per_s"]), "ratio_note": "ledger project / Celery State",
             "target": "— (reference)", "met": None}  # fmt: skip
+
+
+def memory_row(memory: dict[str, Any]) -> Row:
+    """The projector's resident memory over the project row (``bench.children``)."""
+    return {"ledger": memory, "baseline": {}, "ratio": None, "target": "peak RSS <= 250 MB, flat",
+            "met": memory["peak_rss_mb"] <= 250 and bool(memory["flat"])}  # fmt: skip
 
 
 def rules_row(rules: dict[str, Any]) -> Row:
@@ -146,11 +161,17 @@ def summaries(name: str, row: Row) -> tuple[str, str]:
         text = [f"kafka-python {_n(base['kafka_python_events_per_s'])} ev/s"]
         if "confluent_kafka_events_per_s" in base:
             text.append(f"confluent-kafka {_n(base['confluent_kafka_events_per_s'])} ev/s")
-        return f"{_n(led['events_per_s'])} ev/s", "\n".join(text)
+        sdk = [f"{_n(led['events_per_s'])} ev/s on kafka-python"]
+        if "confluent_events_per_s" in led:
+            sdk.append(f"{_n(led['confluent_events_per_s'])} ev/s on confluent")
+        return "\n".join(sdk), "\n".join(text)
     if name in ("project", "replay"):
         ledger = f"{_n(led['events_per_s'])} ev/s ({_n(led['events'])} in {led['seconds']:.1f} s)"
         return ledger, (f"consume {_n(base['kafka_python_consume_events_per_s'])} ev/s\n"
                         f"COPY {_n(base['copy_events_per_s'])} ev/s")  # fmt: skip
+    if name == "projector memory":
+        return (f"peak {led['peak_rss_mb']} MB; {led['rss_25_mb']} MB after 25 %, {led['rss_100_mb']} MB after 100 % "
+                f"({led['growth_25_to_100']:+.1%}: {'flat' if led['flat'] else 'NOT flat'})", "—")  # fmt: skip
     if name == "project late":
         stream = row["stream"]
         views = (f"the same {_n(row['tasks'])} task rows" if row["same_views"]
@@ -161,6 +182,8 @@ def summaries(name: str, row: Row) -> tuple[str, str]:
     if name == "latency":
         lines = [_latency_text(led)] + ([_latency_text(row["tuned"])] if row.get("tuned") else [])
         lines.append(f"at {_n(led['rate_per_s'])} ev/s ({_n(led['seen'])}/{_n(led['events'])} seen)")
+        if faster := row.get("faster"):
+            lines.append(f"at {_n(faster['rate_per_s'])} ev/s: {_latency_text(faster)}")
         return "\n".join(lines), "—"
     if name == "query":
         return (f"get_task p50 {led['get_task_p50_ms']:.2f} / p99 {led['get_task_p99_ms']:.2f} ms\n"
@@ -198,7 +221,9 @@ def print_table(result: dict[str, Any], console: Console) -> None:
     for name, row in result["rows"].items():
         ratio = "—" if row["ratio"] is None else f"{row['ratio']:.2f}"
         if row.get("ratio_vs_confluent") is not None:
-            ratio += f"\n{row['ratio_vs_confluent']:.2f} vs confluent"
+            ratio += f"\n{row['ratio_vs_confluent']:.2f} on confluent"
+        if row.get("ratio_vs_celery_state") is not None:
+            ratio += f"\n{row['ratio_vs_celery_state']:.2f} vs Celery State"
         if row.get("ratio_with_confluent") is not None:
             ratio += f"\n{row['ratio_with_confluent']:.2f} with confluent"
         met = {True: "yes", False: "NO", None: "—"}[row["met"]]
