@@ -126,6 +126,9 @@ class PostgresDatabase(Database):
             creator=lambda: connect(self.dsn, self.schema, self.timeout, readonly=self.readonly),
             poolclass=QueuePool, pool_size=1, max_overflow=0,
             isolation_level="AUTOCOMMIT" if self.readonly else "READ COMMITTED",
+            # an UPDATE with many parameter sets (each batch's offsets, one per partition) in
+            # one round trip (psycopg2's execute_batch), not one each; INSERTs are one anyway
+            executemany_mode="values_plus_batch",
         )  # fmt: skip
 
     def _translate(self, exc: DBAPIError) -> Exception | None:
@@ -269,7 +272,9 @@ class PostgresViewWriter(SqlViewWriter):
         self._merge(cur, "periodic_task_meta", bulk.PERIODIC_COLUMNS, periodic)
 
     def _merge(self, cur: psycopg2.extensions.cursor, table: str, columns: Sequence[str], rows: list[Any]) -> None:
-        """COPY into a temporary table like ``table``, then one upsert keyed on the first column."""
+        """COPY into a temporary table like ``table``, then one upsert keyed on the first
+        column. The commit empties the staging table (``ON COMMIT DELETE ROWS``, which keeps
+        its file: a TRUNCATE here gave it a new one, a catalog write, every batch)."""
         staging = sql.Identifier(f"staging_{table}")
         if not rows:
             return
@@ -280,7 +285,6 @@ class PostgresViewWriter(SqlViewWriter):
         updates = sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in columns[1:])
         cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) DO UPDATE SET {}").format(
             sql.Identifier(table), names, names, staging, sql.Identifier(columns[0]), updates))  # fmt: skip
-        cur.execute(sql.SQL("TRUNCATE {}").format(staging))
 
     def drop(self) -> None:
         with self.database.transaction() as conn:
