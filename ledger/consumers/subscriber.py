@@ -94,7 +94,7 @@ class Subscriber:
     def _on_assigned(self, partitions: set[int]) -> dict[int, int]:
         stored = self.positions.load(partitions)
         first = partitions - self._seen
-        explicit = self._explicit_start(first) if self.start != "stored" else {}
+        explicit = self._explicit_start(first) if first and self.start != "stored" else {}
         unknown = partitions - set(explicit) - set(stored)
         fallback = self.log.end_offsets() if unknown else {}
         positions = {p: explicit.get(p, stored.get(p, fallback.get(p, 0))) for p in partitions}

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar, cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicCollection, TopicPartition
@@ -48,8 +48,10 @@ _UNREACHABLE = {
     KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT, KafkaError._RESOLVE,
     KafkaError._TIMED_OUT_QUEUE, KafkaError.REQUEST_TIMED_OUT, KafkaError.NETWORK_EXCEPTION,
 }  # fmt: skip
-# a partition without a leader for now (a new topic, a broker restarting): asked again
-_MOVING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE}
+# a partition without a leader for now (a new topic, a broker restarting), or whose leader
+# changed under the client (a restarted broker's newer leader epoch): asked again
+_STALE_EPOCH = {KafkaError.FENCED_LEADER_EPOCH, KafkaError.UNKNOWN_LEADER_EPOCH}
+_MOVING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, *_STALE_EPOCH}
 _T = TypeVar("_T")
 
 
@@ -147,6 +149,9 @@ class ConfluentEventLog(EventLog):
                 error = _error(exc)
                 if error is None or error.code() not in _MOVING or time.monotonic() > deadline:
                     raise
+                if error.code() in _STALE_EPOCH:  # the cached leader epoch is a restarted broker's
+                    with suppress(KafkaException):  # old one: librdkafka keeps sending it until the
+                        self._admin.list_topics(self.topic, timeout=1.0)  # metadata is asked again
             time.sleep(0.05)
 
     def _ensure_topic(self, partitions: int, replication_factor: int) -> int:

@@ -179,6 +179,9 @@ class ConfluentGroupMember(GroupMember):
                 break
         if (failure := self._failure) is not None:
             self._failure = None
+            if isinstance(failure, KafkaException):  # the owner asked Kafka where to start: asked again next poll
+                raise EventLogUnavailable(f"Kafka at {self.bootstrap_servers}: positioning the assignment failed: "
+                                          f"{describe(failure)}") from failure  # fmt: skip
             raise failure
         return self._records(messages)
 
@@ -240,7 +243,13 @@ class ConfluentGroupMember(GroupMember):
         consumer = self._started()
         with self._unavailable("committed offsets"):
             found = consumer.committed([TopicPartition(self.topic, p) for p in sorted(partitions)], self._timeout_s)
-        return {tp.partition: tp.offset for tp in found if tp.error is None and tp.offset >= 0}
+        # a partition's error is not "nothing committed" (that is an offset < 0): a coordinator
+        # still loading after a restart answers so, and a caller would start it at the end
+        failed = [(tp.partition, tp.error) for tp in found if tp.error is not None]
+        if failed:
+            detail = ", ".join(f"partition {partition}: {describe(error)}" for partition, error in failed)
+            raise EventLogUnavailable(f"Kafka at {self.bootstrap_servers}: committed offsets unknown ({detail})")
+        return {tp.partition: tp.offset for tp in found if tp.offset >= 0}
 
     def commit(self, positions: dict[int, int]) -> None:
         consumer, owned = self._started(), self.assigned()

@@ -18,7 +18,7 @@ from ledger.bootstrap import build_event_log, build_ledger, build_view_writer
 from ledger.domain.events import AnyEvent
 from ledger.eventlog.base import AppendError
 from ledger.sdk import Ledger
-from ledger.settings import Settings
+from ledger.settings import KafkaClient, Settings
 from ledger.simulate import simulate
 from ledger.subscribe import subscribe
 from ledger.wire import decode
@@ -49,8 +49,15 @@ def emit_through(ledger: Ledger, events: list[AnyEvent], acknowledged: list[str]
         time.sleep(0.002)
 
 
-def test_broker_sigkill_and_restart_while_producing(kafka_settings: Settings, report: list[ReliabilityRow]) -> None:
-    settings = kafka_settings.model_copy(update={"delivery_timeout_ms": 15_000, "request_timeout_ms": 5_000})
+@pytest.mark.parametrize("client", list(KafkaClient))
+def test_broker_sigkill_and_restart_while_producing(kafka_settings: Settings, report: list[ReliabilityRow],
+                                                    client: KafkaClient) -> None:  # fmt: skip
+    """On each Kafka client: its group member, its producer and its log's offset queries
+    meet a broker that comes back with new leader epochs and a coordinator still loading."""
+    if client is KafkaClient.CONFLUENT:
+        pytest.importorskip("confluent_kafka", reason="the confluent extra")
+    settings = kafka_settings.model_copy(update={"delivery_timeout_ms": 15_000, "request_timeout_ms": 5_000,
+                                                 "kafka_client": client})  # fmt: skip
     build_view_writer(settings).migrate()
     events = simulate(800, seed=9, periodic=0)
     ledger = build_ledger(settings)
@@ -97,8 +104,9 @@ def test_broker_sigkill_and_restart_while_producing(kafka_settings: Settings, re
     assert not errors, errors
     lost = len(set(acknowledged) - set(topic_ids))
     doubled = len(topic_ids) - len(set(topic_ids))
-    report.append(ReliabilityRow("broker SIGKILL + restart", f"kill -9 Kafka mid-stream, {len(failed)} emits raised",
-                                 len(events), lost, doubled))  # fmt: skip
+    report.append(ReliabilityRow(f"Kafka SIGKILL, {client}",
+                                 f"kill -9 Kafka mid-stream, {len(failed)} emits raised", len(events), lost,
+                                 doubled))  # fmt: skip
     assert lost == 0 and doubled == 0  # every acknowledged emit exactly once
     assert set(failed) | set(acknowledged) == {str(e.event_id) for e in events}  # none vanished silently
     assert max(durations) < 15 + 5  # an emit that failed, failed within the delivery timeout
