@@ -13,8 +13,8 @@ import pytest
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 ROOT = Path(__file__).resolve().parents[2]
-ROWS = ("produce", "project", "replay", "series", "latency", "failure groups", "query", "search", "tasks page",
-        "workflow", "in-memory peer", "emit rules", "ingest")  # fmt: skip
+ROWS = ("produce", "project", "replay", "projector memory", "series", "latency", "failure groups", "query", "search",
+        "tasks page", "workflow", "in-memory peer", "emit rules", "ingest", "project late")  # fmt: skip
 
 
 def _numbers(values: dict[str, object]) -> list[float]:
@@ -27,6 +27,7 @@ def test_bench_writes_every_row(kafka_bootstrap: str, postgres_dsn: str, rabbitm
            "LEDGER_POSTGRES_DSN": postgres_dsn, "PYTHONPATH": str(ROOT)}  # fmt: skip
     command = [sys.executable, "-m", "bench", "--events", "2000", "--latency-seconds", "1", "--query-rows", "5000",
                "--rules-tasks", "200", "--workflow-tasks", "301", "--ingest-events", "2000", "--rabbitmq", rabbitmq_url,
+               "--late-events", "2000", "--latency-fast-rate", "2000",
                "--output", str(tmp_path), "--settle-s", "0"]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -46,6 +47,11 @@ def test_bench_writes_every_row(kafka_bootstrap: str, postgres_dsn: str, rabbitm
     assert result["rows"]["ingest"]["ledger"]["events"] == 2000
     assert result["rows"]["ingest"]["ledger"]["confluent_events_per_s"] > 0  # each Kafka client measured
     assert result["rows"]["ingest"]["ratio_with_confluent"] > 0
+    assert result["rows"]["ingest"]["floor"]["events_per_s"] > 0  # the same reader and log, no translation
+    late = result["rows"]["project late"]
+    assert late["same_views"] and late["tasks"] > 0 and late["ledger"]["events"] > 2000  # duplicates on top
+    assert result["rows"]["latency"]["faster"]["rate_per_s"] == 2000
+    assert result["rows"]["produce"]["ledger"]["confluent_events_per_s"] > 0  # the SDK on each client
     assert result["projector_memory"]["peak_rss_mb"] > 0
     assert result["machine"]["cpu_count"] and result["machine"]["postgresql"]
     quiet = result["machine"]["quiet_at_start"]  # a suite's run is often busy: flagged, not refused
@@ -72,5 +78,5 @@ def test_bench_runs_a_standalone_row_alone(kafka_bootstrap: str, postgres_dsn: s
                              capture_output=True, text=True, timeout=60)  # fmt: skip
     assert refused.returncode == 2 and refused.stdout == ""
     assert refused.stderr.strip().splitlines()[-1].endswith(
-        "--only: 'project' cannot run alone; one of latency, emit rules, ingest"
+        "--only: 'project' cannot run alone; one of latency, emit rules, ingest, project late"
     )
