@@ -98,7 +98,7 @@ class ConfluentEventLog(EventLog):
         self.partitions = self._ensure_topic(partitions, replication_factor)
         self._tps = [TopicPartition(topic, p) for p in range(self.partitions)]
         self._appender = ConfluentAppender(
-            topic, self.partitions, producer_config,
+            topic, producer_config,
             delivery_timeout_s=delivery_timeout_ms / 1000, request_timeout_s=request_timeout_ms / 1000,
         )  # fmt: skip
 

@@ -46,9 +46,9 @@ def describe(error: KafkaError | KafkaException) -> str:
 class ConfluentAppender(WaitingAppender):
     """Appends to ``topic`` through a producer built from ``config`` (librdkafka's names)."""
 
-    def __init__(self, topic: str, partitions: int, config: dict[str, Any], *,
-                 delivery_timeout_s: float, request_timeout_s: float) -> None:  # fmt: skip
-        self.topic, self.partitions, self._config = topic, partitions, config
+    def __init__(self, topic: str, config: dict[str, Any], *, delivery_timeout_s: float,
+                 request_timeout_s: float) -> None:  # fmt: skip
+        self.topic, self._config = topic, config
         self._delivery_timeout_s, self._block_s = delivery_timeout_s, request_timeout_s
         # every record handed over is delivered or expired within the delivery time-out
         self._close_timeout_s = delivery_timeout_s + request_timeout_s
