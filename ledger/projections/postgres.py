@@ -110,7 +110,6 @@ class PostgresDatabase(Database):
     """The views in one schema of one PostgreSQL database (so tests and rebuilds get their own set)."""
 
     byte_order_collation = "C"
-    autocommit_reads = True
 
     def __init__(self, dsn: str, schema: str, *, connect_timeout: int = 10, readonly: bool = False) -> None:
         super().__init__()

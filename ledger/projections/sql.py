@@ -96,9 +96,6 @@ class Database(ABC):
     begin_statement: str | None = None
     """What a write transaction starts with, where the driver's own BEGIN is not right."""
 
-    autocommit_reads: bool = False
-    """Whether a one-statement read may run outside a transaction (``reading``)."""
-
     def __init__(self) -> None:
         self._engine: Engine | None = None
 
@@ -187,14 +184,9 @@ class Database(ABC):
             raise mapped from exc
 
     @contextmanager
-    def reading(self, *, one_statement: bool = False) -> Iterator[Connection]:
-        """A connection for reads (each statement its own snapshot). ``one_statement``: a
-        read that is one plain query, run outside a transaction where the database allows
-        (``autocommit_reads``), which saves its BEGIN and ROLLBACK round trips (the planner
-        reads twice a batch: at a steady trickle, that is a batch's latency)."""
+    def reading(self) -> Iterator[Connection]:
+        """A connection for reads (each statement its own snapshot)."""
         with self.errors(), self.engine.connect() as conn:
-            if one_statement and self.autocommit_reads:
-                conn.execution_options(isolation_level="AUTOCOMMIT")  # reset when the pool takes it back
             yield conn
 
     @contextmanager

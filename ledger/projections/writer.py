@@ -205,7 +205,7 @@ class SqlViewWriter(ViewWriter):
 
     # -- what the planner reads -----------------------------------------------------------
     def _rows(self, query: Any) -> list[Any]:
-        with self.database.reading(one_statement=True) as conn:
+        with self.database.reading() as conn:
             return list(conn.execute(query))
 
     def offsets(self, projection: str, topic: str) -> dict[int, int]:
