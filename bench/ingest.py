@@ -43,6 +43,7 @@ from bench.runctx import BenchRun
 from bench.stats import rate
 from ledger.bootstrap import build_event_log, build_ingester
 from ledger.consumers.celery_broker import BrokerEvents, EventSourceConfig
+from ledger.consumers.celery_messages import celery_events
 from ledger.contrib.celery_events import CeleryEventTranslator
 from ledger.eventlog.base import LogRecord
 from ledger.progress import Progress
@@ -251,7 +252,7 @@ def _drain_floor(run: BenchRun, source: EventSourceConfig, total: int, messages:
                     raise RuntimeError(f"bench ingest: the floor reader got nothing for {STALLED_S:.0f} s")
                 continue
             records = [LogRecord(key=str(event.get("uuid")), value=json.dumps(event).encode())
-                       for message in batch for event in _items(json.loads(message.body))]  # fmt: skip
+                       for message in batch for event in celery_events(message.body, message.content_type)]  # fmt: skip
             log.append(records)
             reader.ack(batch)
             acked, appended, last = acked + len(batch), appended + len(records), time.perf_counter()
@@ -266,7 +267,3 @@ def _drain_floor(run: BenchRun, source: EventSourceConfig, total: int, messages:
         raise RuntimeError(f"bench ingest floor: {appended:,} events appended, {held:,} in the topic; "
                            f"expected {total:,}")  # fmt: skip
     return {"events_per_s": rate(total, seconds), "seconds": round(seconds, 3)}
-
-
-def _items(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
