@@ -27,7 +27,7 @@ from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException
 from ledger.eventlog.base import EventLogUnavailable, StoredRecord
 from ledger.eventlog.confluent import stored_record
 from ledger.eventlog.confluent_producer import describe
-from ledger.eventlog.group import GroupMember, OnAssigned, OnRevoked
+from ledger.eventlog.group import GroupMember, OnAssigned, OnRevoked, member_timeouts
 from ledger.settings import Settings
 
 __all__ = ["ConfluentGroupMember"]
@@ -83,12 +83,8 @@ class ConfluentGroupMember(GroupMember):
     @classmethod
     def from_settings(cls, settings: Settings, topic: str, group: str, *, client_id: str,
                       instance_id: str | None = None) -> ConfluentGroupMember:  # fmt: skip
-        return cls(
-            settings.kafka_bootstrap_servers, topic, group,
-            session_timeout_ms=settings.consumer_session_timeout_ms,
-            max_poll_interval_ms=settings.consumer_max_poll_interval_ms,
-            request_timeout_ms=settings.request_timeout_ms, client_id=client_id, instance_id=instance_id,
-        )  # fmt: skip
+        return cls(settings.kafka_bootstrap_servers, topic, group, client_id=client_id, instance_id=instance_id,
+                   **member_timeouts(settings))
 
     def start(self, on_assigned: OnAssigned, on_revoked: OnRevoked) -> None:
         self._on_assigned, self._on_revoked = on_assigned, on_revoked

@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 
 from ledger.eventlog.base import EventLog, EventLogUnavailable, StoredRecord
+from ledger.settings import Settings
 
 __all__ = ["GroupMember", "OnAssigned", "OnRevoked", "PartitionSource", "WholeLogSource"]
 
@@ -128,3 +129,11 @@ class WholeLogSource(PartitionSource):
 
     def close(self) -> None:
         self._batches, self._owned = None, set()
+
+
+def member_timeouts(settings: Settings) -> dict[str, int]:
+    """What a Kafka group member takes from the settings beyond the broker (both clients'
+    ``from_settings``): its session, poll-interval and request time-outs."""
+    return {"session_timeout_ms": settings.consumer_session_timeout_ms,
+            "max_poll_interval_ms": settings.consumer_max_poll_interval_ms,
+            "request_timeout_ms": settings.request_timeout_ms}  # fmt: skip

@@ -18,7 +18,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 
 from ledger.eventlog.base import EventLogUnavailable, StoredRecord
-from ledger.eventlog.group import GroupMember, OnAssigned, OnRevoked
+from ledger.eventlog.group import GroupMember, OnAssigned, OnRevoked, member_timeouts
 from ledger.eventlog.kafka import stored_record
 from ledger.settings import Settings
 
@@ -88,12 +88,8 @@ class KafkaGroupMember(GroupMember):
     @classmethod
     def from_settings(cls, settings: Settings, topic: str, group: str, *, client_id: str,
                       instance_id: str | None = None) -> KafkaGroupMember:  # fmt: skip
-        return cls(
-            settings.kafka_bootstrap_servers, topic, group,
-            session_timeout_ms=settings.consumer_session_timeout_ms,
-            max_poll_interval_ms=settings.consumer_max_poll_interval_ms,
-            request_timeout_ms=settings.request_timeout_ms, client_id=client_id, instance_id=instance_id,
-        )  # fmt: skip
+        return cls(settings.kafka_bootstrap_servers, topic, group, client_id=client_id, instance_id=instance_id,
+                   **member_timeouts(settings))
 
     def start(self, on_assigned: OnAssigned, on_revoked: OnRevoked) -> None:
         self._on_assigned, self._on_revoked = on_assigned, on_revoked
