@@ -39,7 +39,7 @@ from bench.quiet import wait_until_quiet
 from bench.runctx import BenchRun, bench_run
 from bench.search import measure_search
 from bench.trends import measure_series
-from bench.verify import check_exactly_once
+from bench.verify import check_exactly_once, views_digest
 from bench.workflow import measure_workflow
 from ledger.bootstrap import build_event_log, build_view_writer
 from ledger.consumers.celery_broker import SCHEMES, check_broker_url, redact
@@ -130,7 +130,9 @@ def fold_phases(run: BenchRun, total: int, records: list[RawRecord]) -> dict[str
     exactly_once = check_exactly_once(run, records)
     consume = consume_raw(run, total)
     copy = copy_raw(run, total)
+    projected = views_digest(run)
     replay = Child(run, "replay", total, "replay").wait()
+    rebuilt = views_digest(run)
     project_figures = _figures(project.done)
     replay_figures = _figures(replay.done)
     project_row = report.fold_row(project_figures, consume, copy, replay=False)
@@ -138,6 +140,9 @@ def fold_phases(run: BenchRun, total: int, records: list[RawRecord]) -> dict[str
     project_row["met"] = project_row["met"] and exactly_once["ok"]
     replay_row = report.fold_row(replay_figures, consume, copy, replay=True)
     replay_row["memory"] = replay.memory()
+    differing = sorted(table for table in projected if projected[table] != rebuilt[table])
+    replay_row.update(same_views=not differing, differing_tables=differing,
+                      met=replay_row["met"] and not differing)  # fmt: skip
     return {"project": project_row, "replay": replay_row, "memory": project.memory()}
 
 

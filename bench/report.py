@@ -43,8 +43,8 @@ def fold_row(ledger: dict[str, Any], consume: dict[str, float], copy: dict[str, 
                                           "copy_events_per_s": copy["events_per_s"]}, "ratio": ratio}  # fmt: skip
     if replay:
         per_million = ledger["seconds"] * 1_000_000 / max(ledger["events"], 1)
-        row.update(seconds_per_million=round(per_million, 1), target="1,000,000 events in <= 45 s",
-                   met=per_million <= 45)  # fmt: skip
+        row.update(seconds_per_million=round(per_million, 1),
+                   target="1,000,000 events in <= 45 s, the views the projector made", met=per_million <= 45)  # fmt: skip
     else:
         row.update(target=">= 0.6 x slower baseline and >= 1.0 x Celery State, exactly once",
                    met=ratio is not None and ratio >= 0.6)  # fmt: skip
@@ -169,6 +169,8 @@ def summaries(name: str, row: Row) -> tuple[str, str]:
         return "\n".join(sdk), "\n".join(text)
     if name in ("project", "replay"):
         ledger = f"{_n(led['events_per_s'])} ev/s ({_n(led['events'])} in {led['seconds']:.1f} s)"
+        if "same_views" in row:
+            ledger += "; the same views" if row["same_views"] else f"; views DIFFER: {', '.join(row['differing_tables'])}"
         return ledger, (f"consume {_n(base['kafka_python_consume_events_per_s'])} ev/s\n"
                         f"COPY {_n(base['copy_events_per_s'])} ev/s")  # fmt: skip
     if name == "projector memory":

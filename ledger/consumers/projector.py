@@ -51,6 +51,23 @@ CommitListener = Callable[[ProjectorStats], None]
 """Told the running totals after each committed (or refused) batch: progress bars, metrics."""
 
 
+def decode_records(records: Iterable[StoredRecord], expected: dict[int, int], codec: Codec,
+                   dead_letters: DeadLetterSink) -> tuple[list[Decoded], dict[int, int]]:  # fmt: skip
+    """Step 2: the records at or past ``expected`` decoded, the invalid ones handed to
+    ``dead_letters``; and the next offset per partition once they are applied."""
+    decoded: list[Decoded] = []
+    next_offsets: dict[int, int] = {}
+    for record in records:
+        if record.offset < expected.get(record.partition, 0):
+            continue  # delivered again (a seek, a redelivery): already applied
+        next_offsets[record.partition] = record.offset + 1
+        try:
+            decoded.append(Decoded(decode(record, codec), record.partition, record.offset))
+        except InvalidRecord as exc:
+            dead_letters.add(record, exc.reason)
+    return decoded, next_offsets
+
+
 class Projector:
     """Folds a topic's events into a view store, batch by batch, exactly once."""
 
@@ -191,16 +208,7 @@ class Projector:
     def process(self, records: list[StoredRecord]) -> None:
         """Steps 2 to 5 for one batch of records (in per-partition offset order)."""
         started = time.monotonic()
-        decoded: list[Decoded] = []
-        next_offsets: dict[int, int] = {}
-        for record in records:
-            if record.offset < self._expected.get(record.partition, 0):
-                continue  # delivered again (a seek, a redelivery): already applied
-            next_offsets[record.partition] = record.offset + 1
-            try:
-                decoded.append(Decoded(decode(record, self.codec), record.partition, record.offset))
-            except InvalidRecord as exc:
-                self.dead_letters.add(record, exc.reason)
+        decoded, next_offsets = decode_records(records, self._expected, self.codec, self.dead_letters)
         if not next_offsets:
             return
         expected = {p: self._expected.get(p, 0) for p in next_offsets}

@@ -1,7 +1,8 @@
 """Rebuild with zero downtime: replay the log from offset 0 into a fresh shadow copy of the
-views while the live projector keeps serving, catch the shadow up to the live offsets
-while live writes are held back, optionally compare it row by row, then let the backend's
-``Swapper`` swap it in atomically.
+views while the live projector keeps serving (first in bulk, ``consumers.bulk_load``, then
+what arrived meanwhile batch by batch), catch the shadow up to the live offsets while live
+writes are held back, optionally compare it row by row, then let the backend's ``Swapper``
+swap it in atomically.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from ledger.codec import PLAIN, Codec
+from ledger.consumers.bulk_load import BulkLoad
 from ledger.consumers.deadletter import DeadLetterSink
 from ledger.consumers.projector import Projector
 from ledger.eventlog.base import EventLog
@@ -39,6 +41,7 @@ class Rebuild:
         self.swapper, self.log, self.codec = swapper, log, codec
         self.projection, self.batch_size = projection, batch_size
         self.progress = progress or Progress("rebuild", quiet=True)
+        self._bulk_events = 0
 
     def run(self, *, verify: bool = False, dry_run: bool = False) -> RebuildReport:
         started = time.monotonic()
@@ -61,8 +64,9 @@ class Rebuild:
                 shadow.drop()
             shadow.close()
         seconds = time.monotonic() - started
-        log.info("rebuild finished", extra={"events": projector.stats.events, "seconds": seconds, "swapped": swapped})
-        return RebuildReport(projector.stats.events, seconds, swapped, diffs[0] if diffs else None)
+        events = self._bulk_events + projector.stats.events
+        log.info("rebuild finished", extra={"events": events, "seconds": seconds, "swapped": swapped})
+        return RebuildReport(events, seconds, swapped, diffs[0] if diffs else None)
 
     def _projector(self, shadow: ViewWriter) -> Projector:
         return Projector(WholeLogSource(self.log), shadow, DeadLetterSink(None), codec=self.codec,
@@ -70,11 +74,16 @@ class Rebuild:
                          poll_timeout_ms=100)  # fmt: skip
 
     def _replay(self, projector: Projector) -> None:
-        """Steps 1 and 2: replay everything there is now, then what arrived meanwhile, until
-        the shadow is close enough to the live views to catch up with writes held back."""
+        """Steps 1 and 2: load everything there is now in bulk, then replay what arrived
+        meanwhile, until the shadow is close enough to the live views to catch up with
+        writes held back."""
         total = sum(self.log.end_offsets().values())
         self.progress.start(total)
-        projector.add_commit_listener(lambda stats: self.progress.update(stats.events + stats.dead_letters))
+        bulk = BulkLoad(self.log, projector.store, codec=self.codec, projection=self.projection,
+                        chunk_size=self.batch_size, progress=self.progress.update)  # fmt: skip
+        self._bulk_events = bulk.run()
+        loaded = bulk.records
+        projector.add_commit_listener(lambda stats: self.progress.update(loaded + stats.events + stats.dead_letters))
         while True:
             projector.run_until_caught_up()
             live = self.swapper.live.offsets(self.projection, self.log.topic)

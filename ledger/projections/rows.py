@@ -11,8 +11,10 @@ forward, so a duplicate or a late one changes nothing it should not.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
+from uuid import UUID
 
 from ledger.domain.events import (
     AnyEvent,
@@ -30,7 +32,7 @@ from ledger.domain.failures import fingerprint
 from ledger.domain.fold import TaskState, evolve, expires, fold, is_late
 from ledger.domain.periodic import PeriodicState, evolve_periodic
 from ledger.domain.workers import WorkerState, merge, sighting
-from ledger.projections.store import Changes, GroupDecision, HistoryRow, ViewWriter
+from ledger.projections.store import Changes, GroupDecision, HistoryRow
 from ledger.wire import EVENT_ADAPTER, dump_event
 
 
@@ -97,10 +99,20 @@ def history_events(rows: Sequence[HistoryRow]) -> list[tuple[TaskEvent, int | No
     return events
 
 
+class PlannerReads(Protocol):
+    """What the planner reads: a view store (``ViewWriter``), or what a rebuild's bulk load
+    holds in memory of the partition it folds (``consumers.bulk_load``)."""
+
+    def load_tasks(self, task_ids: Iterable[str]) -> dict[str, TaskState]: ...
+    def load_periodic(self, names: Iterable[str]) -> dict[str, PeriodicState]: ...
+    def known_event_ids(self, event_ids: Iterable[UUID]) -> set[UUID]: ...
+    def task_history(self, task_ids: Iterable[str]) -> list[HistoryRow]: ...
+
+
 class BatchPlanner:
     """Turns decoded events into ``Changes`` using the store only to read current rows."""
 
-    def __init__(self, store: ViewWriter) -> None:
+    def __init__(self, store: PlannerReads) -> None:
         self._store = store
 
     def plan(

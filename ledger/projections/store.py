@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -292,6 +293,13 @@ class ViewWriter(StoredOffsets):
         """A table's column names and its rows, streamed, ordered by primary key compared
         as text byte by byte (as Python compares ``str``): what a rebuild's verify
         merge-joins. ``table`` is one of ``schema.PRIMARY_KEYS``."""
+
+    def bulk_loading(self) -> AbstractContextManager[None]:
+        """Around a load into fresh views (a rebuild's first pass): a backend may drop the
+        indexes the planner does not read and build each once at the end, one sort instead
+        of an insert per row; on leaving, the views are as ``migrate`` made them. If the
+        load fails the views are to be discarded. Default: nothing to do."""
+        return nullcontext()
 
 
 class ViewReader(StoredOffsets):

@@ -220,6 +220,25 @@ class ViewWriterContract(ViewsContract):
     def test_migrate_twice_is_harmless(self, store: ViewWriter) -> None:
         assert store.migrate() == []
 
+    def test_a_bulk_load_reads_what_it_wrote_and_leaves_the_indexes_as_migrate_made_them(
+        self, store: ViewWriter, reader: ViewReader
+    ) -> None:
+        def indexes() -> dict[str, list[tuple[object, ...]]]:
+            with store.database.reading() as conn:  # type: ignore[attr-defined]
+                inspector = sa.inspect(conn)
+                return {table: sorted((i["name"], tuple(i["column_names"]), i["unique"],
+                                       sorted((k, str(v)) for k, v in i.get("dialect_options", {}).items()))
+                                      for i in inspector.get_indexes(table)) for table in ("task_meta", "task_event")}
+
+        migrated = indexes()
+        events = lifecycle("t1")
+        with store.bulk_loading():
+            store.write(changes_for(events))
+            assert [r.event_id for r in store.task_history(["t1"])] == [e.event_id for e in events]
+            assert store.known_event_ids([events[0].event_id]) == {events[0].event_id}
+        assert indexes() == migrated
+        assert reader.task_state("t1") == fold([(e, i) for i, e in enumerate(events)])
+
     def test_a_written_batch_reads_back_exactly(self, store: ViewWriter, reader: ViewReader) -> None:
         events = lifecycle("t1")
         store.write(changes_for(events))

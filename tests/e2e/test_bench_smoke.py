@@ -39,6 +39,7 @@ def test_bench_writes_every_row(kafka_bootstrap: str, postgres_dsn: str, rabbitm
         figures = _numbers(row["ledger"]) + _numbers(row["baseline"])
         assert figures and all(f > 0 for f in figures), (name, row)
     assert result["rows"]["project"]["exactly_once"]["ok"]
+    assert result["rows"]["replay"]["same_views"]  # the rebuild remade the projector's views
     assert result["rows"]["latency"]["ledger"]["seen"] == result["rows"]["latency"]["ledger"]["events"]
     assert result["rows"]["query"]["ledger"]["rows"] >= 5000
     assert result["rows"]["workflow"]["ledger"]["workflow_tasks"] == 301

@@ -13,6 +13,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg2
@@ -27,8 +28,9 @@ from ledger.bootstrap import (
     build_view_reader,
     build_view_writer,
 )
+from ledger.consumers import bulk_load
 from ledger.consumers.rebuild import Rebuild
-from ledger.domain.events import AnyEvent, TaskEvent
+from ledger.domain.events import AnyEvent, TaskEvent, TaskExpired, TaskSucceeded
 from ledger.eventlog.base import EventLog
 from ledger.projections.queries import TaskQueries
 from ledger.projections.rebuild import CatchUp, Inspect, RebuildInProgress
@@ -62,6 +64,28 @@ def test_a_rebuild_from_offset_0_gives_exactly_the_rows_the_live_projector_made(
     after = dump(build_view_writer(settings))
     assert after == before  # invariant 1: the log is the truth, the views a fold of it
     assert_views_match_fold(build_view_writer(settings), events, positions)
+
+
+@pytest.mark.parametrize("held", [bulk_load.MAX_HELD_TASKS, 7], ids=["held-in-memory", "written-out-every-7"])
+def test_a_bulk_load_in_small_chunks_gives_the_live_projectors_rows(
+    settings: Settings, log: EventLog, store: ViewWriter, monkeypatch: pytest.MonkeyPatch, held: int
+) -> None:
+    """Chunks of 40 records: tasks, duplicates and late events span chunks, expiries delete
+    tasks loaded chunks earlier; with ``held`` 7 the task rows go out every few chunks and
+    are read back from the shadow like the projector's."""
+    monkeypatch.setattr(bulk_load, "MAX_HELD_TASKS", held)
+    events = stream(seed=43, tasks=150, duplicates=30, late=30)
+    done = list(dict.fromkeys(e.task_id for e in events if isinstance(e, TaskSucceeded)))[:6]
+    later = datetime(2100, 1, 1, tzinfo=UTC)
+    expired = [TaskExpired(task_id=t, expired_before=later, occurred_at=later) for t in done]
+    append_all(log, [*events, *expired])
+    project_all(settings)
+    before = dump(store)
+    assert not {row[0] for row in before["task_meta"]} & set(done)  # the expiries deleted them
+    rebuild = Rebuild(build_swapper(settings, build_view_writer(settings)), build_event_log(settings), batch_size=40)
+    report = rebuild.run(verify=True)
+    assert report.swapped and report.diff is not None and report.diff.clean, report.diff and report.diff.report()
+    assert dump(build_view_writer(settings)) == before
 
 
 def linked(events: list[AnyEvent]) -> list[AnyEvent]:
