@@ -1,24 +1,21 @@
 """A rebuild's first pass: the log folded into fresh views partition by partition, with what
 the planner reads served from memory.
 
-The projector reads the stored rows of every task a batch touches and merges each batch's
-task rows into indexed tables. Into fresh views that is wasted: one task's events share a
-partition (invariant 3), so while one partition is folded the rows it has made so far are
-the stored rows. The same planner decides every row (so the views come out as the live
+The projector reads back the stored rows of every task a batch touches and merges each
+batch's task rows into fully indexed tables. Into fresh views most of that is waste: one
+task's events share a partition (invariant 3), so while one partition is folded the rows
+it has made so far are the stored rows. The same planner decides every row (so the views come out as the live
 projector's), and what memory does not hold is still read from the store (a log whose
 partition count grew has tasks in two partitions); each chunk's history, deletions,
 decisions, workers and offsets are written as the projector writes them, each task's row
 once, when its partition is done (or when ``MAX_HELD_TASKS`` rows are held), and the view
 store's ``bulk_loading`` keeps the indexes the planner does not read off until the end.
-The write of a chunk runs in a thread while the next chunk is read and planned; what the
-planner reads from the store waits for it when it could be in it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
 from uuid import UUID
 
@@ -40,36 +37,14 @@ MAX_HELD_TASKS = 100_000
 from the store like the projector's, so memory stays bounded on any partition size."""
 
 
-class _ChunkWriter:
-    """One chunk's write in flight at a time, on its own thread."""
-
-    def __init__(self, store: ViewWriter) -> None:
-        self._store = store
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="bulk-load-write")
-        self._in_flight: Future[None] | None = None
-
-    def submit(self, changes: Changes) -> None:
-        self.settle()
-        self._in_flight = self._pool.submit(self._store.write, changes)
-
-    def settle(self) -> None:
-        """Wait for the write in flight; its failure is raised here."""
-        if self._in_flight is not None:
-            in_flight, self._in_flight = self._in_flight, None
-            in_flight.result()
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
-
-
 class _HeldPartition:
     """The planner's reads while one partition is folded: its task rows and the ids of its
     applied events from memory, what memory has not (another partition's rows, or rows
     written out) from the store; histories from the store; periodic rows from memory
     across partitions (this load made them all)."""
 
-    def __init__(self, store: ViewWriter, writer: _ChunkWriter, periodic: dict[str, PeriodicState]) -> None:
-        self._store, self._writer, self._periodic = store, writer, periodic
+    def __init__(self, store: ViewWriter, periodic: dict[str, PeriodicState]) -> None:
+        self._store, self._periodic = store, periodic
         self.tasks: dict[str, TaskState] = {}
         self._seen: set[UUID] = set()
         self._written_out = False
@@ -78,8 +53,6 @@ class _HeldPartition:
         held = self.tasks
         wanted = list(task_ids)
         found = {t: held[t] for t in wanted if t in held}
-        if self._written_out:
-            self._writer.settle()
         found = {**self._store.load_tasks(t for t in wanted if t not in found), **found}
         return found
 
@@ -90,13 +63,10 @@ class _HeldPartition:
         seen = self._seen
         wanted = list(event_ids)
         known = {e for e in wanted if e in seen}
-        if self._written_out:
-            self._writer.settle()
         known |= self._store.known_event_ids(e for e in wanted if e not in known)
         return known
 
     def task_history(self, task_ids: Iterable[str]) -> list[HistoryRow]:
-        self._writer.settle()
         return self._store.task_history(task_ids)
 
     def applied(self, changes: Changes) -> None:
@@ -142,21 +112,15 @@ class BulkLoad:
     def run(self) -> int:
         begin, ends = self.log.beginning_offsets(), self.log.end_offsets()
         periodic: dict[str, PeriodicState] = {}
-        writer = _ChunkWriter(self.store)
-        try:
-            with self.store.bulk_loading():
-                for partition in sorted(ends):
-                    if begin.get(partition, 0) == 0 and ends[partition] > 0:
-                        self._partition(partition, ends[partition], writer, periodic)
-                writer.settle()
-        finally:
-            writer.close()
+        with self.store.bulk_loading():
+            for partition in sorted(ends):
+                if begin.get(partition, 0) == 0 and ends[partition] > 0:
+                    self._partition(partition, ends[partition], periodic)
         log.info("bulk load finished", extra={"events": self.events, "records": self.records})
         return self.events
 
-    def _partition(self, partition: int, end: int, writer: _ChunkWriter, periodic: dict[str, PeriodicState]) -> None:
-        writer.settle()  # the rows the partitions before wrote are what its misses read
-        held = _HeldPartition(self.store, writer, periodic)
+    def _partition(self, partition: int, end: int, periodic: dict[str, PeriodicState]) -> None:
+        held = _HeldPartition(self.store, periodic)
         planner = BatchPlanner(held)
         dead_letters = DeadLetterSink(None)
         stop = {p: end if p == partition else 0 for p in range(self.log.partitions)}
@@ -168,7 +132,7 @@ class BulkLoad:
                                    expected_offsets={partition: expected}, offsets=offsets)  # fmt: skip
             held.applied(changes)
             changes.tasks = held.write_out() if last or len(held.tasks) > MAX_HELD_TASKS else []
-            writer.submit(changes)
+            self.store.write(changes)
             expected = offsets[partition]
             self.events += len(decoded)
             self.records += len(records)
