@@ -9,6 +9,7 @@ import signal
 import subprocess
 import threading
 import time
+from importlib.util import find_spec
 from pathlib import Path
 
 import psycopg2
@@ -31,6 +32,10 @@ SERVICES = ROOT / "scripts" / "services"
 SERVICES_DIR = Path(os.environ.get("LEDGER_SERVICES_DIR", "/var/tmp/task-ledger-services"))
 
 
+def confluent_installed() -> bool:
+    return find_spec("confluent_kafka") is not None
+
+
 def services(*args: str) -> None:
     subprocess.run([str(SERVICES), *args], check=True, capture_output=True, timeout=180)
 
@@ -49,71 +54,96 @@ def emit_through(ledger: Ledger, events: list[AnyEvent], acknowledged: list[str]
         time.sleep(0.002)
 
 
-@pytest.mark.parametrize("client", list(KafkaClient))
-def test_broker_sigkill_and_restart_while_producing(kafka_settings: Settings, report: list[ReliabilityRow],
-                                                    client: KafkaClient) -> None:  # fmt: skip
-    """On each Kafka client: its group member, its producer and its log's offset queries
-    meet a broker that comes back with new leader epochs and a coordinator still loading."""
-    if client is KafkaClient.CONFLUENT:
-        pytest.importorskip("confluent_kafka", reason="the confluent extra")
-    settings = kafka_settings.model_copy(update={"delivery_timeout_ms": 15_000, "request_timeout_ms": 5_000,
-                                                 "kafka_client": client})  # fmt: skip
-    build_view_writer(settings).migrate()
-    events = simulate(800, seed=9, periodic=0)
-    ledger = build_ledger(settings)
-    ledger.emit_many(events[:500])
-    acknowledged = [str(e.event_id) for e in events[:500]]
-    failed: list[str] = []
-    durations: list[float] = []
-    projector = start(settings, "project")
-    received: list[AnyEvent] = []
-    follower = subscribe(unique_name("survivor"), settings=settings, start="beginning")
-    stop = threading.Event()
-    errors: list[BaseException] = []
+class ClientStack:
+    """One Kafka client's whole ledger through the outage, on its own topic and views: the
+    SDK emitting, a projector process, a subscriber in its group."""
 
-    def follow() -> None:
+    def __init__(self, settings: Settings, client: KafkaClient, events: list[AnyEvent]) -> None:
+        self.client, self.events = client, events
+        self.settings = settings if client is KafkaClient.KAFKA_PYTHON else settings.model_copy(update={
+            "topic": f"{settings.topic}.{client}", "postgres_schema": f"{settings.postgres_schema}_{client}",
+            "projector_group": f"{settings.projector_group}-{client}"})  # fmt: skip
+        self.settings = self.settings.model_copy(update={"delivery_timeout_ms": 15_000, "request_timeout_ms": 5_000,
+                                                         "kafka_client": client})  # fmt: skip
+        build_view_writer(self.settings).migrate()
+        self.ledger = build_ledger(self.settings)
+        self.ledger.emit_many(events[:500])
+        self.acknowledged = [str(e.event_id) for e in events[:500]]
+        self.failed: list[str] = []
+        self.durations: list[float] = []
+        self.projector = start(self.settings, "project")
+        self.received: list[AnyEvent] = []
+        self.follower = subscribe(unique_name("survivor"), settings=self.settings, start="beginning")
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+        self.following = threading.Thread(target=self._follow)
+        self.following.start()
+        self.emitter = threading.Thread(target=emit_through, args=(self.ledger, events[500:], self.acknowledged,
+                                                                   self.failed, self.durations))  # fmt: skip
+
+    def _follow(self) -> None:
         try:
-            follower.run(received.append, stop=stop)
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
+            self.follower.run(self.received.append, stop=self.stop)
+        except BaseException as exc:  # surfaced by check
+            self.errors.append(exc)
 
-    following = threading.Thread(target=follow)
-    following.start()
+    def positioned(self) -> bool:
+        """A member of its group, positioned, before the outage hits."""
+        assert not self.errors, self.errors
+        return bool(self.follower._seen)
+
+    def finish(self) -> list[str]:
+        """Emits done, the projector caught up, the subscriber given the time to rejoin: the
+        ids in the topic."""
+        self.emitter.join(180)
+        self.ledger.close()
+        catch_up(self.settings)
+        topic_ids = [str(decode(r).event_id) for r in build_event_log(self.settings).read("beginning")]
+        deadline = time.monotonic() + 90  # the subscriber rejoins its group after the outage
+        while ({str(e.event_id) for e in self.received} != set(topic_ids) and time.monotonic() < deadline
+               and not self.errors):  # fmt: skip
+            time.sleep(0.5)
+        self.stop.set()
+        self.following.join(60)
+        kill(self.projector)
+        return topic_ids
+
+    def check(self, topic_ids: list[str], report: list[ReliabilityRow]) -> None:
+        assert not self.errors, self.errors
+        lost = len(set(self.acknowledged) - set(topic_ids))
+        doubled = len(topic_ids) - len(set(topic_ids))
+        report.append(ReliabilityRow(f"Kafka SIGKILL, {self.client}",
+                                     f"kill -9 Kafka mid-stream, {len(self.failed)} emits raised", len(self.events),
+                                     lost, doubled))  # fmt: skip
+        assert lost == 0 and doubled == 0  # every acknowledged emit exactly once
+        assert set(self.failed) | set(self.acknowledged) == {str(e.event_id) for e in self.events}  # none vanished
+        assert max(self.durations) < 15 + 5  # an emit that failed, failed within the delivery timeout
+        assert sorted(history_ids(self.settings)) == sorted(set(topic_ids))  # the projector survived, exactly once
+        assert {str(e.event_id) for e in self.received} == set(topic_ids)  # the subscriber survived: no gap
+        assert_equal_to_a_clean_rebuild(self.settings)
+
+
+def test_broker_sigkill_and_restart_while_producing(kafka_settings: Settings, report: list[ReliabilityRow]) -> None:
+    """Each Kafka client at once, each on its own topic and views: its group member, its
+    producer and its log's offset queries meet a broker that comes back with new leader
+    epochs and a coordinator still loading."""
+    clients = [c for c in KafkaClient if c is not KafkaClient.CONFLUENT or confluent_installed()]
+    events = simulate(800, seed=9, periodic=0)
+    stacks = [ClientStack(kafka_settings, client, events) for client in clients]
     deadline = time.monotonic() + 90
-    while not follower._seen:  # a member of its group, positioned, before the outage hits
-        assert time.monotonic() < deadline and not errors, errors
+    while not all(stack.positioned() for stack in stacks):
+        assert time.monotonic() < deadline
         time.sleep(0.1)
-    emitter = threading.Thread(target=emit_through, args=(ledger, events[500:], acknowledged, failed, durations))
-    emitter.start()
+    for stack in stacks:
+        stack.emitter.start()
     time.sleep(1.0)
     pid = int((SERVICES_DIR / "kafka" / "kafka.pid").read_text())
     os.kill(pid, signal.SIGKILL)  # the broker dies mid-stream
     time.sleep(3)
     services("up", "kafka")  # and comes back with its log
-    emitter.join(180)
-    ledger.close()
-    catch_up(settings)
-    in_topic = [decode(r) for r in build_event_log(settings).read("beginning")]
-    topic_ids = [str(e.event_id) for e in in_topic]
-    deadline = time.monotonic() + 90  # the subscriber rejoins its group after the outage
-    while {str(e.event_id) for e in received} != set(topic_ids) and time.monotonic() < deadline and not errors:
-        time.sleep(0.5)
-    stop.set()
-    following.join(60)
-    kill(projector)
-    assert not errors, errors
-    lost = len(set(acknowledged) - set(topic_ids))
-    doubled = len(topic_ids) - len(set(topic_ids))
-    report.append(ReliabilityRow(f"Kafka SIGKILL, {client}",
-                                 f"kill -9 Kafka mid-stream, {len(failed)} emits raised", len(events), lost,
-                                 doubled))  # fmt: skip
-    assert lost == 0 and doubled == 0  # every acknowledged emit exactly once
-    assert set(failed) | set(acknowledged) == {str(e.event_id) for e in events}  # none vanished silently
-    assert max(durations) < 15 + 5  # an emit that failed, failed within the delivery timeout
-    assert sorted(history_ids(settings)) == sorted(set(topic_ids))  # the projector survived, exactly once
-    got = [str(e.event_id) for e in received]
-    assert set(got) == set(topic_ids)  # the subscriber survived: no gap
-    assert_equal_to_a_clean_rebuild(settings)
+    in_topics = [stack.finish() for stack in stacks]
+    for stack, topic_ids in zip(stacks, in_topics, strict=True):
+        stack.check(topic_ids, report)
 
 
 def terminate_projector_backends(settings: Settings) -> int:
