@@ -41,7 +41,6 @@ class Rebuild:
         self.swapper, self.log, self.codec = swapper, log, codec
         self.projection, self.batch_size = projection, batch_size
         self.progress = progress or Progress("rebuild", quiet=True)
-        self._bulk_events = 0
 
     def run(self, *, verify: bool = False, dry_run: bool = False) -> RebuildReport:
         started = time.monotonic()
@@ -49,7 +48,7 @@ class Rebuild:
             shadow = self.swapper.create_shadow()
             projector = self._projector(shadow)
             try:
-                self._replay(projector)
+                bulk_events = self._replay(projector)
                 diffs: list[Diff] = []
 
                 def inspect() -> bool:
@@ -64,7 +63,7 @@ class Rebuild:
                 shadow.drop()
             shadow.close()
         seconds = time.monotonic() - started
-        events = self._bulk_events + projector.stats.events
+        events = bulk_events + projector.stats.events
         log.info("rebuild finished", extra={"events": events, "seconds": seconds, "swapped": swapped})
         return RebuildReport(events, seconds, swapped, diffs[0] if diffs else None)
 
@@ -73,15 +72,15 @@ class Rebuild:
                          projection=self.projection, batch_size=self.batch_size, batch_wait_ms=0,
                          poll_timeout_ms=100)  # fmt: skip
 
-    def _replay(self, projector: Projector) -> None:
+    def _replay(self, projector: Projector) -> int:
         """Steps 1 and 2: load everything there is now in bulk, then replay what arrived
         meanwhile, until the shadow is close enough to the live views to catch up with
-        writes held back."""
+        writes held back. Returns the events the bulk load applied."""
         total = sum(self.log.end_offsets().values())
         self.progress.start(total)
         bulk = BulkLoad(self.log, projector.store, codec=self.codec, projection=self.projection,
                         chunk_size=self.batch_size, progress=self.progress.update)  # fmt: skip
-        self._bulk_events = bulk.run()
+        bulk_events = bulk.run()
         loaded = bulk.records
         projector.add_commit_listener(lambda stats: self.progress.update(loaded + stats.events + stats.dead_letters))
         while True:
@@ -92,6 +91,7 @@ class Rebuild:
                 break
             self.progress.start(sum(self.log.end_offsets().values()))
         self.progress.finish()
+        return bulk_events
 
     def _catch_up(self, projector: Projector) -> None:
         """Step 3: apply exactly the records between the shadow's offsets and the live ones."""
