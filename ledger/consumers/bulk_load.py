@@ -47,14 +47,12 @@ class _HeldPartition:
         self._store, self._periodic = store, periodic
         self.tasks: dict[str, TaskState] = {}
         self._seen: set[UUID] = set()
-        self._written_out = False
 
     def load_tasks(self, task_ids: Iterable[str]) -> dict[str, TaskState]:
         held = self.tasks
         wanted = list(task_ids)
         found = {t: held[t] for t in wanted if t in held}
-        found = {**self._store.load_tasks(t for t in wanted if t not in found), **found}
-        return found
+        return {**self._store.load_tasks(t for t in wanted if t not in found), **found}
 
     def load_periodic(self, names: Iterable[str]) -> dict[str, PeriodicState]:
         return {name: self._periodic[name] for name in names if name in self._periodic}
@@ -82,10 +80,10 @@ class _HeldPartition:
         self._periodic.update((state.name, state) for state in changes.periodic)
 
     def write_out(self) -> list[TaskState]:
-        """The held task rows, to go with the next write; from now on misses are read."""
+        """The held task rows, to go with the next write; memory starts over (what it held
+        is read back from the store, like any miss)."""
         rows, self.tasks = list(self.tasks.values()), {}
         self._seen = set()
-        self._written_out = True
         return rows
 
 
