@@ -212,9 +212,10 @@ class Projector:
         if not next_offsets:
             return
         expected = {p: self._expected.get(p, 0) for p in next_offsets}
-        changes = self.planner.plan(
-            decoded, projection=self.projection, topic=self.topic, expected_offsets=expected, offsets=next_offsets
-        )
+        with self.store.reading_together():
+            changes = self.planner.plan(
+                decoded, projection=self.projection, topic=self.topic, expected_offsets=expected, offsets=next_offsets
+            )
         dead = self.dead_letters.flush()
         try:
             self.store.write(changes)

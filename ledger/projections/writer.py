@@ -13,7 +13,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -89,6 +89,7 @@ class SqlViewWriter(ViewWriter):
 
     def __init__(self, database: Database) -> None:
         self.database = database
+        self._together: Connection | None = None
 
     def close(self) -> None:
         self.database.dispose()
@@ -107,7 +108,6 @@ class SqlViewWriter(ViewWriter):
     # -- the batch ------------------------------------------------------------------------
     def write(self, changes: Changes) -> None:
         with self.database.transaction() as conn:
-            self._hold_views(conn)
             self._claim_offsets(conn, changes)
             if changes.deleted_tasks:
                 expired = expired_counts(conn, self.database, changes.deleted_tasks)
@@ -175,9 +175,6 @@ class SqlViewWriter(ViewWriter):
         )  # fmt: skip
         conn.execute(upsert, [_worker_values(w) for w in workers])
 
-    def _hold_views(self, conn: Connection) -> None:
-        """Taken first in a batch's transaction: what keeps a rebuild's swap out (none by default)."""
-
     @abstractmethod
     def _insert(self, table: Table) -> Insert:
         """The dialect's INSERT (for its ON CONFLICT)."""
@@ -188,6 +185,17 @@ class SqlViewWriter(ViewWriter):
 
     def _claim_offsets(self, conn: Connection, changes: Changes) -> None:
         """Lock this batch's offset rows and refuse the batch if they moved (zombie guard)."""
+        moved = moved_offsets(changes, self._lock_offsets(conn, changes))
+        if moved:
+            raise StaleOffsets(
+                f"offsets of {changes.topic} moved under projection {changes.projection!r}: "
+                f"expected {changes.expected_offsets}, stored {moved}"
+            )
+
+    def _lock_offsets(self, conn: Connection, changes: Changes) -> dict[int, int]:
+        """A batch's first statements: its partitions' offset rows claimed (inserted at 0
+        where missing) and read under a row lock, by partition. A backend may send what
+        else a batch needs first along with them (PostgreSQL: one round trip)."""
         partitions = sorted(changes.offsets)
         claim = self._insert(projection_offsets).on_conflict_do_nothing()  # type: ignore[attr-defined]
         conn.execute(claim, [{"projection": changes.projection, "topic": changes.topic, "partition": p,
@@ -196,15 +204,24 @@ class SqlViewWriter(ViewWriter):
             offsets_query(changes.projection, changes.topic).where(_o.partition.in_(partitions))
             .order_by(_o.partition).with_for_update()
         )  # fmt: skip
-        moved = moved_offsets(changes, {p: o for p, o in conn.execute(locked)})
-        if moved:
-            raise StaleOffsets(
-                f"offsets of {changes.topic} moved under projection {changes.projection!r}: "
-                f"expected {changes.expected_offsets}, stored {moved}"
-            )
+        return {p: o for p, o in conn.execute(locked)}
 
     # -- what the planner reads -----------------------------------------------------------
+    @contextmanager
+    def reading_together(self) -> Iterator[None]:
+        if self._together is not None:  # already inside one: its reads join it
+            yield
+            return
+        with self.database.reading() as conn:
+            self._together = conn
+            try:
+                yield
+            finally:
+                self._together = None
+
     def _rows(self, query: Any) -> list[Any]:
+        if self._together is not None:
+            return list(self._together.execute(query))
         with self.database.reading() as conn:
             return list(conn.execute(query))
 
