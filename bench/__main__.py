@@ -32,6 +32,7 @@ from bench.ingest import measure_ingest
 from bench.late import measure_late
 from bench.latency import measure_latency
 from bench.machine import machine_info
+from bench.members import measure_members
 from bench.peer import measure_celery_state
 from bench.produce import confluent_installed, produce_confluent, produce_kafka_python, produce_ledger
 from bench.query import measure_queries
@@ -65,6 +66,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--latency-fast-rate", type=int, default=5000,
                         help="also measure latency at this rate, default settings (0: skip)")
+    parser.add_argument("--project-processes", type=int, default=os.cpu_count() or 1,
+                        help="also project the backlog with ledger project --processes N (default: the cores; 1: skip)")
     parser.add_argument("--query-rows", type=int, default=1_000_000, help="task_meta rows for the query phase")
     parser.add_argument("--no-confluent", action="store_true", help="skip the confluent-kafka baseline")
     parser.add_argument("--rules-tasks", type=int, default=20_000, help="tasks of the emit-rules phase")
@@ -124,20 +127,21 @@ def produce_phase(run: BenchRun, args: argparse.Namespace, records: list[RawReco
     return {"row": row, "sizes": sizes.as_dict()}
 
 
-def fold_phases(run: BenchRun, total: int, records: list[RawRecord]) -> dict[str, Any]:
-    """Rows "project" (a backlog, consumer group) and "replay" (a full rebuild), in children."""
+def fold_phases(run: BenchRun, total: int, records: list[RawRecord], processes: int) -> dict[str, Any]:
+    """Rows "project" (a backlog, consumer group; then ``processes`` members of one) and
+    "replay" (a full rebuild), in children."""
     project = Child(run, "project", total, "project").wait()
     exactly_once = check_exactly_once(run, records)
     consume = consume_raw(run, total)
     copy = copy_raw(run, total)
     projected = views_digest(run)
+    members = measure_members(run, processes, total, projected) if processes > 1 else None
     replay = Child(run, "replay", total, "replay").wait()
     rebuilt = views_digest(run)
     project_figures = _figures(project.done)
     replay_figures = _figures(replay.done)
-    project_row = report.fold_row(project_figures, consume, copy, replay=False)
+    project_row = report.fold_row(project_figures, consume, copy, replay=False, members=members)
     project_row.update(exactly_once=exactly_once, memory=project.memory())
-    project_row["met"] = project_row["met"] and exactly_once["ok"]
     replay_row = report.fold_row(replay_figures, consume, copy, replay=True)
     replay_row["memory"] = replay.memory()
     differing = sorted(table for table in projected if projected[table] != rebuilt[table])
@@ -183,8 +187,9 @@ def run_all(run: BenchRun, args: argparse.Namespace) -> dict[str, Any]:
     # workflow row's samples), a heap no ledger process holds
     gc.collect()
     gc.freeze()
-    folded = fold_phases(run, len(records), records)
+    folded = fold_phases(run, len(records), records, args.project_processes)
     project_rate = folded["project"]["ledger"]["events_per_s"]
+    members_rate = folded["project"].get("processes", {}).get("events_per_s")
     alone = standalone_rows(run, args)
     later: dict[str, Callable[[], report.Row]] = {
         # series first: the latency phase's events (now) would move "the data's last 24 hours"
@@ -200,7 +205,7 @@ def run_all(run: BenchRun, args: argparse.Namespace) -> dict[str, Any]:
         "workflow": lambda: report.operator_row(
             measure_workflow(run, args.workflow_tasks - 1), target_ms=300, what=f"{args.workflow_tasks:,} tasks"
         ),
-        "in-memory peer": lambda: report.peer_row(measure_celery_state(records), project_rate),
+        "in-memory peer": lambda: report.peer_row(measure_celery_state(records), project_rate, members_rate),
         "emit rules": alone["emit rules"],
         "ingest": alone["ingest"],
         "project late": alone["project late"],
@@ -209,9 +214,9 @@ def run_all(run: BenchRun, args: argparse.Namespace) -> dict[str, Any]:
             "projector memory": report.memory_row(folded["memory"])}
     rows.update({name: measure() for name, measure in later.items() if name not in args.skip})
     if (peer := rows.get("in-memory peer")) is not None:  # the project row's second target
-        project = rows["project"]
-        project["ratio_vs_celery_state"] = peer["ratio"]
-        project["met"] = project["met"] and peer["ratio"] is not None and peer["ratio"] >= 1.0
+        rows["project"].update(ratio_vs_celery_state=peer["ratio"],
+                               ratio_processes_vs_celery_state=peer["ratio_processes"])
+    rows["project"]["met"] = report.project_met(rows["project"])
     return {"rows": rows, "event_sizes": produced["sizes"], "projector_memory": folded["memory"]}
 
 

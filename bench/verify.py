@@ -45,16 +45,17 @@ DIGESTED_TABLES = ("task_meta", "task_event", "periodic_task_meta", "periodic_ta
 """The views a rebuild remakes (offsets aside: their ``updated_at`` is the time of writing)."""
 
 
-def views_digest(run: Any) -> dict[str, tuple[int, str]]:
-    """Per view table: its row count and the sum of a 64-bit hash of each row's text, which
-    a rebuild that left out, added or changed any row would not keep."""
+def views_digest(run: Any, schema: str | None = None) -> dict[str, tuple[int, str]]:
+    """Per view table (of the run's schema, or ``schema``): its row count and the sum of a
+    64-bit hash of each row's text, which a rebuild that left out, added or changed any row
+    would not keep."""
     conn = psycopg2.connect(run.dsn)
     digest: dict[str, tuple[int, str]] = {}
     try:
         with conn, conn.cursor() as cur:
             for table in DIGESTED_TABLES:
                 cur.execute(sql.SQL("SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0)::text FROM {} t")
-                            .format(sql.Identifier(run.schema, table)))  # fmt: skip
+                            .format(sql.Identifier(schema or run.schema, table)))  # fmt: skip
                 count, total = cur.fetchone() or (0, "0")
                 digest[table] = (int(count), str(total))
     finally:

@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     )
     projector_batch_size: int = Field(5000, ge=1, le=100_000, description="most events in one transaction")
     projector_batch_wait_ms: int = Field(200, ge=0, le=60_000, description="longest time filling a batch")
+    projector_processes: int = Field(
+        1, ge=1, le=64, description="`ledger project`: projector processes on this machine, members of one group"
+    )
     projector_metrics_port: int | None = Field(
         None, ge=1, le=65535, description="port where `ledger project` serves Prometheus metrics (unset: none)"
     )

@@ -46,13 +46,22 @@ def demo(
 def project(
     group: Annotated[str | None, typer.Option(help="consumer group (default LEDGER_PROJECTOR_GROUP)")] = None,
     until_caught_up: Annotated[bool, typer.Option(help="stop once the log's current end is projected")] = False,
+    processes: Annotated[int | None, typer.Option(
+        min=1, max=64, help="projector processes, members of one group (default LEDGER_PROJECTOR_PROCESSES)")] = None,
 ) -> None:
     """Run the projector: consume the topic and keep the views up to date (SIGTERM stops it cleanly)."""
+    from ledger.cli.members import run_members
     from ledger.consumers.metrics import projector_metrics
     from ledger.consumers.runner import install_stop_signals, run_projector
 
     def go() -> None:
         config = settings()
+        count = processes or config.projector_processes
+        if count > 1:
+            announce("project", config, f" ({count} processes)")
+            arguments = [*(["--group", group] if group else []), *(["--until-caught-up"] if until_caught_up else [])]
+            run_members(arguments, config, count)
+            return
         announce("project", config)
         projector = build_projector(config, group=group)
         with projector.store, projector_metrics(projector, config.projector_metrics_port):  # the views' lock too

@@ -27,7 +27,7 @@ def test_bench_writes_every_row(kafka_bootstrap: str, postgres_dsn: str, rabbitm
            "LEDGER_POSTGRES_DSN": postgres_dsn, "PYTHONPATH": str(ROOT)}  # fmt: skip
     command = [sys.executable, "-m", "bench", "--events", "2000", "--latency-seconds", "1", "--query-rows", "5000",
                "--rules-tasks", "200", "--workflow-tasks", "301", "--ingest-events", "2000", "--rabbitmq", rabbitmq_url,
-               "--late-events", "2000", "--latency-fast-rate", "2000",
+               "--late-events", "2000", "--latency-fast-rate", "2000", "--project-processes", "2",
                "--output", str(tmp_path), "--settle-s", "0"]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -39,6 +39,8 @@ def test_bench_writes_every_row(kafka_bootstrap: str, postgres_dsn: str, rabbitm
         figures = _numbers(row["ledger"]) + _numbers(row["baseline"])
         assert figures and all(f > 0 for f in figures), (name, row)
     assert result["rows"]["project"]["exactly_once"]["ok"]
+    members = result["rows"]["project"]["processes"]  # ledger project --processes 2, into views of its own
+    assert members["processes"] == 2 and members["same_views"] and members["events_per_s"] > 0
     assert result["rows"]["replay"]["same_views"]  # the rebuild remade the projector's views
     assert result["rows"]["latency"]["ledger"]["seen"] == result["rows"]["latency"]["ledger"]["events"]
     assert result["rows"]["query"]["ledger"]["rows"] >= 5000

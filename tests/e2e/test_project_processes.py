@@ -1,0 +1,143 @@
+"""``ledger project --processes N`` on the real Kafka and PostgreSQL: the members share the
+partitions, project every event once, stop together on SIGTERM, and one that is killed
+stops the others and fails the command."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ledger.bootstrap import build_event_log, build_view_reader
+from ledger.domain.events import AnyEvent, TaskEvent
+from ledger.settings import Settings, load_settings
+from tests.cli import ledger
+from tests.e2e.test_projector_metrics import free_port, scrape, total
+from tests.faults.processes import assert_equal_to_a_clean_rebuild, environment, history_ids, kill, start
+from tests.streams import append_all, stream
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+
+@pytest.fixture
+def settings(kafka_topic: str, pg_schema: str, kafka_bootstrap: str, postgres_dsn: str) -> Settings:
+    return load_settings(
+        backend="kafka+postgres", topic=kafka_topic, postgres_schema=pg_schema, partitions=6,
+        kafka_bootstrap_servers=kafka_bootstrap, postgres_dsn=postgres_dsn, consumer_poll_timeout_ms=200,
+        projector_batch_size=50, projector_group=f"g-{kafka_topic}",
+    )  # fmt: skip
+
+
+def fill(settings: Settings, seed: int) -> list[AnyEvent]:
+    """A simulated fleet's events, on the topic."""
+    log = build_event_log(settings)
+    try:
+        events = stream(seed=seed, tasks=120, duplicates=0, late=0)
+        append_all(log, events)
+    finally:
+        log.close()
+    return events
+
+
+def children(pid: int) -> set[int]:
+    """The live child processes of ``pid`` (from /proc)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.add(int(entry.name))
+    return found
+
+
+def wait_for(condition: Callable[[], bool], what: str, process: subprocess.Popen[str], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, f"the command exited: {process.stderr.read() if process.stderr else ''}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_two_processes_project_every_event_once_until_caught_up(settings: Settings) -> None:
+    events = fill(settings, seed=81)
+    done = subprocess.run([sys.executable, "-m", "ledger", "project", "--processes", "2", "--until-caught-up"],
+                          env=environment(settings), capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("ledger project: ") == 3  # the command, then each member
+    assert "(2 processes)" in done.stderr.splitlines()[0]
+    ids = history_ids(settings)
+    assert len(ids) == len(set(ids)) == len(events)
+    reader = build_view_reader(settings)
+    try:
+        assert sum(reader.status_counts().values()) == len({e.task_id for e in events if isinstance(e, TaskEvent)})
+    finally:
+        reader.close()
+    assert_equal_to_a_clean_rebuild(settings)  # the rows one projector alone makes
+
+
+def test_members_share_the_partitions_and_stop_together_on_sigterm(settings: Settings) -> None:
+    port = free_port()
+    count = len(fill(settings, seed=82))
+    command = start(settings.model_copy(update={"projector_metrics_port": port}), "project", "--processes", "2")
+    try:
+        members: dict[int, float] = {}
+
+        def every_event_projected() -> bool:
+            for member in (0, 1):  # each member serves its own counters, on the next port
+                scraped = scrape(port + member)
+                if scraped is not None:
+                    members[member] = total(scraped[1], "ledger_events_projected_total")
+            return len(members) == 2 and sum(members.values()) == count
+
+        wait_for(every_event_projected, "both members to project every event", command)
+        assert all(projected > 0 for projected in members.values()), members  # the partitions were shared
+        pids = children(command.pid)
+        assert len(pids) == 2
+        command.send_signal(signal.SIGTERM)
+        assert command.wait(timeout=60) == 0, command.stderr.read() if command.stderr else ""
+        assert not any(Path(f"/proc/{pid}").exists() for pid in pids)  # waited for: gone
+    finally:
+        kill(command)
+
+
+def test_a_member_killed_stops_the_others_and_fails_the_command(settings: Settings) -> None:
+    fill(settings, seed=83)
+    command = start(settings, "project", "--processes", "2")
+    try:
+        wait_for(lambda: len(children(command.pid)) == 2, "two members", command)
+        victim, survivor = sorted(children(command.pid))
+        os.kill(victim, signal.SIGKILL)
+        assert command.wait(timeout=60) == 1
+        stderr = command.stderr.read() if command.stderr else ""
+        assert re.search(
+            rf"^error: project: member [12] of 2 \(pid {victim}\) was killed by SIGKILL; "
+            "the others were stopped$",
+            stderr,
+            re.MULTILINE,
+        ), stderr
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{survivor}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)  # reaped by the command before it exited: gone
+        assert not Path(f"/proc/{survivor}").exists()
+    finally:
+        kill(command)
+
+
+def test_more_than_one_process_on_the_embedded_log_is_one_line(tmp_path: Path) -> None:
+    done = ledger("project", "--processes", "2",
+                  env={"LEDGER_BACKEND": "embedded", "LEDGER_DATA_DIR": str(tmp_path)})  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: --processes: more than 1 needs the Kafka log (LEDGER_BACKEND=kafka+postgres); "
+        "the embedded log has one reader"
+    )
