@@ -84,10 +84,13 @@ for _column in ("parent_id", "group_id"):
 # public: one per database) and a containment index of kwargs; on SQLite an FTS5 trigram
 # table over the document (``task_search``, external content kept by triggers), which
 # SQLAlchemy cannot declare: the migration creates it
+# (0013: each flushes its pending list at 256 kB, not 4 MB: the flush is a batch's tail)
 Index("task_meta_search_idx", task_meta.c.search_text, postgresql_using="gin",
-      postgresql_ops={"search_text": "public.gin_trgm_ops"}).ddl_if(dialect="postgresql")  # fmt: skip
+      postgresql_ops={"search_text": "public.gin_trgm_ops"},
+      postgresql_with={"gin_pending_list_limit": 256}).ddl_if(dialect="postgresql")  # fmt: skip
 Index("task_meta_kwargs_idx", task_meta.c.kwargs, postgresql_using="gin",
-      postgresql_ops={"kwargs": "jsonb_path_ops"}).ddl_if(dialect="postgresql")  # fmt: skip
+      postgresql_ops={"kwargs": "jsonb_path_ops"},
+      postgresql_with={"gin_pending_list_limit": 256}).ddl_if(dialect="postgresql")  # fmt: skip
 SEARCH_TABLES = ("task_search", "task_search_data", "task_search_idx", "task_search_docsize", "task_search_config")
 """SQLite's FTS5 table and its shadow tables (not in ``metadata``)."""
 

@@ -154,7 +154,7 @@ class FailureGroupsContract(ViewsContract):
         with blank.database.transaction() as conn:  # type: ignore[attr-defined]
             conn.execute(sa.insert(as_of_0006).values(fingerprint=SYNC, resolved_at=T0 + timedelta(minutes=60),
                                                       resolved_by="ops", event_id=UUID(int=1)))  # fmt: skip
-        assert blank.migrate() == ["0011_failure_reopen", "0012_worker_meta"]
+        assert blank.migrate() == ["0011_failure_reopen", "0012_worker_meta", "0013_gin_pending_list"]
         with self.reader_for(blank) as reader:
             sync = self.queries(reader).group(SYNC)
             assert sync is not None and sync.status == "resolved" and sync.resolved_by == "ops"

@@ -142,7 +142,7 @@ class SearchContract(ViewsContract):
                         [task_values(s, self.encoding)[:early] for s in states])  # fmt: skip
         assert blank.migrate() == ["0007_search", "0008_series_counts", "0009_descendants_index",
                                    "0010_status_changed_index", "0011_failure_reopen",
-                                   "0012_worker_meta"]
+                                   "0012_worker_meta", "0013_gin_pending_list"]
         with self.reader_for(blank) as reader:
             queries = TaskQueries(reader)
             assert _ids(queries, TaskFilter(text="école")) == ["inv-1"]

@@ -56,7 +56,7 @@ class SqliteViews(ViewsContract):
         assert store.migrate() == [
             "0001_views", "0002_history_index", "0003_first_seen", "0004_exc_args", "0005_linkage",
             "0006_failure_groups", "0007_search", "0008_series_counts", "0009_descendants_index",
-            "0010_status_changed_index", "0011_failure_reopen", "0012_worker_meta",
+            "0010_status_changed_index", "0011_failure_reopen", "0012_worker_meta", "0013_gin_pending_list",
         ]  # fmt: skip
         yield store
         store.close()

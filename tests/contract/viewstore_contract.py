@@ -632,7 +632,8 @@ class MigrationContract(ViewsContract):
                         [tuple(task_values(s, self.encoding)[i] for i in kept) for s in (skewed, orphan)])  # fmt: skip
         assert blank.migrate() == ["0003_first_seen", "0004_exc_args", "0005_linkage", "0006_failure_groups",
                                    "0007_search", "0008_series_counts", "0009_descendants_index",
-                                   "0010_status_changed_index", "0011_failure_reopen", "0012_worker_meta"]  # fmt: skip
+                                   "0010_status_changed_index", "0011_failure_reopen", "0012_worker_meta",
+                                   "0013_gin_pending_list"]  # fmt: skip
         assert skewed.first_seen == received.occurred_at  # the first in the log, not the earliest
         assert skewed.queue_wait == 10.0  # 0005 derives the durations from the stored dates
         with self.reader_for(blank) as reader:
@@ -657,7 +658,8 @@ class MigrationContract(ViewsContract):
         # recognised as at 0004: stamped, only the later revisions applied
         assert blank.migrate() == ["0005_linkage", "0006_failure_groups", "0007_search", "0008_series_counts",
                                    "0009_descendants_index", "0010_status_changed_index",
-                                   "0011_failure_reopen", "0012_worker_meta"]  # fmt: skip
+                                   "0011_failure_reopen", "0012_worker_meta",
+                                   "0013_gin_pending_list"]  # fmt: skip
         assert blank.migrate() == []
         project(store, first_batch())
         with self.reader_for(blank) as legacy:
@@ -680,7 +682,8 @@ class MigrationContract(ViewsContract):
         self._legacy(blank, 2, rows=False)
         assert blank.migrate() == ["0003_first_seen", "0004_exc_args", "0005_linkage", "0006_failure_groups",
                                    "0007_search", "0008_series_counts", "0009_descendants_index",
-                                   "0010_status_changed_index", "0011_failure_reopen", "0012_worker_meta"]  # fmt: skip
+                                   "0010_status_changed_index", "0011_failure_reopen", "0012_worker_meta",
+                                   "0013_gin_pending_list"]  # fmt: skip
         assert blank.migrate() == []
 
 

@@ -132,7 +132,7 @@ class WorkersContract(ViewsContract):
     def test_views_of_the_previous_version_gain_the_workers_view(self, blank: ViewWriter) -> None:
         assert blank.migrate("0011_failure_reopen")[-1] == "0011_failure_reopen"
         project(blank, lifecycle("t-1", worker=ONE))
-        assert blank.migrate() == ["0012_worker_meta"]
+        assert blank.migrate() == ["0012_worker_meta", "0013_gin_pending_list"]
         project(blank, fleet())
         with self.reader_for(blank) as reader:
             assert [w.hostname for w in self.queries(reader, 31).workers()] == [ONE, THREE, TWO]
