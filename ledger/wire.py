@@ -49,6 +49,7 @@ __all__ = [
     "CodecError",
     "InvalidRecord",
     "decode",
+    "decode_with_json",
     "describe_validation_error",
     "dump_event",
     "encode",
@@ -142,6 +143,14 @@ def headers(event: LedgerEvent, codec: Codec = PLAIN) -> Headers:
 def decode(record: StoredRecord, codec: Codec = PLAIN) -> AnyEvent:
     """The event in ``record``, checked against its headers and key; ``InvalidRecord``
     (with a one-line ``reason``) for anything else."""
+    return decode_with_json(record, codec)[0]
+
+
+def decode_with_json(record: StoredRecord, codec: Codec = PLAIN) -> tuple[AnyEvent, bytes]:
+    """``decode``, and the event's JSON as the record holds it (decrypted, decompressed):
+    valid against the schema, extra fields refused, so it says what ``dump_event`` would
+    (a field at its default may be left out) and the projector stores it as the history's
+    payload instead of serialising the event again (~8 µs an event)."""
     found = _headers(record.headers)
     _check_envelope(record.value, found, codec)
     assert record.value is not None
@@ -156,7 +165,7 @@ def decode(record: StoredRecord, codec: Codec = PLAIN) -> AnyEvent:
     except ValidationError as exc:
         raise InvalidRecord(describe_validation_error(exc, tagged=True)) from None
     _check_agreement(event, found, record.key)
-    return event
+    return event, payload
 
 
 def _headers(raw: Headers) -> dict[str, str]:

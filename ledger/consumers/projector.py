@@ -23,7 +23,7 @@ from ledger.eventlog.group import PartitionSource
 from ledger.projections.rows import BatchPlanner, Decoded
 from ledger.projections.store import StaleOffsets, ViewStoreUnavailable, ViewWriter
 from ledger.retry import BACKEND, Backoff, RetryPolicy, keep_trying
-from ledger.wire import InvalidRecord, decode
+from ledger.wire import InvalidRecord, decode_with_json
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,8 @@ def decode_records(records: Iterable[StoredRecord], expected: dict[int, int], co
             continue  # delivered again (a seek, a redelivery): already applied
         next_offsets[record.partition] = record.offset + 1
         try:
-            decoded.append(Decoded(decode(record, codec), record.partition, record.offset))
+            event, payload = decode_with_json(record, codec)
+            decoded.append(Decoded(event, record.partition, record.offset, payload))
         except InvalidRecord as exc:
             dead_letters.add(record, exc.reason)
     return decoded, next_offsets

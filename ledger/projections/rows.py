@@ -38,11 +38,13 @@ from ledger.wire import EVENT_ADAPTER, dump_event
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
-    """A valid event with the coordinates it was read from."""
+    """A valid event with the coordinates it was read from (and its JSON as read, if kept:
+    the history's payload)."""
 
     event: AnyEvent
     partition: int
     offset: int
+    payload: bytes | None = None
 
 
 def history_row(item: Decoded) -> HistoryRow:
@@ -64,7 +66,7 @@ def history_row(item: Decoded) -> HistoryRow:
         occurred_at=event.occurred_at,
         partition=item.partition,
         offset=item.offset,
-        payload=dump_event(event),
+        payload=dump_event(event) if item.payload is None else item.payload,
         run_task_id=run_task_id,
         fingerprint=fingerprint(event.task_name, event.exc_type, event.exc_message)
         if isinstance(event, TaskFailed) else None,

@@ -41,6 +41,8 @@ from ledger.wire import (
     SCHEMA_ID,
     InvalidRecord,
     decode,
+    decode_with_json,
+    dump_event,
     encode,
     json_schema,
     write_json_schema,
@@ -123,6 +125,14 @@ def test_every_event_round_trips(event: AnyEvent, codec: Codec) -> None:
     assert record.key == event_key(event)
     decoded = decode(stored(record), codec)
     assert decoded == event and type(decoded) is type(event)
+
+
+@pytest.mark.parametrize("codec", CODECS.values(), ids=CODECS.keys())
+@pytest.mark.parametrize("event", SAMPLES, ids=lambda event: event.type)
+def test_the_json_kept_for_the_history_is_the_events_plaintext(event: AnyEvent, codec: Codec) -> None:
+    decoded, payload = decode_with_json(stored(encode(event, codec)), codec)
+    assert decoded == event
+    assert payload == dump_event(event)  # decrypted and inflated: what the projector stores as the payload
 
 
 @pytest.mark.parametrize("event", SAMPLES, ids=lambda event: event.type)
