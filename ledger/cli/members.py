@@ -6,12 +6,14 @@ one process uses one core. Each member is ``ledger project`` itself, started wit
 settings but one process, its own static member id and metrics port: what holds between
 projectors on different machines (each batch's offsets claimed in its transaction) holds
 between them. The command passes SIGTERM / Ctrl-C on to every member (each finishes its
-batch and exits 0); a member that dies stops the others, and the command exits 1 saying
-which, for the service manager to restart the whole.
+batch and exits 0), and a member gets SIGTERM too when the command itself is killed; a
+member that dies stops the others, and the command exits 1 saying which, for the service
+manager to restart the whole.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -27,6 +29,7 @@ from ledger.settings import LogBackend, Settings
 __all__ = ["member_environment", "run_members"]
 
 _POLL_S = 0.2
+_PR_SET_PDEATHSIG = 1
 
 
 def member_environment(config: Settings, index: int) -> dict[str, str]:
@@ -56,7 +59,8 @@ def run_members(arguments: Sequence[str], config: Settings, processes: int) -> N
     have exited; raise ``CliError`` if one failed (the others are stopped then)."""
     check_members(config, processes)
     command = [sys.executable, "-m", "ledger", "project", *arguments, "--processes", "1"]
-    members = [subprocess.Popen(command, env=member_environment(config, i)) for i in range(processes)]
+    members = [subprocess.Popen(command, env=member_environment(config, i), preexec_fn=_stop_with_parent)
+               for i in range(processes)]  # fmt: skip
     stopping = threading.Event()
 
     def stop_all(signum: int = signal.SIGTERM, frame: FrameType | None = None) -> None:
@@ -92,6 +96,14 @@ def _first_failed(members: list[Member], *, stopped: bool) -> tuple[int, Member]
     SIGTERM itself, before it could catch it)."""
     fine = (0, -signal.SIGTERM) if stopped else (0,)
     return next(((i, m) for i, m in enumerate(members) if m.returncode is not None and m.returncode not in fine), None)
+
+
+def _stop_with_parent() -> None:
+    """In each member, before it runs: SIGTERM when the command dies, however it dies (a
+    SIGKILL cannot be passed on), so no member outlives it projecting on its own. Linux's
+    prctl(PR_SET_PDEATHSIG); elsewhere nothing (the service manager's stop reaches all)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _ended(code: int | None) -> str:

@@ -4,14 +4,17 @@ stops the others and fails the command."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,11 +63,12 @@ def children(pid: int) -> set[int]:
     return found
 
 
-def wait_for(condition: Callable[[], bool], what: str, process: subprocess.Popen[str], timeout: float = 120) -> None:
+def wait_for(condition: Callable[[], bool], what: str, process: subprocess.Popen[str],
+             seen: Callable[[], str] = lambda: "", timeout: float = 120) -> None:  # fmt: skip
     deadline = time.monotonic() + timeout
     while not condition():
         assert process.poll() is None, f"the command exited: {process.stderr.read() if process.stderr else ''}"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what} {seen()}"
         time.sleep(0.2)
 
 
@@ -87,9 +91,22 @@ def test_two_processes_project_every_event_once_until_caught_up(settings: Settin
 
 def test_members_share_the_partitions_and_stop_together_on_sigterm(settings: Settings) -> None:
     port = free_port()
-    count = len(fill(settings, seed=82))
-    command = start(settings.model_copy(update={"projector_metrics_port": port}), "project", "--processes", "2")
+    build_event_log(settings).close()  # the topic, before the members join
+    logged = settings.model_copy(update={"projector_metrics_port": port, "log_level": "INFO", "log_format": "json"})
+    command = start(logged, "project", "--processes", "2")
+    lines: list[dict[str, Any]] = []
+    reader = threading.Thread(target=lambda: lines.extend(json.loads(line) for line in command.stderr or ()
+                                                          if line.startswith("{")), daemon=True)  # fmt: skip
+    reader.start()
     try:
+
+        def shared() -> bool:  # the last two assignments: three partitions each, all six between them
+            assigned = [frozenset(x["partitions"]) for x in list(lines) if x["message"] == "partitions assigned"]
+            last = assigned[-2:]
+            return len(last) == 2 and len(last[0]) == len(last[1]) == 3 and not last[0] & last[1]
+
+        wait_for(shared, "the group to share the partitions between both members", command, lambda: str(lines))
+        count = len(fill(settings, seed=82))
         members: dict[int, float] = {}
 
         def every_event_projected() -> bool:
@@ -99,13 +116,15 @@ def test_members_share_the_partitions_and_stop_together_on_sigterm(settings: Set
                     members[member] = total(scraped[1], "ledger_events_projected_total")
             return len(members) == 2 and sum(members.values()) == count
 
-        wait_for(every_event_projected, "both members to project every event", command)
-        assert all(projected > 0 for projected in members.values()), members  # the partitions were shared
+        wait_for(every_event_projected, "both members to project every event", command, lambda: f"{members} of {count}")
+        assert all(projected > 0 for projected in members.values()), members  # each projected its partitions
         pids = children(command.pid)
         assert len(pids) == 2
         command.send_signal(signal.SIGTERM)
-        assert command.wait(timeout=60) == 0, command.stderr.read() if command.stderr else ""
+        assert command.wait(timeout=60) == 0
         assert not any(Path(f"/proc/{pid}").exists() for pid in pids)  # waited for: gone
+        reader.join(timeout=10)
+        assert sum(line["message"] == "projector stopped" for line in lines) == 2  # each finished cleanly
     finally:
         kill(command)
 
@@ -141,3 +160,19 @@ def test_more_than_one_process_on_the_embedded_log_is_one_line(tmp_path: Path) -
         "error: --processes: more than 1 needs the Kafka log (LEDGER_BACKEND=kafka+postgres); "
         "the embedded log has one reader"
     )
+
+
+def test_the_command_killed_takes_its_members_with_it(settings: Settings) -> None:
+    fill(settings, seed=84)
+    command = start(settings, "project", "--processes", "2")
+    try:
+        wait_for(lambda: len(children(command.pid)) == 2, "two members", command)
+        pids = children(command.pid)
+        command.send_signal(signal.SIGKILL)  # nothing can be passed on: the members learn it from the kernel
+        command.wait(timeout=30)
+        deadline = time.monotonic() + 60
+        while any(Path(f"/proc/{pid}").exists() for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(Path(f"/proc/{pid}").exists() for pid in pids), "a member outlived the killed command"
+    finally:
+        kill(command)
