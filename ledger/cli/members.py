@@ -26,7 +26,7 @@ from types import FrameType
 from ledger.cli.base import CliError
 from ledger.settings import LogBackend, Settings
 
-__all__ = ["member_environment", "run_members"]
+__all__ = ["check_members", "member_environment", "run_members"]
 
 _POLL_S = 0.2
 _PR_SET_PDEATHSIG = 1

@@ -176,3 +176,13 @@ def test_the_command_killed_takes_its_members_with_it(settings: Settings) -> Non
         assert not any(Path(f"/proc/{pid}").exists() for pid in pids), "a member outlived the killed command"
     finally:
         kill(command)
+
+
+def test_member_metrics_ports_past_the_last_port_are_one_line() -> None:
+    env = {"LEDGER_BACKEND": "kafka+postgres", "LEDGER_PROJECTOR_METRICS_PORT": "65534"}
+    done = ledger("project", "--processes", "3", env=env)  # refused before any member starts
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: --processes: member metrics ports 65534..65536 go past 65535 "
+        "(LEDGER_PROJECTOR_METRICS_PORT is the first member's)"
+    )
