@@ -40,7 +40,7 @@ from bench.quiet import wait_until_quiet
 from bench.runctx import BenchRun, bench_run
 from bench.search import measure_search
 from bench.trends import measure_series
-from bench.verify import check_exactly_once, views_digest
+from bench.verify import check_exactly_once, differing_tables, views_digest
 from bench.workflow import measure_workflow
 from ledger.bootstrap import build_event_log, build_view_writer
 from ledger.consumers.celery_broker import SCHEMES, check_broker_url, redact
@@ -144,7 +144,7 @@ def fold_phases(run: BenchRun, total: int, records: list[RawRecord], processes: 
     project_row.update(exactly_once=exactly_once, memory=project.memory())
     replay_row = report.fold_row(replay_figures, consume, copy, replay=True)
     replay_row["memory"] = replay.memory()
-    differing = sorted(table for table in projected if projected[table] != rebuilt[table])
+    differing = differing_tables(projected, rebuilt)
     replay_row.update(same_views=not differing, differing_tables=differing,
                       met=replay_row["met"] and not differing)  # fmt: skip
     return {"project": project_row, "replay": replay_row, "memory": project.memory()}

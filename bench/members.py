@@ -16,7 +16,7 @@ import psycopg2.errors
 from psycopg2 import sql
 
 from bench.runctx import BenchRun
-from bench.verify import views_digest
+from bench.verify import differing_tables, views_digest
 from ledger.progress import Progress
 
 POLL_S = 0.5
@@ -42,8 +42,7 @@ def measure_members(run: BenchRun, processes: int, total: int, projected: dict[s
     if member.returncode != 0:
         raise RuntimeError(f"ledger project --processes {processes} failed (exit {member.returncode}): "
                            f"{stderr.strip()[-500:]}")  # fmt: skip
-    digest = views_digest(run, schema)
-    differing = sorted(table for table in projected if projected[table] != digest[table])
+    differing = differing_tables(projected, views_digest(run, schema))
     return {"processes": processes, "events_per_s": round(total / seconds, 1), "seconds": round(seconds, 3),
             "events": total, "same_views": not differing, "differing_tables": differing}  # fmt: skip
 

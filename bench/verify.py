@@ -61,3 +61,8 @@ def views_digest(run: Any, schema: str | None = None) -> dict[str, tuple[int, st
     finally:
         conn.close()
     return digest
+
+
+def differing_tables(expected: dict[str, tuple[int, str]], found: dict[str, tuple[int, str]]) -> list[str]:
+    """The view tables whose ``views_digest`` differs between two sets of views."""
+    return sorted(table for table in expected if expected[table] != found[table])
