@@ -28,6 +28,8 @@ from ledger.settings import LogBackend, Settings
 
 __all__ = ["check_members", "member_environment", "run_members"]
 
+Member = subprocess.Popen[bytes]
+
 _POLL_S = 0.2
 _PR_SET_PDEATHSIG = 1
 
@@ -86,9 +88,6 @@ def run_members(arguments: Sequence[str], config: Settings, processes: int) -> N
         index, member = failed
         raise CliError(f"project: member {index + 1} of {processes} (pid {member.pid}) {_ended(member.returncode)}; "
                        "the others were stopped")  # fmt: skip
-
-
-Member = subprocess.Popen[bytes]
 
 
 def _first_failed(members: list[Member], *, stopped: bool) -> tuple[int, Member] | None:

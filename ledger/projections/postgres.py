@@ -227,26 +227,25 @@ def _copy_field(value: Any) -> str:
     return text
 
 
-def _copy(cur: psycopg2.extensions.cursor, statement: str, rows: Iterable[Sequence[Any]]) -> bool:
+def _copy(cur: psycopg2.extensions.cursor, statement: str, rows: Iterable[Sequence[Any]]) -> None:
     """Run ``statement`` (a ``COPY … FROM STDIN``, ``_copy_into``) with ``rows`` as its
-    data; False (and nothing sent) when there are none."""
+    data; nothing is sent when there are none."""
     field, join = _copy_field, "\t".join
     text = "".join([join([field(v) for v in row]) + "\n" for row in rows])
-    if not text:
-        return False
-    cur.copy_expert(statement, io.StringIO(text))
-    return True
+    if text:
+        cur.copy_expert(statement, io.StringIO(text))
 
 
-def _copy_into(table: sql.Composable, columns: Sequence[str]) -> sql.Composable:
-    return sql.SQL("COPY {} ({}) FROM STDIN").format(table, sql.SQL(", ").join(sql.Identifier(n) for n in columns))
+def _copy_into(table: str, columns: Sequence[str]) -> sql.Composable:
+    names = sql.SQL(", ").join(sql.Identifier(n) for n in columns)
+    return sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table), names)
 
 
-def _upsert_from(table: str, staging: sql.Composable, columns: Sequence[str]) -> sql.Composable:
+def _upsert_from(table: str, staging: str, columns: Sequence[str]) -> sql.Composable:
     names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     updates = sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in columns[1:])
     return sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) DO UPDATE SET {}").format(
-        sql.Identifier(table), names, names, staging, sql.Identifier(columns[0]), updates)
+        sql.Identifier(table), names, names, sql.Identifier(staging), sql.Identifier(columns[0]), updates)
 
 
 def _quoted(conn: Connection, name: str) -> str:
@@ -327,13 +326,10 @@ class PostgresViewWriter(SqlViewWriter):
 
     def _write_rows(self, conn: Connection, changes: Changes) -> None:
         cur = typing.cast(psycopg2.extensions.cursor, conn.connection.cursor())
-        history = self._composed(cur, "copy task_event",
-                                 lambda: _copy_into(sql.Identifier("task_event"), bulk.TASK_EVENT_COLUMNS))
-        _copy(cur, history, (bulk.task_event_values(r, COPY_TEXT) for r in changes.task_history))
-        periodic_history = self._composed(
-            cur, "copy periodic_task_event",
-            lambda: _copy_into(sql.Identifier("periodic_task_event"), bulk.PERIODIC_EVENT_COLUMNS))
-        _copy(cur, periodic_history, (bulk.periodic_event_values(r, COPY_TEXT) for r in changes.periodic_history))
+        self._copy_rows(cur, "task_event", bulk.TASK_EVENT_COLUMNS,
+                        (bulk.task_event_values(r, COPY_TEXT) for r in changes.task_history))  # fmt: skip
+        self._copy_rows(cur, "periodic_task_event", bulk.PERIODIC_EVENT_COLUMNS,
+                        (bulk.periodic_event_values(r, COPY_TEXT) for r in changes.periodic_history))  # fmt: skip
         self._merge(cur, "task_meta", bulk.TASK_COLUMNS, [bulk.task_values(s, COPY_TEXT) for s in changes.tasks])
         periodic = [bulk.periodic_values(s, COPY_TEXT) for s in changes.periodic]
         self._merge(cur, "periodic_task_meta", bulk.PERIODIC_COLUMNS, periodic)
@@ -345,9 +341,14 @@ class PostgresViewWriter(SqlViewWriter):
         a catalog write, every batch)."""
         if not rows:
             return
-        staging = sql.Identifier(f"staging_{table}")
-        _copy(cur, self._composed(cur, f"stage {table}", lambda: _copy_into(staging, columns)), rows)
+        staging = f"staging_{table}"
+        self._copy_rows(cur, staging, columns, rows)
         cur.execute(self._composed(cur, f"merge {table}", lambda: _upsert_from(table, staging, columns)))
+
+    def _copy_rows(self, cur: psycopg2.extensions.cursor, table: str, columns: Sequence[str],
+                   rows: Iterable[Sequence[Any]]) -> None:  # fmt: skip
+        """COPY ``rows`` into ``table`` (of the search path: the views, or a staging table)."""
+        _copy(cur, self._composed(cur, f"copy {table}", lambda: _copy_into(table, columns)), rows)
 
     @contextmanager
     def bulk_loading(self) -> Iterator[None]:
